@@ -1,0 +1,143 @@
+"""The records adapters exchange with the sync service, and the adapter interface.
+
+Adapters speak one channel's protocol and know nothing of storage or UI: they take a
+cursor, return plain records and a new cursor, and send replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a message: ``channel`` + a stable ``address`` (email, phone, user id)."""
+
+    channel: str
+    address: str
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    """A file that came with a message; ``content`` is None until downloaded."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str = ""
+    content: bytes | None = None
+    remote_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message fetched from a channel, ready for the sync service to store.
+
+    ``external_id`` is unique per account (IMAP: folder/UIDVALIDITY/UID or Message-ID;
+    APIs: the provider's id). ``thread_key`` groups chat messages (chat or room id).
+    """
+
+    external_id: str
+    channel: str
+    sender: Sender
+    sent_at: datetime
+    text: str
+    subject: str = ""
+    to: tuple[str, ...] = ()
+    direction: str = "in"
+    kind: str = "message"
+    thread_key: str | None = None
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    raw: bytes = b""
+    raw_type: str = "application/json"
+    attachments: tuple[InboundAttachment, ...] = ()
+    auto_generated: bool = False
+
+
+@dataclass
+class Cursor:
+    """Where polling one folder/stream resumes. ``state`` is adapter-defined JSON."""
+
+    folder: str
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PollResult:
+    """What one poll fetched, and the cursors to store in the same transaction."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    cursors: list[Cursor] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A reply to send on the customer's channel."""
+
+    outbox_id: int
+    channel: str
+    to: str
+    text: str
+    subject: str = ""
+    conversation_ref: str = ""
+    thread_key: str | None = None
+    reply_to_external_id: str | None = None
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    mime: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the provider said about a sent reply."""
+
+    provider_id: str
+    external_id: str | None = None
+
+
+class AdapterError(Exception):
+    """A channel failure. ``retryable`` failures back off; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class AuthError(AdapterError):
+    """The credentials were refused: retrying will not help until they change."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+SecretGetter = Callable[[str], str]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One channel account. Built with its settings and a way to fetch its secrets."""
+
+    kind: str
+
+    def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
+        """Fetch what is new since ``cursors`` (keyed by folder)."""
+        ...
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver ``message``; raise :class:`AdapterError` on failure."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+AdapterFactory = Callable[[str, Mapping[str, Any], SecretGetter], Adapter]

@@ -1,0 +1,5 @@
+"""``python -m omnitui``."""
+
+from omnitui.cli import main
+
+main()

@@ -1,0 +1,469 @@
+"""The command line (typer). Commands that do not open the console never import Textual."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from omnitui import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from omnitui.config import Config
+
+app = typer.Typer(
+    name="omnitui",
+    help="An omnichannel customer-support console for the terminal.",
+    no_args_is_help=False,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+customer_app = typer.Typer(help="Look up, merge and erase customers.", rich_markup_mode=None)
+secrets_app = typer.Typer(help="Store account secrets in the OS keyring.", rich_markup_mode=None)
+app.add_typer(customer_app, name="customer")
+app.add_typer(secrets_app, name="secrets")
+
+
+class State:
+    """Options shared by every command."""
+
+    config_path: Path | None = None
+    config_explicit: bool = False
+    db_url: str | None = None
+
+
+state = State()
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one clear line on stderr and exit non-zero."""
+    print(f"omnitui: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def load() -> Config:
+    """The config, or a one-line error naming the file and key."""
+    from omnitui.config import ConfigError, load_config
+    from omnitui.paths import config_path
+
+    path = state.config_path or config_path()
+    try:
+        return load_config(path, required=state.config_explicit)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def db_url(config: Config, override: str | None = None) -> str:
+    """Which database to open: --db, then OMNITUI_DB, then [storage].url, then the default."""
+    from omnitui.paths import default_db_url, ensure_data_dir
+
+    url = override or state.db_url or config.storage_url
+    if url:
+        return url
+    ensure_data_dir()
+    return default_db_url()
+
+
+def open_engine(url: str) -> Engine:
+    """Open and migrate the store, or fail with one line."""
+    from storage import StoreError, open_store
+
+    try:
+        return open_store(url)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def make_desk(config: Config):  # noqa: ANN201 - Desk, imported lazily
+    """The helpdesk rules configured from ``[sla]`` and ``[agent]``."""
+    from omnitui.desk import Desk
+    from omnitui.sla import SLAConfigError, policies_from_config
+
+    try:
+        policies = policies_from_config(config.sla)
+    except SLAConfigError as exc:
+        fail(f"{config.path}: {exc}")
+    return Desk(policies=policies, agent=config.agent_name)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"omnitui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="OMNITUI_CONFIG",
+            help="Config file (default: XDG config dir).",
+            dir_okay=False,
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="OMNITUI_DB", help="Database URL; overrides [storage].url."),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Open the console and poll the configured accounts in the background."""
+    state.config_path = config
+    state.config_explicit = config is not None
+    state.db_url = db
+    if ctx.invoked_subcommand is None:
+        cfg = load()
+        engine = open_engine(db_url(cfg))
+        from omnitui.ui.app import run_console
+
+        run_console(engine, cfg, make_desk(cfg), demo=False)
+
+
+@app.command()
+def demo(
+    db: Annotated[
+        str | None, typer.Option("--db", help="Seed this database instead of a temporary one.")
+    ] = None,
+) -> None:
+    """The console on sample data from every channel; sends nothing anywhere."""
+    import tempfile
+
+    from omnitui.config import Config
+    from omnitui.demo import seed
+
+    url = db or state.db_url
+    tmp = None
+    if url is None:
+        tmp = tempfile.TemporaryDirectory(prefix="omnitui-demo-")
+        url = f"sqlite:///{Path(tmp.name) / 'demo.sqlite'}"
+    engine = open_engine(url)
+    cfg = Config.empty() if hasattr(Config, "empty") else load()
+    desk = make_desk(cfg)
+    from sqlmodel import Session, select
+
+    from storage.models import Conversation
+
+    with Session(engine) as s:
+        empty = s.exec(select(Conversation.id).limit(1)).first() is None
+    if empty:
+        seed(engine)
+    from omnitui.ui.app import run_console
+
+    try:
+        run_console(engine, cfg, desk, demo=True)
+    finally:
+        engine.dispose()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+@app.command()
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="One full round, then exit.")] = False,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+) -> None:
+    """Poll accounts and send queued replies, headless."""
+    import signal
+
+    from omnitui.sync import Poller, SyncService
+
+    cfg = load()
+    accounts = cfg.accounts
+    if account is not None:
+        accounts = tuple(a for a in accounts if a.name == account)
+        if not accounts:
+            names = ", ".join(a.name for a in cfg.accounts) or "none configured"
+            fail(f"no account named {account!r} in {cfg.path} (accounts: {names})")
+    engine = open_engine(db_url(cfg))
+    service = SyncService(engine, make_desk(cfg), accounts)
+    if once:
+        failed = False
+        try:
+            for acct in accounts:
+                outcome = service.round(acct)
+                if outcome.ok:
+                    print(f"{acct.name}: ok, {outcome.fetched} new, {outcome.sent} sent")
+                else:
+                    failed = True
+                    print(f"omnitui: {acct.name}: {outcome.error}", file=sys.stderr)
+        finally:
+            service.close()
+        if not accounts:
+            print("no accounts configured; nothing to sync", file=sys.stderr)
+        raise typer.Exit(1 if failed else 0)
+
+    def report(outcome) -> None:  # noqa: ANN001
+        if outcome.ok:
+            if outcome.fetched or outcome.sent:
+                print(f"{outcome.account}: {outcome.fetched} new, {outcome.sent} sent", flush=True)
+        else:
+            print(f"omnitui: {outcome.account}: {outcome.error}", file=sys.stderr, flush=True)
+
+    poller = Poller(service, on_round=report)
+    signal.signal(signal.SIGTERM, lambda *_: poller.stop())
+    try:
+        poller.run()
+    except KeyboardInterrupt:
+        poller.stop()
+
+
+@app.command()
+def reply(
+    ref: Annotated[str, typer.Argument(help="Conversation reference, e.g. C-1042.")],
+    body_file: Annotated[
+        str, typer.Option("--body-file", help="File with the reply text, or - for stdin.")
+    ],
+    note: Annotated[bool, typer.Option("--note", help="A private note, not sent.")] = False,
+) -> None:
+    """Queue a reply (or add a private note); the next sync round sends it."""
+    from sqlmodel import Session
+
+    from omnitui.desk import DeskError
+    from storage import queries
+    from storage.models import Conversation
+
+    if body_file == "-":
+        body = sys.stdin.read()
+    else:
+        try:
+            body = Path(body_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"--body-file {body_file}: {exc.strerror or exc}")
+        except UnicodeDecodeError:
+            fail(f"--body-file {body_file}: not UTF-8 text")
+    cfg = load()
+    engine = open_engine(db_url(cfg))
+    desk = make_desk(cfg)
+    with Session(engine) as s:
+        conv_id = queries.conversation_id_by_ref(s.connection(), ref)
+        if conv_id is None:
+            fail(f"no conversation {ref!r}")
+        conv = s.get(Conversation, conv_id)
+        assert conv is not None
+        try:
+            if note:
+                desk.note(s, conv, body)
+                what = "note added to"
+            else:
+                item = desk.reply(s, conv, body)
+                what = f"reply #{item.id} queued on {conv.channel} for"
+        except DeskError as exc:
+            fail(str(exc))
+        s.commit()
+        print(f"{what} {conv.ref}")
+
+
+@app.command()
+def export(
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="Address: a@b.c, +1555…, or channel:address."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="ISO date/time: activity at or after.")
+    ] = None,
+) -> None:
+    """JSON Lines on stdout, one conversation per line."""
+    from sqlmodel import Session
+
+    from omnitui.export import export_records, parse_customer_address, write_jsonl
+
+    since_dt = None
+    if since is not None:
+        try:
+            since_dt = datetime.fromisoformat(since)
+        except ValueError:
+            fail(f"--since {since!r}: expected an ISO 8601 date or date-time")
+        if since_dt.tzinfo is None:
+            since_dt = since_dt.astimezone()
+    if customer is not None:
+        try:
+            parse_customer_address(customer)
+        except ValueError as exc:
+            fail(f"--customer: {exc}")
+    cfg = load()
+    engine = open_engine(db_url(cfg))
+    with Session(engine) as s:
+        write_jsonl(export_records(s, customer=customer, since=since_dt), sys.stdout)
+    sys.stdout.flush()
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words to find (the last one as a prefix).")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+) -> None:
+    """Conversations matching QUERY: reference, channel, status, subject and a snippet."""
+    from sqlmodel import Session
+
+    from omnitui.sanitize import clean_line
+    from storage.search import search as run_search
+
+    cfg = load()
+    engine = open_engine(db_url(cfg))
+    with Session(engine) as s:
+        hits = run_search(s.connection(), query, limit=limit)
+    for hit in hits:
+        print(
+            f"{hit.ref}\t{hit.channel}\t{hit.status}\t{clean_line(hit.subject, 60)}\t"
+            f"{clean_line(hit.snippet, 120)}"
+        )
+    if not hits:
+        print(f"no conversation matches {query!r}", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+@customer_app.command("forget")
+def customer_forget(
+    address: Annotated[str, typer.Argument(help="a@b.c, +1555…, or channel:address.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm the erasure.")] = False,
+) -> None:
+    """Erase one customer and everything of theirs (GDPR/CCPA)."""
+    from sqlmodel import Session
+
+    from omnitui.export import parse_customer_address
+    from storage import repository as repo
+
+    try:
+        channel, addr = parse_customer_address(address)
+    except ValueError as exc:
+        fail(str(exc))
+    if not yes:
+        fail("erasing a customer cannot be undone: add --yes to confirm")
+    cfg = load()
+    engine = open_engine(db_url(cfg))
+    with Session(engine) as s:
+        ident = repo.find_identity(s, channel, addr)
+        if ident is None or ident.customer_id is None:
+            fail(f"no customer with address {address!r}", code=1)
+        counts = repo.forget_customer(s, ident.customer_id, actor=cfg.agent_name)
+        s.commit()
+    print(
+        f"erased customer: {counts['identities']} identities, "
+        f"{counts['conversations']} conversations, {counts['messages']} messages"
+    )
+
+
+@customer_app.command("show")
+def customer_show(
+    address: Annotated[str, typer.Argument(help="a@b.c, +1555…, or channel:address.")],
+) -> None:
+    """A customer's identities and conversations on every channel."""
+    from sqlmodel import Session
+
+    from omnitui.export import parse_customer_address
+    from omnitui.sanitize import clean_line
+    from storage import queries
+    from storage import repository as repo
+
+    try:
+        channel, addr = parse_customer_address(address)
+    except ValueError as exc:
+        fail(str(exc))
+    cfg = load()
+    engine = open_engine(db_url(cfg))
+    with Session(engine) as s:
+        ident = repo.find_identity(s, channel, addr)
+        if ident is None or ident.customer_id is None:
+            fail(f"no customer with address {address!r}", code=1)
+        conn = s.connection()
+        info = queries.customer_info(conn, ident.customer_id)
+        history = queries.customer_history(conn, ident.customer_id)
+    assert info is not None
+    print(f"{clean_line(info.name)}{'  VIP' if info.vip else ''}")
+    for i in info.identities:
+        print(f"  {i.channel}:{clean_line(i.address)}")
+    for h in history:
+        print(
+            f"{h.ref}\t{h.channel}\t{h.status}\t{h.last_message_at.isoformat()}\t"
+            f"{clean_line(h.subject or h.preview, 70)}"
+        )
+
+
+@app.command()
+def doctor() -> None:
+    """Check config, secrets and connectivity per account."""
+    from adapters import registry
+    from omnitui.secrets import SecretError, describe_source, resolve_secret
+
+    cfg = load()
+    problems = 0
+    print(f"config: {cfg.path} ({'found' if cfg.path and cfg.path.exists() else 'not found'})")
+    url = db_url(cfg)
+    engine = open_engine(url)
+    print(f"database: {engine.url.render_as_string(hide_password=True)} ok")
+    kinds = registry.available()
+    print("adapters: " + (", ".join(f"{k} ({v})" for k, v in sorted(kinds.items())) or "none"))
+    if not cfg.accounts:
+        print("accounts: none configured (see config.example.toml)")
+    for acct in cfg.accounts:
+        line = f"{acct.name} [{acct.kind}]:"
+        if acct.kind not in kinds:
+            print(f"{line} FAIL no adapter installed for kind {acct.kind!r}")
+            problems += 1
+            continue
+        fields = getattr(registry.load(acct.kind), "secret_fields", ("password",))
+        ok = True
+        for field in fields:
+            try:
+                resolve_secret(acct, field)
+            except SecretError as exc:
+                print(f"{line} FAIL {exc}")
+                ok = False
+            else:
+                print(f"{line} secret {field} from {describe_source(acct, field)}")
+        if not ok:
+            problems += 1
+            continue
+        check = getattr(registry.load(acct.kind), "check", None)
+        if check is None:
+            print(f"{line} ok (no connectivity check for this kind)")
+            continue
+        try:
+            detail = check(acct.name, acct.settings, lambda f, a=acct: resolve_secret(a, f))
+        except Exception as exc:  # noqa: BLE001 - report, never crash
+            print(f"{line} FAIL {exc}")
+            problems += 1
+        else:
+            print(f"{line} ok {detail or ''}".rstrip())
+    raise typer.Exit(1 if problems else 0)
+
+
+@secrets_app.command("set")
+def secrets_set(
+    account: Annotated[str, typer.Argument(help="Account name from the config.")],
+    field: Annotated[str, typer.Argument(help="Which secret (default: password).")] = "password",
+) -> None:
+    """Store a secret in the OS keyring (read from the terminal, or stdin when piped)."""
+    import getpass
+
+    from omnitui.secrets import SecretError, store_secret
+
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"{account} {field}: ")
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        fail("empty secret; nothing stored")
+    try:
+        store_secret(account, field, value)
+    except SecretError as exc:
+        fail(str(exc))
+    print(f"stored {field} for {account} in the keyring")
+
+
+def main() -> None:
+    """Entry point of the ``omnitui`` script."""
+    app()

@@ -1,0 +1,218 @@
+"""The export record of DESIGN.md: JSON Lines, one conversation per line.
+
+Streams in id-keyset batches; messages and attachment metadata are read in bulk per
+batch, never one query per message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from sqlalchemy import Connection, select
+from sqlmodel import Session
+
+from storage import queries
+from storage.models import CHANNELS, Conversation, Customer, Identity, Message
+from storage.repository import identity_channel, normalise_address
+
+BATCH = 500
+C = Conversation.__table__.c  # type: ignore[attr-defined]
+M = Message.__table__.c  # type: ignore[attr-defined]
+CU = Customer.__table__.c  # type: ignore[attr-defined]
+ID = Identity.__table__.c  # type: ignore[attr-defined]
+IDENTITY_CHANNELS = set(CHANNELS) - {"phone"}
+
+
+def parse_customer_address(value: str) -> tuple[str, str]:
+    """``a@b.c`` → email, ``+1555…`` → sms, ``channel:address`` → as given."""
+    value = value.strip()
+    if not value:
+        raise ValueError("empty customer address")
+    head, sep, tail = value.partition(":")
+    if sep and head.lower() in CHANNELS and tail:
+        return identity_channel(head.lower()), tail
+    if "@" in value and not value.startswith("@"):
+        return "email", value
+    digits = value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
+    if digits.startswith("+") and digits[1:].isdigit() or digits.isdigit():
+        return "sms", value
+    raise ValueError(
+        f"{value!r} is not an email address, a phone number or channel:address "
+        f"(channels: {', '.join(sorted(IDENTITY_CHANNELS))})"
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def breached(row: Any, now: datetime) -> bool:
+    """Whether any SLA target of the conversation was missed, or is overdue now."""
+    first_due, first_done = row.first_response_due, row.first_responded_at
+    if first_due is not None:
+        if first_done is None and row.status != "resolved" and first_due < now:
+            return True
+        if first_done is not None and first_done > first_due:
+            return True
+    next_due = row.next_response_due
+    if next_due is not None and next_due < now and row.status not in ("resolved", "snoozed"):
+        return True
+    res_due, res_done = row.resolution_due, row.resolved_at
+    if res_due is not None:
+        if res_done is None and res_due < now and row.status != "snoozed":
+            return True
+        if res_done is not None and res_done > res_due:
+            return True
+    return False
+
+
+def _customer_id(conn: Connection, address: str) -> int | None:
+    channel, addr = parse_customer_address(address)
+    addr = normalise_address(channel, addr)
+    row = conn.execute(
+        select(ID.customer_id).where(ID.channel == channel, ID.address == addr)
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def export_records(
+    source: Connection | Session,
+    *,
+    customer: str | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield one export record per conversation, oldest first."""
+    conn = source.connection() if isinstance(source, Session) else source
+    now = now or datetime.now(UTC)
+    conds = []
+    if customer is not None:
+        cid = _customer_id(conn, customer)
+        if cid is None:
+            return
+        conds.append(C.customer_id == cid)
+    if since is not None:
+        conds.append(C.last_message_at >= since)
+    after = 0
+    customers: dict[int, dict[str, Any]] = {}
+    while True:
+        rows = list(
+            conn.execute(
+                select(Conversation.__table__)
+                .where(C.id > after, *conds)
+                .order_by(C.id)
+                .limit(BATCH)  # type: ignore[attr-defined]
+            )
+        )
+        if not rows:
+            return
+        after = rows[-1].id
+        ids = [r.id for r in rows]
+        messages: dict[int, list[Any]] = {}
+        for m in conn.execute(
+            select(
+                M.id,
+                M.conversation_id,
+                M.direction,
+                M.kind,
+                M.author,
+                M.external_id,
+                M.message_id,
+                M.sent_at,
+                M.from_addr,
+                M.to_addrs,
+                M.text,
+                M.subject,
+                M.has_attachments,
+            )
+            .where(M.conversation_id.in_(ids))
+            .order_by(M.sent_at, M.id)
+        ):
+            messages.setdefault(m.conversation_id, []).append(m)
+        att_ids = [m.id for ms in messages.values() for m in ms if m.has_attachments]
+        attachments = queries.attachments_for(conn, att_ids)
+        missing = {r.customer_id for r in rows} - set(customers)
+        if missing:
+            customers.update(_customers(conn, missing))
+        for r in rows:
+            yield {
+                "ref": r.ref,
+                "account": r.account,
+                "channel": r.channel,
+                "status": r.status,
+                "priority": r.priority,
+                "subject": r.subject,
+                "tags": list(r.tags or []),
+                "assignee": r.assignee,
+                "created_at": _iso(r.created_at),
+                "last_message_at": _iso(r.last_message_at),
+                "customer": customers[r.customer_id],
+                "sla": {
+                    "first_response_due": _iso(r.first_response_due),
+                    "next_response_due": _iso(r.next_response_due),
+                    "resolution_due": _iso(r.resolution_due),
+                    "first_responded_at": _iso(r.first_responded_at),
+                    "resolved_at": _iso(r.resolved_at),
+                    "breached": breached(r, now),
+                },
+                "messages": [
+                    {
+                        "direction": m.direction,
+                        "kind": m.kind,
+                        "external_id": m.external_id,
+                        "message_id": m.message_id,
+                        "sent_at": _iso(m.sent_at),
+                        "from": m.from_addr if m.direction == "in" else (m.author or ""),
+                        "to": list(m.to_addrs or []),
+                        "author": m.author,
+                        "text": m.text,
+                        "attachments": [
+                            {
+                                "filename": a.filename,
+                                "content_type": a.content_type,
+                                "size": a.size,
+                                "sha256": a.sha256,
+                            }
+                            for a in attachments.get(m.id, [])
+                        ],
+                    }
+                    for m in messages.get(r.id, [])
+                ],
+            }
+
+
+def _customers(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    ids = list(ids)
+    out: dict[int, dict[str, Any]] = {}
+    for c in conn.execute(select(CU.id, CU.name, CU.vip, CU.notes).where(CU.id.in_(ids))):
+        out[c.id] = {
+            "id": c.id,
+            "name": c.name,
+            "vip": bool(c.vip),
+            "notes": c.notes,
+            "identities": [],
+        }
+    for i in conn.execute(
+        select(ID.customer_id, ID.channel, ID.address)
+        .where(ID.customer_id.in_(ids))
+        .order_by(ID.id)
+    ):
+        out[i.customer_id]["identities"].append({"channel": i.channel, "address": i.address})
+    return out
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], stream: IO[str]) -> int:
+    """Write records as JSON Lines (UTF-8, unescaped); returns how many."""
+    count = 0
+    for record in records:
+        stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        stream.write("\n")
+        count += 1
+    return count

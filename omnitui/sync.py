@@ -1,0 +1,352 @@
+"""Polling accounts and sending the outbox, headless or behind the console.
+
+One round per account: poll from the stored cursors, store the new messages and
+the advanced cursors in one transaction, then send the account's due replies.
+Failures become the account's status with exponential backoff, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from adapters import registry
+from adapters.base import Adapter, AdapterError, Cursor, OutboundMessage, SendResult
+from omnitui.desk import Desk
+from storage import repository as repo
+from storage.models import Conversation, Identity, Message, Outbox
+from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from omnitui.config import AccountConfig
+
+log = logging.getLogger("omnitui.sync")
+
+MAX_BACKOFF = timedelta(minutes=15)
+OUTBOX_RETRY_BASE = timedelta(seconds=30)
+OUTBOX_MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one account's round went."""
+
+    account: str
+    ok: bool
+    fetched: int = 0
+    sent: int = 0
+    error: str | None = None
+
+
+def backoff(
+    failures: int,
+    base: float,
+    *,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait after ``failures`` consecutive failures: exponential with
+    full jitter, at least ``retry_after`` when the server asked for it."""
+    rng = rng or random.Random()
+    ceiling = min(base * (2 ** max(failures - 1, 0)), MAX_BACKOFF.total_seconds())
+    wait = rng.uniform(ceiling / 2, ceiling)
+    return max(wait, retry_after or 0.0)
+
+
+AdapterBuilder = Callable[["AccountConfig"], Adapter]
+
+
+def build_adapter(account: AccountConfig) -> Adapter:
+    """The adapter for ``account`` from the registry; raises AdapterError if none."""
+    factory = registry.load(account.kind)
+    if factory is None:
+        kinds = ", ".join(sorted(registry.available())) or "none installed"
+        raise AdapterError(
+            f"no adapter for kind {account.kind!r} (installed: {kinds})", retryable=False
+        )
+
+    from omnitui.secrets import resolve_secret
+
+    def secret(field: str) -> str:
+        return resolve_secret(account, field)
+
+    return factory(account.name, account.settings, secret)
+
+
+class SyncService:
+    """Polls accounts and sends their outbox through their adapters."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        desk: Desk,
+        accounts: tuple[AccountConfig, ...],
+        *,
+        adapter_builder: AdapterBuilder = build_adapter,
+    ) -> None:
+        self.engine = engine
+        self.desk = desk
+        self.accounts = accounts
+        self.adapter_builder = adapter_builder
+        self._adapters: dict[str, Adapter] = {}
+        self._failures: dict[str, int] = {}
+
+    def adapter(self, account: AccountConfig) -> Adapter:
+        """The (cached) adapter of an account."""
+        found = self._adapters.get(account.name)
+        if found is None:
+            found = self.adapter_builder(account)
+            self._adapters[account.name] = found
+        return found
+
+    def close(self) -> None:
+        """Close every adapter."""
+        for adapter in self._adapters.values():
+            try:
+                adapter.close()
+            except Exception:  # noqa: BLE001 - closing must not raise
+                log.debug("closing adapter failed", exc_info=True)
+        self._adapters.clear()
+
+    # -- one round ---------------------------------------------------------
+    def round(self, account: AccountConfig) -> Outcome:
+        """Poll one account and send its due replies."""
+        started = utcnow()
+        with Session(self.engine) as s:
+            repo.set_account_state(
+                s, account.name, kind=account.kind, polling=True, last_attempt_at=started
+            )
+            s.commit()
+        try:
+            adapter = self.adapter(account)
+            fetched = self._poll(account, adapter)
+            sent = self.send_outbox(account, adapter)
+        except AdapterError as exc:
+            return self._failed(account, exc)
+        except Exception as exc:  # noqa: BLE001 - an account must never crash the loop
+            log.exception("unexpected error polling %s", account.name)
+            return self._failed(account, exc)
+        with Session(self.engine) as s:
+            repo.set_account_state(
+                s,
+                account.name,
+                polling=False,
+                last_ok_at=utcnow(),
+                last_error=None,
+                retry_after=None,
+            )
+            s.commit()
+        self._failures[account.name] = 0
+        return Outcome(account.name, True, fetched=fetched, sent=sent)
+
+    def _failed(self, account: AccountConfig, exc: Exception) -> Outcome:
+        message = str(exc) or exc.__class__.__name__
+        failures = self._failures.get(account.name, 0) + 1
+        self._failures[account.name] = failures
+        retry_after = getattr(exc, "retry_after", None)
+        wait = backoff(failures, float(account.poll_seconds), retry_after=retry_after)
+        now = utcnow()
+        with Session(self.engine) as s:
+            repo.set_account_state(
+                s,
+                account.name,
+                kind=account.kind,
+                polling=False,
+                last_error=message,
+                last_error_at=now,
+                retry_after=now + timedelta(seconds=wait),
+            )
+            s.commit()
+        return Outcome(account.name, False, error=message)
+
+    def _poll(self, account: AccountConfig, adapter: Adapter) -> int:
+        with Session(self.engine) as s:
+            stored = repo.load_cursors(s, account.name)
+        cursors = {folder: Cursor(folder, state) for folder, state in stored.items()}
+        result = adapter.poll(cursors)
+        count = 0
+        with Session(self.engine) as s:
+            for message in result.messages:
+                if self.desk.ingest(s, account.name, message) is not None:
+                    count += 1
+            for cursor in result.cursors:
+                repo.save_cursor(s, account.name, cursor.folder, cursor.state)
+            s.commit()
+        return count
+
+    # -- outbox ------------------------------------------------------------
+    def send_outbox(self, account: AccountConfig, adapter: Adapter) -> int:
+        """Send every due reply of ``account``; returns how many were accepted."""
+        sent = 0
+        now = utcnow()
+        with Session(self.engine) as s:
+            ids = s.exec(
+                select(Outbox.id)
+                .where(
+                    Outbox.account == account.name,
+                    Outbox.state == "queued",
+                    (col(Outbox.next_attempt_at).is_(None)) | (col(Outbox.next_attempt_at) <= now),
+                )
+                .order_by(col(Outbox.id))
+            ).all()
+        for outbox_id in ids:
+            if self._send_one(outbox_id, adapter):
+                sent += 1
+        return sent
+
+    def _send_one(self, outbox_id: int | None, adapter: Adapter) -> bool:
+        with Session(self.engine) as s:
+            item = s.get(Outbox, outbox_id)
+            if item is None or item.state != "queued":
+                return False
+            item.state = "sending"
+            item.updated_at = utcnow()
+            s.commit()
+            outbound = outbound_for(s, item)
+        try:
+            result: SendResult = adapter.send(outbound)
+        except AdapterError as exc:
+            with Session(self.engine) as s:
+                item = s.get(Outbox, outbox_id)
+                assert item is not None
+                retry_at = None
+                if exc.retryable and item.attempts + 1 < OUTBOX_MAX_ATTEMPTS:
+                    wait = backoff(
+                        item.attempts + 1,
+                        OUTBOX_RETRY_BASE.total_seconds(),
+                        retry_after=exc.retry_after,
+                    )
+                    retry_at = utcnow() + timedelta(seconds=wait)
+                self.desk.mark_failed(s, item, str(exc), retry_at=retry_at)
+                s.commit()
+            return False
+        with Session(self.engine) as s:
+            item = s.get(Outbox, outbox_id)
+            assert item is not None
+            self.desk.mark_sent(
+                s, item, provider_id=result.provider_id, external_id=result.external_id
+            )
+            s.commit()
+        return True
+
+
+def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
+    """The record an adapter needs to deliver an outbox item."""
+    conv = s.get(Conversation, item.conversation_id)
+    assert conv is not None
+    last_in = s.exec(
+        select(Message)
+        .where(Message.conversation_id == conv.id, Message.direction == "in")
+        .order_by(col(Message.sent_at).desc())
+        .limit(1)
+    ).first()
+    to = ""
+    if last_in is not None and last_in.identity_id is not None:
+        ident = s.get(Identity, last_in.identity_id)
+        to = ident.address if ident else last_in.from_addr
+    elif last_in is not None:
+        to = last_in.from_addr
+    references: tuple[str, ...] = ()
+    if last_in is not None:
+        references = tuple(last_in.references or ()) + (
+            (last_in.message_id,) if last_in.message_id else ()
+        )
+    return OutboundMessage(
+        outbox_id=item.id or 0,
+        channel=item.channel,
+        to=to,
+        text=item.body,
+        subject=conv.subject,
+        conversation_ref=conv.ref or "",
+        thread_key=conv.thread_key,
+        reply_to_external_id=last_in.external_id if last_in else None,
+        message_id=item.message_id_header,
+        in_reply_to=last_in.message_id if last_in else None,
+        references=references,
+        mime=item.mime,
+    )
+
+
+class LocalSender:
+    """An adapter that delivers nowhere: the demo's outbox "sends" locally."""
+
+    kind = "local"
+
+    def poll(self, cursors: Mapping[str, Cursor]) -> Any:  # pragma: no cover - never polled
+        """Nothing to fetch."""
+        from adapters.base import PollResult
+
+        return PollResult()
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Accept at once."""
+        return SendResult(provider_id=f"local-{message.outbox_id}")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def send_all_local(engine: Engine, desk: Desk) -> int:
+    """Deliver every queued reply with :class:`LocalSender` (the demo's outbox)."""
+    sender = LocalSender()
+    service = SyncService(engine, desk, ())
+    with Session(engine) as s:
+        ids = s.exec(select(Outbox.id).where(Outbox.state == "queued")).all()
+    return sum(1 for i in ids if service._send_one(i, sender))
+
+
+class Poller:
+    """Runs rounds for every account until stopped, each on its own schedule."""
+
+    def __init__(self, service: SyncService, *, on_round: Callable[[Outcome], None] | None = None):
+        self.service = service
+        self.on_round = on_round
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+
+    def run(self) -> None:
+        """Loop until :meth:`stop`; call from a worker thread."""
+        next_due: dict[str, datetime] = {}
+        while not self.stop_event.is_set():
+            now = utcnow()
+            for account in self.service.accounts:
+                if self.stop_event.is_set():
+                    break
+                if next_due.get(account.name, now) > now:
+                    continue
+                outcome = self.service.round(account)
+                if self.on_round is not None:
+                    self.on_round(outcome)
+                failures = self.service._failures.get(account.name, 0)
+                if outcome.ok:
+                    wait = float(account.poll_seconds)
+                else:
+                    wait = backoff(failures, float(account.poll_seconds))
+                next_due[account.name] = utcnow() + timedelta(seconds=wait)
+            if not self.service.accounts:
+                self.stop_event.wait(60)
+                continue
+            soonest = min(next_due.values(), default=utcnow())
+            timeout = max((soonest - utcnow()).total_seconds(), 0.5)
+            self.wake_event.wait(timeout)
+            if self.wake_event.is_set():
+                self.wake_event.clear()
+                next_due.clear()
+        self.service.close()
+
+    def wake(self) -> None:
+        """Poll every account now (e.g. a reply was queued)."""
+        self.wake_event.set()
+
+    def stop(self) -> None:
+        """Ask the loop to end."""
+        self.stop_event.set()
+        self.wake_event.set()

@@ -1,0 +1,104 @@
+"""Every console action in one registry; key bindings, the help screen, the command
+palette and the user's ``[keys]`` table are all built from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action: a stable id (the key of ``[keys]``), default keys, the action it runs,
+    where it applies, and what it does."""
+
+    id: str
+    keys: str
+    action: str
+    scope: str  # "app", "inbox", "conversation", "composer"
+    description: str
+    show: bool = True
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    # Anywhere
+    ActionSpec("help", "question_mark,f1", "app.help", "app", "Show every key"),
+    ActionSpec("palette", "ctrl+p,ctrl+k", "app.command_palette", "app", "Command palette"),
+    ActionSpec("quit", "q", "app.request_quit", "app", "Quit (asks if a draft would be lost)"),
+    # Inbox
+    ActionSpec("cursor_down", "j,down", "cursor_down", "inbox", "Next conversation", False),
+    ActionSpec("cursor_up", "k,up", "cursor_up", "inbox", "Previous conversation", False),
+    ActionSpec("top", "g,home", "top", "inbox", "First conversation", False),
+    ActionSpec("bottom", "G,end", "bottom", "inbox", "Last conversation", False),
+    ActionSpec("page_down", "pagedown,ctrl+d", "page_down", "inbox", "Page down", False),
+    ActionSpec("page_up", "pageup,ctrl+u", "page_up", "inbox", "Page up", False),
+    ActionSpec("open", "enter", "open", "inbox", "Open conversation"),
+    ActionSpec("search", "slash", "search", "inbox", "Search all messages"),
+    ActionSpec("back", "escape", "back", "inbox", "Clear search and filters", False),
+    ActionSpec("filter_channel", "c", "filter_channel", "inbox", "Cycle channel filter"),
+    ActionSpec("filter_status", "v", "filter_status", "inbox", "Cycle status view"),
+    ActionSpec("filter_mine", "o", "filter_mine", "inbox", "Cycle mine / unassigned / all"),
+    ActionSpec("refresh", "ctrl+r", "refresh", "inbox", "Reload and poll now", False),
+    ActionSpec("reply", "r", "reply", "inbox", "Reply"),
+    ActionSpec("reply_editor", "R,ctrl+e", "reply_editor", "inbox", "Reply in $EDITOR"),
+    ActionSpec("note", "n", "note", "inbox", "Private note"),
+    ActionSpec("resolve", "e", "resolve", "inbox", "Resolve"),
+    # Conversation
+    ActionSpec("conv_back", "escape", "back", "conversation", "Back to the inbox"),
+    ActionSpec("conv_down", "j,down", "scroll_down", "conversation", "Scroll down", False),
+    ActionSpec("conv_up", "k,up", "scroll_up", "conversation", "Scroll up", False),
+    ActionSpec("conv_top", "g,home", "scroll_top", "conversation", "Thread top", False),
+    ActionSpec("conv_bottom", "G,end", "scroll_bottom", "conversation", "Thread end", False),
+    ActionSpec("conv_reply", "r", "reply", "conversation", "Reply"),
+    ActionSpec("conv_reply_editor", "R,ctrl+e", "reply_editor", "conversation", "Reply in $EDITOR"),
+    ActionSpec("conv_note", "n", "note", "conversation", "Private note"),
+    ActionSpec("conv_resolve", "e", "resolve", "conversation", "Resolve, then next"),
+    ActionSpec("next_pane", "tab", "next_pane", "conversation", "Thread / history pane", False),
+    ActionSpec(
+        "history_open",
+        "enter",
+        "history_open",
+        "conversation",
+        "Open the conversation picked in history",
+        False,
+    ),
+    ActionSpec("retry_send", "ctrl+t", "retry_send", "conversation", "Retry failed replies"),
+    # Composer
+    ActionSpec("send", "ctrl+s", "send", "composer", "Send (queue) the reply or note"),
+    ActionSpec("composer_editor", "ctrl+e", "composer_editor", "composer", "Continue in $EDITOR"),
+    ActionSpec("composer_close", "escape", "close", "composer", "Close (keeps the draft)"),
+)
+
+
+def specs(scope: str) -> list[ActionSpec]:
+    """The actions of one scope."""
+    return [a for a in ACTIONS if a.scope == scope]
+
+
+def bindings(scope: str) -> list[Binding]:
+    """Textual bindings for a scope, each with its id so a keymap can rebind it."""
+    return [
+        Binding(
+            a.keys,
+            a.action.removeprefix("app.") if scope == "app" else a.action,
+            a.description,
+            show=a.show,
+            id=a.id,
+        )
+        for a in specs(scope)
+    ]
+
+
+KEY_LABELS = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "pagedown": "PgDn",
+    "pageup": "PgUp",
+}
+
+
+def key_label(keys: str) -> str:
+    """``"j,down"`` → ``"j / down"`` with friendly names."""
+    return " / ".join(KEY_LABELS.get(k, k) for k in keys.split(","))

@@ -1,0 +1,343 @@
+"""The Textual application: screens, the action registry's bindings, background
+polling, the countdown tick and every write done off the UI thread."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from textual import work
+from textual.app import App, SuspendNotSupported, SystemCommand
+from textual.screen import Screen
+
+from omnitui.desk import Desk, DeskError
+from omnitui.ui.actions import ACTIONS, bindings
+from omnitui.ui.formatting import display_zone
+from omnitui.ui.screens.conversation import ConversationScreen
+from omnitui.ui.screens.help import HelpScreen
+from omnitui.ui.screens.inbox import InboxScreen
+from omnitui.ui.screens.review import ConfirmQuit, ReviewScreen
+from omnitui.ui.widgets.composer import Composer
+from omnitui.ui.widgets.inbox_list import InboxList
+from omnitui.ui.widgets.status_line import StatusLine, status_text
+from storage import queries
+from storage.models import Conversation, Outbox
+
+if TYPE_CHECKING:
+    from omnitui.config import Config
+    from omnitui.sync import Outcome, Poller
+
+#: How long the demo's local outbox waits before "sending", so the agent sees
+#: the reply go from queued to sent.
+DEMO_SEND_DELAY = 1.0
+
+
+class OmniApp(App):
+    """omnitui's console."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "omnitui"
+    BINDINGS = bindings("app")
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, engine: Engine, config: Config, desk: Desk, *, demo: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.config = config
+        self.desk = desk
+        self.demo = demo
+        self.zone = display_zone(config.display_timezone)
+        self.poller: Poller | None = None
+
+    # -- life cycle ----------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.config.keys:
+            self.set_keymap(dict(self.config.keys))
+        self.push_screen(InboxScreen())
+        self.set_interval(1.0, self._tick, name="countdowns")
+        self.set_interval(5.0, self.refresh_status, name="status")
+        if self.demo:
+            self.notify(
+                "Demo data: replies are 'sent' locally; nothing leaves this machine.",
+                title="omnitui demo",
+                timeout=6,
+                markup=False,
+            )
+        elif self.config.accounts:
+            self._start_poller()
+        self.refresh_status()
+
+    def on_unmount(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+
+    def _start_poller(self) -> None:
+        from omnitui.sync import Poller, SyncService
+
+        service = SyncService(self.engine, self.desk, self.config.accounts)
+        self.poller = Poller(service, on_round=self._on_round)
+        self.run_worker(self.poller.run, thread=True, group="poller", name="poller")
+
+    def _on_round(self, outcome: Outcome) -> None:
+        # Runs in the poller thread.
+        self.call_from_thread(self._after_sync, outcome.fetched + outcome.sent > 0)
+
+    def _after_sync(self, changed: bool) -> None:
+        if changed:
+            self.data_changed()
+        self.refresh_status()
+
+    def poll_now(self) -> None:
+        """Ask the poller for an immediate round."""
+        if self.poller is not None:
+            self.poller.wake()
+
+    # -- periodic ------------------------------------------------------------
+    def _tick(self) -> None:
+        screen = self.screen
+        if isinstance(screen, InboxScreen):
+            screen.query_one(InboxList).tick(datetime.now(UTC))
+
+    def refresh_status(self) -> None:
+        """Re-read account health and the outbox in a worker, then redraw the line."""
+        self._status_worker()
+
+    @work(thread=True, exclusive=True, group="status")
+    def _status_worker(self) -> None:
+        with self.engine.connect() as conn:
+            health = queries.account_health(conn)
+            queued = queries.outbox_pending(conn)
+            problems = queries.outbox_problems(conn)
+        self.call_from_thread(self._show_status, health, queued, problems)
+
+    def _show_status(self, health: list, queued: int, problems: int) -> None:
+        screen = self.screen
+        describe = getattr(screen, "describe", None)
+        where = describe() if callable(describe) else ""
+        text = status_text(
+            where=where, accounts=health, queued=queued, problems=problems, demo=self.demo
+        )
+        for line in screen.query(StatusLine):
+            line.update(text)
+
+    # -- navigation ----------------------------------------------------------
+    @property
+    def inbox(self) -> InboxScreen | None:
+        """The inbox screen (always at the bottom of the stack)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, InboxScreen):
+                return screen
+        return None
+
+    def open_conversation(self, conversation_id: int, compose: str | None = None) -> None:
+        """Open a conversation, optionally with the composer ready."""
+        self.push_screen(ConversationScreen(conversation_id, compose=compose))
+
+    def inbox_next(self) -> None:
+        """After resolving from a conversation: the inbox with the next row highlighted."""
+        inbox = self.inbox
+        if inbox is not None:
+            inbox.reload_rows()
+
+    def data_changed(self, conversation_id: int | None = None) -> None:
+        """Something was written: reload the inbox and an open conversation."""
+        inbox = self.inbox
+        if inbox is not None:
+            inbox.reload_rows()
+        screen = self.screen
+        if isinstance(screen, ConversationScreen) and (
+            conversation_id is None or screen.conversation_id == conversation_id
+        ):
+            screen.reload()
+        self.refresh_status()
+
+    # -- writes (always in a worker thread) ----------------------------------
+    def _write(self, conversation_id: int, fn, success: str | None = None) -> None:  # noqa: ANN001
+        try:
+            with Session(self.engine) as s:
+                conv = s.get(Conversation, conversation_id)
+                if conv is None:
+                    raise DeskError("that conversation no longer exists")
+                fn(s, conv)
+                s.commit()
+        except DeskError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.call_from_thread(self.data_changed, conversation_id)
+        if success:
+            self.call_from_thread(self.notify, success, markup=False, timeout=3)
+
+    @work(thread=True, group="writes")
+    def submit(self, conversation_id: int, mode: str, text: str) -> None:
+        """Queue a reply or add a note."""
+        if mode == "note":
+            self._write(conversation_id, lambda s, c: self.desk.note(s, c, text), "Note added.")
+            return
+        self._write(
+            conversation_id,
+            lambda s, c: self.desk.reply(s, c, text),
+            "Reply queued." if not self.demo else "Reply queued (demo: sent locally).",
+        )
+        if self.demo:
+            self._demo_send()
+        else:
+            self.call_from_thread(self.poll_now)
+
+    def _demo_send(self) -> None:
+        import time
+
+        from omnitui.sync import send_all_local
+
+        time.sleep(DEMO_SEND_DELAY)
+        if send_all_local(self.engine, self.desk):
+            self.call_from_thread(self.data_changed)
+
+    @work(thread=True, group="writes")
+    def resolve(self, conversation_id: int) -> None:
+        """Resolve a conversation."""
+        self._write(conversation_id, lambda s, c: self.desk.resolve(s, c), "Resolved.")
+
+    @work(thread=True, group="writes")
+    def mark_read(self, conversation_id: int) -> None:
+        """The agent opened the conversation."""
+
+        def mark(s: Session, conv: Conversation) -> None:
+            self.desk.mark_read(conv)
+
+        self._write(conversation_id, mark)
+
+    @work(thread=True, group="writes")
+    def retry_failed(self, conversation_id: int) -> None:
+        """Put failed or uncertain replies of a conversation back in the queue."""
+
+        def retry(s: Session, conv: Conversation) -> None:
+            items = s.exec(
+                select(Outbox).where(
+                    Outbox.conversation_id == conv.id,
+                    Outbox.state.in_(("failed", "uncertain")),  # type: ignore[attr-defined]
+                )
+            ).all()
+            if not items:
+                raise DeskError("no failed replies in this conversation")
+            for item in items:
+                item.state = "queued"
+                item.next_attempt_at = datetime.now(UTC)
+
+        self._write(conversation_id, retry, "Queued again.")
+        if self.demo:
+            self._demo_send()
+        else:
+            self.call_from_thread(self.poll_now)
+
+    # -- $EDITOR -------------------------------------------------------------
+    def editor_command(self) -> list[str]:
+        """``$VISUAL``, then ``$EDITOR``, then ``vi``."""
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        return shlex.split(editor)
+
+    def run_editor(self, draft: str) -> str | None:
+        """Edit ``draft`` in the user's editor with the console suspended; None if the
+        editor failed."""
+        fd, name = tempfile.mkstemp(prefix="omnitui-", suffix=".txt")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(draft)
+            command = [*self.editor_command(), str(path)]
+            try:
+                with self.suspend():
+                    result = subprocess.run(command, check=False)
+            except SuspendNotSupported:
+                result = subprocess.run(
+                    command,
+                    check=False,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            except FileNotFoundError:
+                self.notify(
+                    f"Editor not found: {command[0]} (set $EDITOR)", severity="error", markup=False
+                )
+                return None
+            if result.returncode != 0:
+                self.notify(
+                    f"{command[0]} exited with {result.returncode}; draft kept.",
+                    severity="warning",
+                    markup=False,
+                )
+            return path.read_text(encoding="utf-8", errors="replace")
+        finally:
+            path.unlink(missing_ok=True)
+
+    def compose_in_editor(self, conversation_id: int, mode: str, draft: str) -> None:
+        """Compose in $EDITOR, then review: y send, e edit again, q discard."""
+        text = self.run_editor(draft)
+        if text is None:
+            return
+        if not text.strip():
+            self.notify("Empty draft discarded.", markup=False)
+            return
+        title = "Private note" if mode == "note" else "Reply"
+
+        def decided(choice: str | None) -> None:
+            if choice == "send":
+                self.submit(conversation_id, mode, text)
+            elif choice == "edit":
+                self.call_later(self.compose_in_editor, conversation_id, mode, text)
+            else:
+                self.notify("Draft discarded.", markup=False)
+
+        self.push_screen(ReviewScreen(f"{title} — review", text), callback=decided)
+
+    # -- app actions ---------------------------------------------------------
+    def action_help(self) -> None:
+        """Show every key."""
+        if not isinstance(self.screen, HelpScreen):
+            keymap = {k: v for k, v in (self.config.keys or {}).items()}
+            self.push_screen(HelpScreen(keymap))
+
+    def has_draft(self) -> bool:
+        """Whether any open composer holds text."""
+        return any(c.has_draft for screen in self.screen_stack for c in screen.query(Composer))
+
+    def action_request_quit(self) -> None:
+        """Quit, asking only if a draft would be lost."""
+        if isinstance(self.focused, Composer):
+            return
+        if self.has_draft():
+            self.push_screen(ConfirmQuit(), callback=lambda yes: self.exit() if yes else None)
+        else:
+            self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action of the registry by name, for the command palette."""
+        yield from super().get_system_commands(screen)
+        scopes = {"app"}
+        if isinstance(screen, InboxScreen):
+            scopes.add("inbox")
+        if isinstance(screen, ConversationScreen):
+            scopes.add("conversation")
+        for spec in ACTIONS:
+            if spec.scope not in scopes or spec.id in ("palette",):
+                continue
+            target = self if spec.scope == "app" else screen
+            action = spec.action.removeprefix("app.")
+            yield SystemCommand(
+                spec.description,
+                f"{spec.id} · {spec.keys.split(',')[0]}",
+                lambda t=target, a=action: t.run_action(a),
+            )
+
+
+def run_console(engine: Engine, config: Config, desk: Desk, *, demo: bool) -> None:
+    """Run the console until the agent quits."""
+    OmniApp(engine, config, desk, demo=demo).run()

@@ -1,0 +1,200 @@
+"""One conversation: the thread, the customer's history on every channel, the composer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+
+from omnitui.ui.actions import bindings
+from omnitui.ui.widgets.composer import Composer
+from omnitui.ui.widgets.history_pane import HistoryPane
+from omnitui.ui.widgets.status_line import StatusLine
+from omnitui.ui.widgets.thread_view import ThreadView
+from storage import queries
+
+if TYPE_CHECKING:
+    from omnitui.ui.app import OmniApp
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Everything the screen shows, read in a worker thread."""
+
+    info: queries.ConversationInfo
+    items: list[queries.ThreadItem]
+    history: list[queries.HistoryItem]
+
+
+def load_conversation(engine, conversation_id: int) -> Loaded | None:  # noqa: ANN001
+    """Read a conversation, its thread and its customer's history."""
+    with engine.connect() as conn:
+        info = queries.conversation_info(conn, conversation_id)
+        if info is None:
+            return None
+        items = queries.thread(conn, conversation_id)
+        history = queries.customer_history(conn, info.customer.id)
+    return Loaded(info, items, history)
+
+
+class ConversationScreen(Screen):
+    """The thread beside the customer history pane."""
+
+    BINDINGS = bindings("conversation")
+
+    DEFAULT_CSS = """
+    ConversationScreen #composer { display: none; }
+    ConversationScreen #main { height: 1fr; }
+    """
+
+    def __init__(self, conversation_id: int, compose: str | None = None) -> None:
+        super().__init__()
+        self.conversation_id = conversation_id
+        self.loaded: Loaded | None = None
+        self._compose_mode = compose
+
+    @property
+    def omni(self) -> OmniApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical():
+                yield ThreadView(id="thread")
+                yield Composer(id="composer")
+            yield HistoryPane(id="history")
+        yield StatusLine(id="status")
+
+    def on_mount(self) -> None:
+        self.query_one(ThreadView).focus()
+        self.reload()
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    def describe(self) -> str:
+        """Where the agent is, for the status line."""
+        if self.loaded is None:
+            return "conversation"
+        return f"{self.loaded.info.ref} · {self.loaded.info.channel}"
+
+    # -- loading -------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the conversation again (after an action or new mail)."""
+        self._load(self.conversation_id)
+
+    @work(thread=True, exclusive=True, group="conversation")
+    def _load(self, conversation_id: int) -> None:
+        loaded = load_conversation(self.omni.engine, conversation_id)
+        self.app.call_from_thread(self._show, conversation_id, loaded)
+
+    def _show(self, conversation_id: int, loaded: Loaded | None) -> None:
+        if loaded is None:
+            self.notify("That conversation no longer exists.", severity="error", markup=False)
+            self.app.pop_screen()
+            return
+        first = self.loaded is None or self.loaded.info.id != conversation_id
+        self.conversation_id = conversation_id
+        self.loaded = loaded
+        zone = self.omni.zone
+        self.query_one(ThreadView).show(loaded.info, loaded.items, zone)
+        self.query_one(HistoryPane).show(
+            loaded.info.customer, loaded.history, conversation_id, zone
+        )
+        self.omni.refresh_status()
+        if first and loaded.info.unread:
+            self.omni.mark_read(conversation_id)
+        if self._compose_mode:
+            mode, self._compose_mode = self._compose_mode, None
+            self.composer.open(mode, loaded.info.channel)
+
+    def open_other(self, conversation_id: int) -> None:
+        """Show another conversation (picked in the history pane)."""
+        if self.composer.has_draft:
+            self.notify("Send or clear the draft first.", severity="warning")
+            return
+        self.composer.display = False
+        self._load(conversation_id)
+
+    @on(HistoryPane.OpenConversation)
+    def _history_open(self, event: HistoryPane.OpenConversation) -> None:
+        if event.conversation_id != self.conversation_id:
+            self.open_other(event.conversation_id)
+
+    # -- actions -------------------------------------------------------------
+    def action_back(self) -> None:
+        if self.composer.display and self.composer.has_focus:
+            self.composer.display = False
+            self.query_one(ThreadView).focus()
+            return
+        self.app.pop_screen()
+
+    def action_scroll_down(self) -> None:
+        self.query_one(ThreadView).scroll_down(animate=False)
+
+    def action_scroll_up(self) -> None:
+        self.query_one(ThreadView).scroll_up(animate=False)
+
+    def action_scroll_top(self) -> None:
+        self.query_one(ThreadView).scroll_home(animate=False)
+
+    def action_scroll_bottom(self) -> None:
+        self.query_one(ThreadView).scroll_end(animate=False)
+
+    def action_next_pane(self) -> None:
+        history = self.query_one(HistoryPane)
+        if history.has_focus:
+            self.query_one(ThreadView).focus()
+        else:
+            history.focus()
+
+    def action_history_open(self) -> None:
+        history = self.query_one(HistoryPane)
+        if history.has_focus and history.highlighted is not None:
+            history.action_select()
+
+    def action_reply(self) -> None:
+        if self.loaded is not None:
+            self.composer.open("reply", self.loaded.info.channel)
+
+    def action_note(self) -> None:
+        if self.loaded is not None:
+            self.composer.open("note", self.loaded.info.channel)
+
+    def action_reply_editor(self) -> None:
+        draft = self.composer.text if self.composer.display else ""
+        self.omni.compose_in_editor(self.conversation_id, "reply", draft)
+
+    def action_resolve(self) -> None:
+        self.omni.resolve(self.conversation_id)
+        self.app.pop_screen()
+        self.omni.inbox_next()
+
+    def action_retry_send(self) -> None:
+        self.omni.retry_failed(self.conversation_id)
+
+    @on(Composer.Submitted)
+    def _submitted(self, event: Composer.Submitted) -> None:
+        if not event.text.strip():
+            self.notify("Nothing to send.", severity="warning")
+            return
+        self.omni.submit(self.conversation_id, event.mode, event.text)
+        self.composer.text = ""
+        self.composer.display = False
+        self.query_one(ThreadView).focus()
+
+    @on(Composer.EditorRequested)
+    def _to_editor(self, event: Composer.EditorRequested) -> None:
+        self.composer.text = ""
+        self.composer.display = False
+        self.omni.compose_in_editor(self.conversation_id, event.mode, event.text)
+
+    @on(Composer.Closed)
+    def _closed(self) -> None:
+        self.composer.display = False
+        self.query_one(ThreadView).focus()

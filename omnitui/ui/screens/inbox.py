@@ -1,0 +1,247 @@
+"""The unified inbox screen: filters, search, the virtual list and the status line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Input, Static
+
+from omnitui.ui.actions import bindings
+from omnitui.ui.inbox_source import InboxSource
+from omnitui.ui.widgets.inbox_list import InboxList, header_line
+from omnitui.ui.widgets.status_line import StatusLine
+from storage.models import CHANNELS
+from storage.queries import ACTIVE_STATUSES, InboxFilter
+
+if TYPE_CHECKING:
+    from omnitui.ui.app import OmniApp
+
+STATUS_VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("active", ACTIVE_STATUSES),
+    ("open", ("open",)),
+    ("pending", ("pending",)),
+    ("snoozed", ("snoozed",)),
+    ("resolved", ("resolved",)),
+    ("all", ()),
+)
+CHANNEL_VIEWS: tuple[str | None, ...] = (None, *CHANNELS)
+
+
+class InboxScreen(Screen):
+    """Every conversation from every channel, most urgent first."""
+
+    BINDINGS = bindings("inbox")
+
+    DEFAULT_CSS = """
+    InboxScreen #view-bar { height: 1; background: $primary 30%; }
+    InboxScreen #columns { height: 1; color: $text-muted; }
+    InboxScreen #search { display: none; height: 3; }
+    InboxScreen #search.visible { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="inbox")
+        self.status_view = 0
+        self.channel_view = 0
+        self.owner_view = 0  # 0 all, 1 mine, 2 unassigned
+        self.query_text = ""
+        self._search_timer: Timer | None = None
+
+    @property
+    def omni(self) -> OmniApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="view-bar")
+        yield Input(placeholder="search subject, messages, customer names…", id="search")
+        yield Static(id="columns")
+        yield InboxList(InboxSource(self.omni.engine, self._filter()), id="inbox-list")
+        yield StatusLine(id="status")
+
+    def on_mount(self) -> None:
+        self.list.reload()
+        self.list.focus()
+        self._update_bar()
+
+    @property
+    def list(self) -> InboxList:
+        return self.query_one(InboxList)
+
+    def on_resize(self) -> None:
+        self.query_one("#columns", Static).update(Text(header_line(self.size.width)))
+
+    # -- filters -------------------------------------------------------------
+    def _filter(self) -> InboxFilter:
+        owner = (None, self.omni.config.agent_name, "")[self.owner_view]
+        channel = CHANNEL_VIEWS[self.channel_view]
+        return InboxFilter(
+            statuses=STATUS_VIEWS[self.status_view][1],
+            channels=(channel,) if channel else (),
+            assignee=owner,
+        )
+
+    def describe(self) -> str:
+        """Where the agent is, for the status line."""
+        if self.query_text:
+            return f"search “{self.query_text}”"
+        parts = [STATUS_VIEWS[self.status_view][0]]
+        channel = CHANNEL_VIEWS[self.channel_view]
+        parts.append(channel or "all channels")
+        parts.append(("anyone's", "mine", "unassigned")[self.owner_view])
+        return "inbox: " + " · ".join(parts)
+
+    def _update_bar(self) -> None:
+        bar = Text()
+        bar.append(" omnitui ", "bold reverse")
+        bar.append(f"  {self.describe()}", "bold")
+        bar.append(f"  ({len(self.list.source)})")
+        bar.append("   c channel · v view · o owner · / search", "dim")
+        self.query_one("#view-bar", Static).update(bar)
+        self.omni.refresh_status()
+
+    def _apply_filter(self) -> None:
+        self.query_text = ""
+        self.list.source.set_filter(self._filter())
+        self.list.cursor = 0
+        self.list.reload()
+        self._update_bar()
+
+    def action_filter_channel(self) -> None:
+        self.channel_view = (self.channel_view + 1) % len(CHANNEL_VIEWS)
+        self._apply_filter()
+
+    def action_filter_status(self) -> None:
+        self.status_view = (self.status_view + 1) % len(STATUS_VIEWS)
+        self._apply_filter()
+
+    def action_filter_mine(self) -> None:
+        self.owner_view = (self.owner_view + 1) % 3
+        self._apply_filter()
+
+    def action_back(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.has_class("visible") or self.query_text:
+            search.value = ""
+            search.remove_class("visible")
+            self._apply_filter()
+            self.list.focus()
+            return
+        if self.status_view or self.channel_view or self.owner_view:
+            self.status_view = self.channel_view = self.owner_view = 0
+            self._apply_filter()
+
+    # -- movement ------------------------------------------------------------
+    def action_cursor_down(self) -> None:
+        self.list.move_to(self.list.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.list.move_to(self.list.cursor - 1)
+
+    def action_top(self) -> None:
+        self.list.move_to(0)
+
+    def action_bottom(self) -> None:
+        self.list.move_to(len(self.list.source) - 1)
+
+    def action_page_down(self) -> None:
+        self.list.page(1)
+
+    def action_page_up(self) -> None:
+        self.list.page(-1)
+
+    def action_refresh(self) -> None:
+        self.reload_rows()
+        self.omni.poll_now()
+
+    def reload_rows(self) -> None:
+        """Re-read after new mail or an action, keeping the cursor's conversation."""
+        if self.query_text:
+            self._run_search(self.query_text)
+            return
+        self.list.reload(keep=self.list.current)
+        self._update_bar()
+
+    # -- opening and acting --------------------------------------------------
+    def _current_id(self) -> int | None:
+        row = self.list.current
+        return row.id if row else None
+
+    def action_open(self) -> None:
+        conv_id = self._current_id()
+        if conv_id is not None:
+            self.omni.open_conversation(conv_id)
+
+    @on(InboxList.Opened)
+    def _opened(self, event: InboxList.Opened) -> None:
+        self.omni.open_conversation(event.row.id)
+
+    def action_reply(self) -> None:
+        conv_id = self._current_id()
+        if conv_id is not None:
+            self.omni.open_conversation(conv_id, compose="reply")
+
+    def action_note(self) -> None:
+        conv_id = self._current_id()
+        if conv_id is not None:
+            self.omni.open_conversation(conv_id, compose="note")
+
+    def action_reply_editor(self) -> None:
+        conv_id = self._current_id()
+        if conv_id is not None:
+            self.omni.compose_in_editor(conv_id, "reply", "")
+
+    def action_resolve(self) -> None:
+        row = self.list.current
+        if row is None:
+            return
+        self.omni.resolve(row.id)
+        self.list.source.update_cached(row, status="resolved")
+        self.list.refresh()
+
+    # -- search --------------------------------------------------------------
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.add_class("visible")
+        search.focus()
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        value = event.value
+        self._search_timer = self.set_timer(0.15, lambda: self._run_search(value))
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._run_search(event.value)
+        self.list.focus()
+
+    def _run_search(self, value: str) -> None:
+        value = value.strip()
+        if not value:
+            self._apply_filter()
+            return
+        self._search_worker(value)
+
+    @work(thread=True, exclusive=True, group="search")
+    def _search_worker(self, value: str) -> None:
+        from storage.search import search
+
+        with self.omni.engine.connect() as conn:
+            hits = search(conn, value, limit=500)
+        ids = [hit.conversation_id for hit in hits]
+        self.app.call_from_thread(self._show_results, value, ids)
+
+    def _show_results(self, value: str, ids: list[int]) -> None:
+        self.query_text = value
+        self.list.source.set_search(ids)
+        self.list.cursor = 0
+        self.list.reload()
+        self._update_bar()

@@ -1,0 +1,263 @@
+"""The unified inbox: a line-rendered virtual list (like Toolong's LogLines).
+
+Only the visible lines are rendered, each from a cached row of
+:class:`~omnitui.ui.inbox_source.InboxSource`; 100 000 conversations cost the
+same as 100. The countdown column is refreshed by one app timer, and only the
+lines whose countdown text changed are redrawn.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from omnitui.sanitize import clean_line
+from omnitui.ui.actions import bindings
+from omnitui.ui.formatting import countdown
+from omnitui.ui.inbox_source import InboxSource
+from storage.queries import InboxRow
+
+CHANNEL_W = 8
+CUSTOMER_W = 20
+STATUS_W = 8
+DUE_W = 7
+
+CHANNEL_STYLES = {
+    "email": "cyan",
+    "telegram": "bright_blue",
+    "matrix": "green",
+    "mastodon": "magenta",
+    "sms": "yellow",
+    "phone": "bright_yellow",
+}
+STATUS_STYLES = {"open": "", "pending": "italic", "snoozed": "dim", "resolved": "dim"}
+
+
+def _fit(text: str, width: int) -> str:
+    """Cut or pad ``text`` to exactly ``width`` cells (CJK-aware), with an ellipsis."""
+    if width <= 0:
+        return ""
+    if cell_len(text) > width:
+        return set_cell_size(text, width - 1) + "…"
+    return set_cell_size(text, width)
+
+
+MOVEMENT = {"cursor_down", "cursor_up", "top", "bottom", "page_down", "page_up"}
+
+
+class InboxList(ScrollView, can_focus=True):
+    """Conversations in urgency order; ``cursor`` is the highlighted index."""
+
+    # Movement keys bind here, so they win over ScrollView's own arrow/page bindings.
+    BINDINGS = [b for b in bindings("inbox") if b.id in MOVEMENT]
+
+    COMPONENT_CLASSES = {"inbox-list--cursor", "inbox-list--unread"}
+
+    DEFAULT_CSS = """
+    InboxList { height: 1fr; }
+    InboxList > .inbox-list--cursor { background: $accent 40%; }
+    InboxList:focus > .inbox-list--cursor { background: $accent 70%; }
+    InboxList > .inbox-list--unread { text-style: bold; }
+    """
+
+    class Opened(Message):
+        """Enter or a second click on a row."""
+
+        def __init__(self, row: InboxRow) -> None:
+            super().__init__()
+            self.row = row
+
+    class Highlighted(Message):
+        """The cursor moved to a row."""
+
+        def __init__(self, row: InboxRow | None) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, source: InboxSource, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.source = source
+        self.cursor = 0
+        self._countdowns: dict[int, str] = {}
+        self._styles: dict[str, Style] = {}
+
+    # -- data ----------------------------------------------------------------
+    def reload(self, *, keep: InboxRow | None = None) -> None:
+        """Re-read the source (after new mail, a filter change or an action)."""
+        self.source.invalidate()
+        count = len(self.source)
+        self.virtual_size = Size(self.size.width, count)
+        if keep is not None:
+            self.cursor = self.source.position_of(keep)
+        self.cursor = max(0, min(self.cursor, count - 1))
+        self._countdowns.clear()
+        self.scroll_to_cursor()
+        self.refresh()
+        self.post_message(self.Highlighted(self.current))
+
+    @property
+    def current(self) -> InboxRow | None:
+        """The highlighted row."""
+        return self.source.get(self.cursor) if len(self.source) else None
+
+    # -- movement ------------------------------------------------------------
+    def move_to(self, index: int) -> None:
+        """Put the cursor on ``index`` (clamped) and keep it visible."""
+        count = len(self.source)
+        if count == 0:
+            return
+        index = max(0, min(index, count - 1))
+        if index == self.cursor:
+            return
+        old = self.cursor
+        self.cursor = index
+        self.refresh_line(old)
+        self.refresh_line(index)
+        self.scroll_to_cursor()
+        self.post_message(self.Highlighted(self.current))
+
+    def action_cursor_down(self) -> None:
+        self.move_to(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_to(self.cursor - 1)
+
+    def action_top(self) -> None:
+        self.move_to(0)
+
+    def action_bottom(self) -> None:
+        self.move_to(len(self.source) - 1)
+
+    def action_page_down(self) -> None:
+        self.page(1)
+
+    def action_page_up(self) -> None:
+        self.page(-1)
+
+    def scroll_to_cursor(self) -> None:
+        """Scroll just enough to show the cursor row."""
+        height = max(self.scrollable_content_region.height, 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def page(self, direction: int) -> None:
+        """Move a screenful."""
+        height = max(self.scrollable_content_region.height - 1, 1)
+        self.move_to(self.cursor + direction * height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(event.size.width, len(self.source))
+
+    async def on_click(self, event: events.Click) -> None:
+        index = int(self.scroll_offset.y) + event.y
+        if index >= len(self.source):
+            return
+        if index == self.cursor or event.chain >= 2:
+            row = self.current
+            if row is not None:
+                self.post_message(self.Opened(row))
+        else:
+            self.move_to(index)
+
+    # -- countdowns ----------------------------------------------------------
+    def tick(self, now: datetime | None = None) -> int:
+        """Redraw the visible lines whose countdown text changed; returns how many."""
+        now = now or datetime.now(UTC)
+        top = int(self.scroll_offset.y)
+        changed = 0
+        for y in range(top, top + self.scrollable_content_region.height):
+            row = self.source.cached(y)
+            if row is None or row.due is None:
+                continue
+            text, _ = countdown(row.due, now)
+            if self._countdowns.get(y) != text:
+                self._countdowns[y] = text
+                self.refresh_line(y)
+                changed += 1
+        return changed
+
+    # -- rendering -----------------------------------------------------------
+    def _style(self, spec: str) -> Style:
+        style = self._styles.get(spec)
+        if style is None:
+            style = self._styles[spec] = Style.parse(spec) if spec else Style()
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_offset.y) + y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        row = self.source.get(index)
+        if row is None:
+            if index == 0 and len(self.source) == 0:
+                return Strip(
+                    [
+                        Segment(
+                            _fit("  Nothing here. Esc clears filters.", width),
+                            base + self._style("dim"),
+                        )
+                    ]
+                )
+            return Strip.blank(width, base)
+        if index == self.cursor:
+            base = base + self.get_component_rich_style("inbox-list--cursor")
+        return Strip(self._segments(row, width, base, index)).crop(0, width)
+
+    def _segments(self, row: InboxRow, width: int, base: Style, index: int) -> list[Segment]:
+        now = datetime.now(UTC)
+        due_text, due_style = countdown(row.due, now)
+        self._countdowns[index] = due_text
+        unread = self.get_component_rich_style("inbox-list--unread") if row.unread else Style()
+        mark = "●" if row.unread else " "
+        prio = {"urgent": "!!", "high": "! "}.get(row.priority, "  ")
+        customer = ("★ " if row.vip else "") + clean_line(row.customer_name)
+        fixed = 2 + 2 + CHANNEL_W + 1 + CUSTOMER_W + 1 + 1 + STATUS_W + 1 + DUE_W
+        title_w = max(width - fixed, 8)
+        title = clean_line(row.title, title_w + 1)
+        return [
+            Segment(mark + " ", base + self._style("bold cyan")),
+            Segment(prio, base + self._style("bold red")),
+            Segment(
+                _fit(row.channel, CHANNEL_W) + " ",
+                base + self._style(CHANNEL_STYLES.get(row.channel, "")),
+            ),
+            Segment(
+                _fit(customer, CUSTOMER_W) + " ",
+                base + unread + self._style("bold yellow" if row.vip else ""),
+            ),
+            Segment(_fit(title, title_w) + " ", base + unread),
+            Segment(
+                _fit(row.status, STATUS_W) + " ",
+                base + self._style(STATUS_STYLES.get(row.status, "")),
+            ),
+            Segment(due_text.rjust(DUE_W), base + self._style(due_style)),
+        ]
+
+
+def header_line(width: int) -> str:
+    """Column titles aligned with the rows."""
+    fixed = 2 + 2 + CHANNEL_W + 1 + CUSTOMER_W + 1 + 1 + STATUS_W + 1 + DUE_W
+    title_w = max(width - fixed, 8)
+    return (
+        "    "
+        + _fit("channel", CHANNEL_W)
+        + " "
+        + _fit("customer", CUSTOMER_W)
+        + " "
+        + _fit("subject / message", title_w)
+        + " "
+        + _fit("status", STATUS_W)
+        + " "
+        + "SLA".rjust(DUE_W)
+    )

@@ -1,0 +1,96 @@
+"""The conversation thread: customer, agent and private-note messages, rendered safely."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from omnitui.sanitize import clean, clean_line
+from omnitui.ui.formatting import countdown, human_size, local_time
+from storage.queries import ConversationInfo, ThreadItem
+
+DIRECTION_LABEL = {"in": "customer", "out": "agent", "note": "private note"}
+DIRECTION_STYLE = {"in": "bold cyan", "out": "bold green", "note": "bold black on yellow"}
+KIND_LABEL = {"call": "phone call", "voicemail": "voicemail"}
+
+
+def conversation_header(info: ConversationInfo, now: datetime | None = None) -> Text:
+    """``C-1042 · email · open · normal`` then the subject and the customer."""
+    now = now or datetime.now(UTC)
+    text = Text()
+    text.append(info.ref, "bold")
+    text.append(f"  {info.channel} · {info.account} · ")
+    text.append(info.status, "bold")
+    text.append(f" · {info.priority}")
+    if info.assignee:
+        text.append(f" · assigned to {clean_line(info.assignee)}")
+    due_text, due_style = countdown(info.due, now)
+    if due_text:
+        text.append("  SLA ")
+        text.append(due_text, due_style)
+    if info.tags:
+        text.append("  #" + " #".join(clean_line(t) for t in info.tags), "dim")
+    text.append("\n")
+    text.append(clean_line(info.subject) or "(no subject)", "bold")
+    text.append("\n")
+    name = clean_line(info.customer.name)
+    text.append(("★ " if info.customer.vip else "") + name, "yellow" if info.customer.vip else "")
+    addrs = ", ".join(f"{i.channel}:{clean_line(i.address)}" for i in info.customer.identities)
+    text.append(f"  {addrs}", "dim")
+    return text
+
+
+def render_thread(items: list[ThreadItem], zone: tzinfo | None, customer_name: str) -> Text:
+    """The whole thread as one Text; customer text is sanitised and never markup."""
+    now = datetime.now(UTC)
+    out = Text()
+    for n, item in enumerate(items):
+        if n:
+            out.append("\n")
+        who = clean_line(customer_name) if item.direction == "in" else (item.author or "me")
+        label = KIND_LABEL.get(item.kind, DIRECTION_LABEL.get(item.direction, item.direction))
+        out.append(f" {label} ", DIRECTION_STYLE.get(item.direction, "bold"))
+        out.append(f" {clean_line(who)}", "bold")
+        if item.direction == "in" and item.from_addr:
+            out.append(f" <{clean_line(item.from_addr)}>", "dim")
+        out.append(f"  {local_time(item.sent_at, zone, now)}", "dim")
+        if item.delivery and item.delivery != "sent":
+            style = "bold red" if item.delivery in ("failed", "uncertain") else "yellow"
+            out.append(f"  [{item.delivery}]", style)
+            if item.delivery_error:
+                out.append(f" {clean_line(item.delivery_error, 120)}", "red")
+        elif item.delivery == "sent":
+            out.append("  ✓ sent", "green")
+        out.append("\n")
+        body = clean(item.text).rstrip("\n") or "(no text)"
+        out.append(body, "italic" if item.direction == "note" else "")
+        out.append("\n")
+        for att in item.attachments:
+            out.append("  📎 ", "dim")
+            out.append(clean_line(att.filename) or "(unnamed)", "underline")
+            out.append(f"  {clean_line(att.content_type)}, {human_size(att.size)}\n", "dim")
+    return out
+
+
+class ThreadView(VerticalScroll, can_focus=True):
+    """Scrollable thread of one conversation."""
+
+    DEFAULT_CSS = """
+    ThreadView { height: 1fr; padding: 0 1; }
+    ThreadView > #thread-header { margin-bottom: 1; border-bottom: solid $primary 50%; }
+    """
+
+    def compose(self):  # noqa: ANN201
+        yield Static(id="thread-header")
+        yield Static(id="thread-body")
+
+    def show(self, info: ConversationInfo, items: list[ThreadItem], zone: tzinfo | None) -> None:
+        """Display a conversation and scroll to its newest message."""
+        self.query_one("#thread-header", Static).update(conversation_header(info))
+        self.query_one("#thread-body", Static).update(
+            render_thread(items, zone, info.customer.name)
+        )
+        self.call_after_refresh(self.scroll_end, animate=False)

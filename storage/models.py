@@ -1,0 +1,247 @@
+"""The tables of the store (SQLModel).
+
+Times are aware UTC datetimes (see :class:`storage.types.UTCDateTime`). Two integer
+columns on ``conversation`` exist only for the inbox's keyset order:
+``urgency_due`` (epoch seconds of the most urgent running SLA clock, or
+:data:`NO_DUE` when none runs) and ``recency`` (minus the epoch seconds of the last
+activity), so "breached first, then soonest due, then newest" is one ascending
+index scan on ``(urgency_due, recency, id)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+#: ``urgency_due`` of a conversation without a running SLA clock (year 5138).
+NO_DUE = 99_999_999_999
+
+CHANNELS = ("email", "telegram", "matrix", "mastodon", "sms", "phone")
+STATUSES = ("open", "pending", "snoozed", "resolved")
+PRIORITIES = ("low", "normal", "high", "urgent")
+DIRECTIONS = ("in", "out", "note")
+OUTBOX_STATES = ("queued", "sending", "sent", "failed", "uncertain")
+
+
+def _ts(*, stamp: bool = False, **kw: Any) -> Any:
+    if stamp:
+        return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    return Field(default=None, sa_column=Column(UTCDateTime(), **kw))
+
+
+def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey(target, ondelete="CASCADE"), nullable=nullable, index=index
+        ),
+    )
+
+
+class Customer(SQLModel, table=True):
+    """A person or organisation, reachable through one or more identities."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = ""
+    vip: bool = False
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = _ts(stamp=True)
+
+
+class Identity(SQLModel, table=True):
+    """One address of a customer on one channel (``email:a@b.c``, ``sms:+1555…``)."""
+
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_identity_channel_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = _fk("customer.id")
+    channel: str = Field(sa_column=Column(String(32), nullable=False))
+    address: str = Field(sa_column=Column(String(320), nullable=False))
+    display_name: str = ""
+    created_at: datetime = _ts(stamp=True)
+
+
+class Conversation(SQLModel, table=True):
+    """A thread with one customer on one channel, with its status and SLA clocks."""
+
+    __table_args__ = (
+        Index("ix_conversation_inbox", "urgency_due", "recency", "id"),
+        Index("ix_conversation_status_inbox", "status", "urgency_due", "recency", "id"),
+        Index("ix_conversation_customer", "customer_id", "recency"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str | None = Field(default=None, sa_column=Column(String(32), unique=True))
+    account: str = Field(sa_column=Column(String(128), nullable=False))
+    channel: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+    customer_id: int | None = _fk("customer.id", index=False)
+    thread_key: str | None = Field(default=None, sa_column=Column(String(512)))
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    preview: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="open", sa_column=Column(String(16), nullable=False))
+    priority: str = Field(default="normal", sa_column=Column(String(16), nullable=False))
+    assignee: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unread: bool = True
+    message_count: int = 0
+    created_at: datetime = _ts(stamp=True)
+    last_message_at: datetime = _ts(stamp=True)
+    last_inbound_at: datetime | None = _ts()
+    first_response_due: datetime | None = _ts()
+    first_responded_at: datetime | None = _ts()
+    next_response_due: datetime | None = _ts()
+    resolution_due: datetime | None = _ts()
+    resolved_at: datetime | None = _ts()
+    snoozed_until: datetime | None = _ts()
+    urgency_due: int = Field(default=NO_DUE, sa_column=Column(BigInteger, nullable=False))
+    recency: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class Message(SQLModel, table=True):
+    """One message in a conversation: from the customer (``in``), to them (``out``),
+    or a private ``note``. ``kind`` tells calls and voicemails from messages."""
+
+    __table_args__ = (
+        UniqueConstraint("account", "external_id", name="uq_message_account_external"),
+        Index("ix_message_conversation", "conversation_id", "sent_at", "id"),
+        Index("ix_message_identity", "identity_id", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = _fk("conversation.id", index=False)
+    account: str = Field(sa_column=Column(String(128), nullable=False))
+    external_id: str = Field(sa_column=Column(String(512), nullable=False))
+    direction: str = Field(sa_column=Column(String(8), nullable=False))
+    kind: str = Field(default="message", sa_column=Column(String(16), nullable=False))
+    identity_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("identity.id", ondelete="SET NULL")),
+    )
+    author: str | None = None
+    from_addr: str = ""
+    to_addrs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    sent_at: datetime = _ts(stamp=True)
+    received_at: datetime = _ts(stamp=True)
+    message_id: str | None = Field(default=None, sa_column=Column(String(998), index=True))
+    in_reply_to: str | None = Field(default=None, sa_column=Column(String(998)))
+    references: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    has_attachments: bool = False
+
+
+class RawMessage(SQLModel, table=True):
+    """The bytes a message arrived as (email: the whole RFC 822 message; APIs: JSON)."""
+
+    __tablename__ = "raw_message"
+
+    message_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("message.id", ondelete="CASCADE"), primary_key=True
+        ),
+    )
+    content_type: str = "message/rfc822"
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Attachment(SQLModel, table=True):
+    """A file attached to a message. ``content`` may be empty until downloaded."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int | None = _fk("message.id")
+    filename: str = ""
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    sha256: str = ""
+    content: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where an account's poll of one folder/stream resumes (UIDVALIDITY+UID, offsets)."""
+
+    __tablename__ = "sync_cursor"
+    __table_args__ = (UniqueConstraint("account", "folder", name="uq_cursor_account_folder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(sa_column=Column(String(128), nullable=False))
+    folder: str = Field(default="", sa_column=Column(String(512), nullable=False))
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts(stamp=True)
+
+
+class Outbox(SQLModel, table=True):
+    """A reply waiting to go out: queued → sending → sent | failed | uncertain."""
+
+    __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = _fk("conversation.id")
+    account: str = Field(sa_column=Column(String(128), nullable=False))
+    channel: str = Field(sa_column=Column(String(32), nullable=False))
+    author: str = "me"
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    mime: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    message_id_header: str | None = None
+    state: str = Field(default="queued", sa_column=Column(String(16), nullable=False))
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    last_error: str | None = None
+    provider_id: str | None = None
+    sent_message_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("message.id", ondelete="SET NULL")),
+    )
+    created_at: datetime = _ts(stamp=True)
+    updated_at: datetime = _ts(stamp=True)
+    sent_at: datetime | None = _ts()
+
+
+class Event(SQLModel, table=True):
+    """Who did what when: the audit log that reports and privacy requests read."""
+
+    __table_args__ = (Index("ix_event_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(stamp=True)
+    actor: str = "system"
+    kind: str = Field(sa_column=Column(String(64), nullable=False))
+    conversation_id: int | None = _fk("conversation.id", nullable=True)
+    customer_id: int | None = _fk("customer.id", nullable=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AccountState(SQLModel, table=True):
+    """Health of one account as the last poll left it; read by the status line."""
+
+    __tablename__ = "account_state"
+
+    account: str = Field(sa_column=Column(String(128), primary_key=True))
+    kind: str = ""
+    polling: bool = False
+    last_attempt_at: datetime | None = _ts()
+    last_ok_at: datetime | None = _ts()
+    last_error: str | None = None
+    last_error_at: datetime | None = _ts()
+    retry_after: datetime | None = _ts()
+
+
+def now() -> datetime:
+    """Alias of :func:`storage.types.utcnow` for callers of this module."""
+    return utcnow()

@@ -1,0 +1,523 @@
+"""Reads for the console, the CLI and exports: keyset-paged inbox, threads, history.
+
+All functions take a SQLAlchemy ``Connection`` (or a Session's connection) and return
+plain frozen dataclasses, so callers never hold ORM objects across threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, select, tuple_
+
+from storage.models import (
+    NO_DUE,
+    AccountState,
+    Attachment,
+    Conversation,
+    Customer,
+    Identity,
+    Message,
+    Outbox,
+)
+
+C = Conversation.__table__.c  # type: ignore[attr-defined]
+CU = Customer.__table__.c  # type: ignore[attr-defined]
+M = Message.__table__.c  # type: ignore[attr-defined]
+ID = Identity.__table__.c  # type: ignore[attr-defined]
+A = Attachment.__table__.c  # type: ignore[attr-defined]
+O = Outbox.__table__.c  # type: ignore[attr-defined]  # noqa: E741
+AS = AccountState.__table__.c  # type: ignore[attr-defined]
+
+ACTIVE_STATUSES = ("open", "pending")
+
+#: Keyset position in the inbox: (urgency_due, recency, id).
+InboxKey = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """Which conversations the inbox shows.
+
+    ``assignee``: None = anyone, "" = unassigned only, a name = that agent only.
+    """
+
+    statuses: tuple[str, ...] = ACTIVE_STATUSES
+    channels: tuple[str, ...] = ()
+    assignee: str | None = None
+    customer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One inbox line."""
+
+    id: int
+    ref: str
+    channel: str
+    account: str
+    customer_id: int
+    customer_name: str
+    vip: bool
+    subject: str
+    preview: str
+    status: str
+    priority: str
+    assignee: str | None
+    unread: bool
+    has_attachments: bool
+    due: datetime | None
+    last_message_at: datetime
+    key: InboxKey
+
+    @property
+    def title(self) -> str:
+        """Subject, or the first line for channels without subjects."""
+        return self.subject or self.preview
+
+
+def _inbox_columns() -> list:
+    return [
+        C.id,
+        C.ref,
+        C.channel,
+        C.account,
+        C.customer_id,
+        CU.name,
+        CU.vip,
+        C.subject,
+        C.preview,
+        C.status,
+        C.priority,
+        C.assignee,
+        C.unread,
+        C.urgency_due,
+        C.recency,
+        C.last_message_at,
+    ]
+
+
+def _where(flt: InboxFilter) -> list:
+    conds = []
+    if flt.statuses:
+        conds.append(C.status.in_(flt.statuses))
+    if flt.channels:
+        conds.append(C.channel.in_(flt.channels))
+    if flt.assignee == "":
+        conds.append(C.assignee.is_(None))
+    elif flt.assignee is not None:
+        conds.append(C.assignee == flt.assignee)
+    if flt.customer_id is not None:
+        conds.append(C.customer_id == flt.customer_id)
+    return conds
+
+
+def _row(r) -> InboxRow:  # noqa: ANN001 - a SQLAlchemy Row
+    due = None if r.urgency_due >= NO_DUE else datetime.fromtimestamp(r.urgency_due, UTC)
+    return InboxRow(
+        id=r.id,
+        ref=r.ref or "",
+        channel=r.channel,
+        account=r.account,
+        customer_id=r.customer_id,
+        customer_name=r.name or "",
+        vip=bool(r.vip),
+        subject=r.subject or "",
+        preview=r.preview or "",
+        status=r.status,
+        priority=r.priority,
+        assignee=r.assignee,
+        unread=bool(r.unread),
+        has_attachments=False,
+        due=due,
+        last_message_at=r.last_message_at.replace(tzinfo=UTC)
+        if r.last_message_at.tzinfo is None
+        else r.last_message_at,
+        key=(r.urgency_due, r.recency, r.id),
+    )
+
+
+def _base(flt: InboxFilter):  # noqa: ANN202
+    return (
+        select(*_inbox_columns())
+        .select_from(Conversation.__table__.join(Customer.__table__, CU.id == C.customer_id))  # type: ignore[attr-defined]
+        .where(*_where(flt))
+    )
+
+
+def inbox_page(
+    conn: Connection, flt: InboxFilter, *, after: InboxKey | None = None, limit: int = 100
+) -> list[InboxRow]:
+    """Up to ``limit`` rows in urgency order, starting after ``after``.
+
+    Order: breached first, then soonest SLA due, then newest activity — which is
+    ascending ``(urgency_due, recency, id)``, one index range scan.
+    """
+    q = _base(flt)
+    if after is not None:
+        q = q.where(tuple_(C.urgency_due, C.recency, C.id) > tuple_(*after))
+    q = q.order_by(C.urgency_due, C.recency, C.id).limit(limit)
+    return [_row(r) for r in conn.execute(q)]
+
+
+def inbox_page_before(
+    conn: Connection, flt: InboxFilter, *, before: InboxKey | None = None, limit: int = 100
+) -> list[InboxRow]:
+    """Up to ``limit`` rows just before ``before`` (or the last rows), in urgency order."""
+    q = _base(flt)
+    if before is not None:
+        q = q.where(tuple_(C.urgency_due, C.recency, C.id) < tuple_(*before))
+    q = q.order_by(C.urgency_due.desc(), C.recency.desc(), C.id.desc()).limit(limit)
+    rows = [_row(r) for r in conn.execute(q)]
+    rows.reverse()
+    return rows
+
+
+def inbox_at(conn: Connection, flt: InboxFilter, offset: int, limit: int = 100) -> list[InboxRow]:
+    """Rows from position ``offset`` (for a jump, e.g. dragging the scrollbar)."""
+    q = _base(flt).order_by(C.urgency_due, C.recency, C.id).offset(offset).limit(limit)
+    return [_row(r) for r in conn.execute(q)]
+
+
+def inbox_count(conn: Connection, flt: InboxFilter) -> int:
+    """How many conversations the filter selects."""
+    q = select(func.count()).select_from(Conversation.__table__).where(*_where(flt))  # type: ignore[attr-defined]
+    return int(conn.execute(q).scalar_one())
+
+
+def inbox_position(conn: Connection, flt: InboxFilter, key: InboxKey) -> int:
+    """The index of the row with ``key`` in the filtered inbox."""
+    q = (
+        select(func.count())
+        .select_from(Conversation.__table__)  # type: ignore[attr-defined]
+        .where(*_where(flt), tuple_(C.urgency_due, C.recency, C.id) < tuple_(*key))
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def inbox_rows_by_id(conn: Connection, ids: Sequence[int]) -> list[InboxRow]:
+    """Inbox rows for these conversation ids (search results), in the given order."""
+    if not ids:
+        return []
+    q = (
+        select(*_inbox_columns())
+        .select_from(Conversation.__table__.join(Customer.__table__, CU.id == C.customer_id))  # type: ignore[attr-defined]
+        .where(C.id.in_(list(ids)))
+    )
+    by_id = {r.id: _row(r) for r in conn.execute(q)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """Attachment metadata (never the content)."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ThreadItem:
+    """One message of a conversation, with its attachments."""
+
+    id: int
+    direction: str
+    kind: str
+    author: str | None
+    from_addr: str
+    to_addrs: tuple[str, ...]
+    subject: str
+    text: str
+    sent_at: datetime
+    external_id: str
+    message_id: str | None
+    attachments: tuple[AttachmentInfo, ...] = ()
+    delivery: str | None = None
+    delivery_error: str | None = None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def attachments_for(
+    conn: Connection, message_ids: Sequence[int]
+) -> dict[int, list[AttachmentInfo]]:
+    """Attachment metadata grouped by message id."""
+    out: dict[int, list[AttachmentInfo]] = {}
+    if not message_ids:
+        return out
+    q = (
+        select(A.id, A.message_id, A.filename, A.content_type, A.size, A.sha256)
+        .where(A.message_id.in_(list(message_ids)))
+        .order_by(A.id)
+    )
+    for r in conn.execute(q):
+        out.setdefault(r.message_id, []).append(
+            AttachmentInfo(r.id, r.filename, r.content_type, r.size, r.sha256)
+        )
+    return out
+
+
+def thread(conn: Connection, conversation_id: int, *, limit: int = 500) -> list[ThreadItem]:
+    """The messages of a conversation, oldest first (the newest ``limit``)."""
+    q = (
+        select(
+            M.id,
+            M.direction,
+            M.kind,
+            M.author,
+            M.from_addr,
+            M.to_addrs,
+            M.subject,
+            M.text,
+            M.sent_at,
+            M.external_id,
+            M.message_id,
+            M.has_attachments,
+            O.state.label("delivery"),
+            O.last_error.label("delivery_error"),
+        )
+        .select_from(Message.__table__.outerjoin(Outbox.__table__, O.sent_message_id == M.id))  # type: ignore[attr-defined]
+        .where(M.conversation_id == conversation_id)
+        .order_by(M.sent_at.desc(), M.id.desc())
+        .limit(limit)
+    )
+    rows = list(conn.execute(q))
+    rows.reverse()
+    atts = attachments_for(conn, [r.id for r in rows if r.has_attachments])
+    return [
+        ThreadItem(
+            id=r.id,
+            direction=r.direction,
+            kind=r.kind,
+            author=r.author,
+            from_addr=r.from_addr,
+            to_addrs=tuple(r.to_addrs or ()),
+            subject=r.subject,
+            text=r.text,
+            sent_at=_aware(r.sent_at),  # type: ignore[arg-type]
+            external_id=r.external_id,
+            message_id=r.message_id,
+            attachments=tuple(atts.get(r.id, ())),
+            delivery=r.delivery,
+            delivery_error=r.delivery_error,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class IdentityInfo:
+    """An address of a customer."""
+
+    id: int
+    channel: str
+    address: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    """A customer with every identity."""
+
+    id: int
+    name: str
+    vip: bool
+    notes: str
+    identities: tuple[IdentityInfo, ...]
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    """A conversation's header fields and its customer."""
+
+    id: int
+    ref: str
+    account: str
+    channel: str
+    subject: str
+    status: str
+    priority: str
+    assignee: str | None
+    tags: tuple[str, ...]
+    created_at: datetime
+    first_response_due: datetime | None
+    first_responded_at: datetime | None
+    next_response_due: datetime | None
+    resolution_due: datetime | None
+    resolved_at: datetime | None
+    snoozed_until: datetime | None
+    due: datetime | None
+    customer: CustomerInfo
+    unread: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def customer_info(conn: Connection, customer_id: int) -> CustomerInfo | None:
+    """A customer and their identities."""
+    r = conn.execute(select(CU.id, CU.name, CU.vip, CU.notes).where(CU.id == customer_id)).first()
+    if r is None:
+        return None
+    idents = tuple(
+        IdentityInfo(i.id, i.channel, i.address, i.display_name)
+        for i in conn.execute(
+            select(ID.id, ID.channel, ID.address, ID.display_name)
+            .where(ID.customer_id == customer_id)
+            .order_by(ID.id)
+        )
+    )
+    return CustomerInfo(r.id, r.name, bool(r.vip), r.notes or "", idents)
+
+
+def conversation_info(conn: Connection, conversation_id: int) -> ConversationInfo | None:
+    """Header fields of one conversation, or None if it does not exist."""
+    r = conn.execute(select(Conversation.__table__).where(C.id == conversation_id)).first()  # type: ignore[attr-defined]
+    if r is None:
+        return None
+    cust = customer_info(conn, r.customer_id)
+    assert cust is not None
+    return ConversationInfo(
+        id=r.id,
+        ref=r.ref or "",
+        account=r.account,
+        channel=r.channel,
+        subject=r.subject,
+        status=r.status,
+        priority=r.priority,
+        assignee=r.assignee,
+        tags=tuple(r.tags or ()),
+        created_at=_aware(r.created_at),  # type: ignore[arg-type]
+        first_response_due=_aware(r.first_response_due),
+        first_responded_at=_aware(r.first_responded_at),
+        next_response_due=_aware(r.next_response_due),
+        resolution_due=_aware(r.resolution_due),
+        resolved_at=_aware(r.resolved_at),
+        snoozed_until=_aware(r.snoozed_until),
+        due=None if r.urgency_due >= NO_DUE else datetime.fromtimestamp(r.urgency_due, UTC),
+        customer=cust,
+        unread=bool(r.unread),
+    )
+
+
+def conversation_id_by_ref(conn: Connection, ref: str) -> int | None:
+    """The id of the conversation with reference ``ref`` (case-insensitive)."""
+    r = conn.execute(select(C.id).where(C.ref == ref.strip().upper())).first()
+    return None if r is None else int(r.id)
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One past or present conversation of a customer, for the history pane."""
+
+    conversation_id: int
+    ref: str
+    channel: str
+    status: str
+    subject: str
+    preview: str
+    last_message_at: datetime
+    message_count: int
+
+
+def customer_history(conn: Connection, customer_id: int, *, limit: int = 200) -> list[HistoryItem]:
+    """Every conversation of a customer on every channel, newest activity first."""
+    q = (
+        select(
+            C.id,
+            C.ref,
+            C.channel,
+            C.status,
+            C.subject,
+            C.preview,
+            C.last_message_at,
+            C.message_count,
+        )
+        .where(C.customer_id == customer_id)
+        .order_by(C.recency, C.id.desc())
+        .limit(limit)
+    )
+    return [
+        HistoryItem(
+            r.id,
+            r.ref or "",
+            r.channel,
+            r.status,
+            r.subject,
+            r.preview,
+            _aware(r.last_message_at),
+            r.message_count,  # type: ignore[arg-type]
+        )
+        for r in conn.execute(q)
+    ]
+
+
+@dataclass(frozen=True)
+class AccountHealth:
+    """What the status line shows for one account."""
+
+    account: str
+    kind: str
+    polling: bool
+    last_ok_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+def account_health(conn: Connection) -> list[AccountHealth]:
+    """The health of every account that has polled at least once."""
+    q = select(
+        AS.account, AS.kind, AS.polling, AS.last_ok_at, AS.last_error, AS.last_error_at
+    ).order_by(AS.account)
+    return [
+        AccountHealth(
+            r.account,
+            r.kind,
+            bool(r.polling),
+            _aware(r.last_ok_at),
+            r.last_error,
+            _aware(r.last_error_at),
+        )
+        for r in conn.execute(q)
+    ]
+
+
+def outbox_pending(conn: Connection) -> int:
+    """How many replies wait to be sent (queued or sending)."""
+    q = (
+        select(func.count())
+        .select_from(Outbox.__table__)
+        .where(  # type: ignore[attr-defined]
+            O.state.in_(("queued", "sending"))
+        )
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def outbox_problems(conn: Connection) -> int:
+    """How many replies failed or are uncertain and need the agent."""
+    q = (
+        select(func.count())
+        .select_from(Outbox.__table__)
+        .where(  # type: ignore[attr-defined]
+            O.state.in_(("failed", "uncertain"))
+        )
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def outbox_for_conversation(conn: Connection, conversation_id: int) -> list[dict]:
+    """Unsent outbox items of a conversation (state, body, error), oldest first."""
+    q = (
+        select(O.id, O.state, O.body, O.last_error, O.created_at, O.attempts)
+        .where(O.conversation_id == conversation_id, O.state != "sent")
+        .order_by(O.id)
+    )
+    return [dict(r._mapping) for r in conn.execute(q)]

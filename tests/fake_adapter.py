@@ -1,0 +1,76 @@
+"""An in-memory channel for sync tests: a server-side list of messages with offsets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from adapters.base import (
+    AdapterError,
+    Cursor,
+    InboundMessage,
+    OutboundMessage,
+    PollResult,
+    Sender,
+    SendResult,
+)
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def chat_message(n: int, user: str = "5001") -> InboundMessage:
+    """The n-th message of a customer on the fake chat channel."""
+    return InboundMessage(
+        external_id=f"{user}:{n}",
+        channel="telegram",
+        sender=Sender("telegram", user, f"User {user}"),
+        sent_at=T0 + timedelta(minutes=n),
+        text=f"message {n}",
+        thread_key=user,
+    )
+
+
+@dataclass
+class FakeChannel:
+    """What the fake server holds and how it misbehaves."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    sent: list[OutboundMessage] = field(default_factory=list)
+    poll_error: AdapterError | None = None
+    send_errors: list[AdapterError] = field(default_factory=list)
+    ignore_cursor: bool = False
+    polls: int = 0
+
+
+class FakeAdapter:
+    """Adapter over a :class:`FakeChannel`; the cursor is the next offset."""
+
+    kind = "fake"
+
+    def __init__(self, channel: FakeChannel) -> None:
+        self.channel = channel
+        self.closed = False
+
+    def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
+        self.channel.polls += 1
+        if self.channel.poll_error is not None:
+            raise self.channel.poll_error
+        start = (
+            0
+            if self.channel.ignore_cursor
+            else cursors.get("updates", Cursor("updates")).state.get("offset", 0)
+        )
+        new = self.channel.messages[start:]
+        return PollResult(new, [Cursor("updates", {"offset": len(self.channel.messages)})])
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        if self.channel.send_errors:
+            raise self.channel.send_errors.pop(0)
+        self.channel.sent.append(message)
+        return SendResult(
+            provider_id=f"p{len(self.channel.sent)}", external_id=f"out:{len(self.channel.sent)}"
+        )
+
+    def close(self) -> None:
+        self.closed = True
