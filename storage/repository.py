@@ -245,7 +245,7 @@ def add_message(
                 message_id=msg.id,
                 filename=att.filename,
                 content_type=att.content_type,
-                size=att.size if att.size is not None else len(data or b""),
+                size=len(data) if data is not None else (att.size or 0),
                 sha256=att.sha256 or (sha256(data).hexdigest() if data is not None else ""),
                 content=data,
             )

@@ -56,3 +56,14 @@ def local_time(value: datetime, zone: tzinfo | None, now: datetime | None = None
     if local.year == ref.year:
         return local.strftime("%a %d %b %H:%M")
     return local.strftime("%Y-%m-%d %H:%M")
+
+
+def short_time(value: datetime, zone: tzinfo | None, now: datetime | None = None) -> str:
+    """Compact: ``14:03`` today, ``22 Nov`` this year, ``2025-11-22`` before."""
+    local = value.astimezone(zone)
+    ref = (now or datetime.now(value.tzinfo)).astimezone(zone)
+    if local.date() == ref.date():
+        return local.strftime("%H:%M")
+    if local.year == ref.year:
+        return local.strftime("%d %b")
+    return local.strftime("%Y-%m-%d")

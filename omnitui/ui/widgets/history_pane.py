@@ -11,20 +11,20 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from omnitui.sanitize import clean_line
-from omnitui.ui.formatting import local_time
+from omnitui.ui.formatting import short_time
 from storage.queries import CustomerInfo, HistoryItem
 
 
 def history_prompt(item: HistoryItem, zone: tzinfo | None, current: bool) -> Text:
-    """One entry: date, channel, status, reference, then the subject or first line."""
-    text = Text(no_wrap=False)
+    """Two lines: date, channel, status, reference and message count; then the subject
+    or first line."""
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append("▶ " if current else "  ", "bold")
-    text.append(local_time(item.last_message_at, zone, datetime.now(UTC)), "dim")
+    text.append(short_time(item.last_message_at, zone, datetime.now(UTC)), "dim")
     text.append(f"  {item.channel}", "cyan")
     text.append(f"  {item.status}", "bold" if item.status == "open" else "dim")
-    text.append(f"  {item.ref}\n", "dim")
-    text.append("  " + (clean_line(item.subject or item.preview, 60) or "(no text)"))
-    text.append(f"  ({item.message_count})", "dim")
+    text.append(f"  {item.ref}  ✉{item.message_count}\n", "dim")
+    text.append("  " + (clean_line(item.subject or item.preview, 38) or "(no text)"))
     return text
 
 
