@@ -153,9 +153,7 @@ class RawMessage(SQLModel, table=True):
 
     message_id: int | None = Field(
         default=None,
-        sa_column=Column(
-            Integer, ForeignKey("message.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa_column=Column(Integer, ForeignKey("message.id", ondelete="CASCADE"), primary_key=True),
     )
     content_type: str = "message/rfc822"
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
