@@ -353,3 +353,22 @@ async def test_hostile_customer_text_stays_text(tmp_path: Path) -> None:
         assert "[link=https://evil.example]x[/link]" in text
         assert "\x1b" not in text and "\u202e" not in text
         assert app.is_running
+
+
+async def test_command_palette_runs_actions_by_name(demo_engine: Engine, tmp_path: Path) -> None:
+    from textual.command import CommandPalette
+
+    app = make_app(demo_engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        row = inbox_list(app).current
+        assert row is not None
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Resolve")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        with Session(demo_engine) as s:
+            assert s.get(Conversation, row.id).status == "resolved"  # type: ignore[union-attr]

@@ -62,7 +62,7 @@ class InboxList(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"inbox-list--cursor", "inbox-list--unread"}
 
     DEFAULT_CSS = """
-    InboxList { height: 1fr; }
+    InboxList { height: 1fr; overflow-x: hidden; }
     InboxList > .inbox-list--cursor { background: $accent 40%; }
     InboxList:focus > .inbox-list--cursor { background: $accent 70%; }
     InboxList > .inbox-list--unread { text-style: bold; }
