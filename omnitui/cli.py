@@ -325,6 +325,21 @@ def search(
         raise typer.Exit(1)
 
 
+def find_customer(s, address: str) -> int:  # noqa: ANN001 - a Session
+    """The id of the customer owning ``address``, or a one-line failure."""
+    from omnitui.export import parse_customer_address
+    from storage import repository as repo
+
+    try:
+        channel, addr = parse_customer_address(address)
+    except ValueError as exc:
+        fail(str(exc))
+    ident = repo.find_identity(s, channel, addr)
+    if ident is None or ident.customer_id is None:
+        fail(f"no customer with address {address!r}", code=1)
+    return ident.customer_id
+
+
 @customer_app.command("forget")
 def customer_forget(
     address: Annotated[str, typer.Argument(help="a@b.c, +1555…, or channel:address.")],
@@ -333,22 +348,15 @@ def customer_forget(
     """Erase one customer and everything of theirs (GDPR/CCPA)."""
     from sqlmodel import Session
 
-    from omnitui.export import parse_customer_address
     from storage import repository as repo
 
-    try:
-        channel, addr = parse_customer_address(address)
-    except ValueError as exc:
-        fail(str(exc))
     if not yes:
         fail("erasing a customer cannot be undone: add --yes to confirm")
     cfg = load()
     engine = open_engine(db_url(cfg))
     with Session(engine) as s:
-        ident = repo.find_identity(s, channel, addr)
-        if ident is None or ident.customer_id is None:
-            fail(f"no customer with address {address!r}", code=1)
-        counts = repo.forget_customer(s, ident.customer_id, actor=cfg.agent_name)
+        customer_id = find_customer(s, address)
+        counts = repo.forget_customer(s, customer_id, actor=cfg.agent_name)
         s.commit()
     print(
         f"erased customer: {counts['identities']} identities, "
@@ -363,24 +371,16 @@ def customer_show(
     """A customer's identities and conversations on every channel."""
     from sqlmodel import Session
 
-    from omnitui.export import parse_customer_address
     from omnitui.sanitize import clean_line
     from storage import queries
-    from storage import repository as repo
 
-    try:
-        channel, addr = parse_customer_address(address)
-    except ValueError as exc:
-        fail(str(exc))
     cfg = load()
     engine = open_engine(db_url(cfg))
     with Session(engine) as s:
-        ident = repo.find_identity(s, channel, addr)
-        if ident is None or ident.customer_id is None:
-            fail(f"no customer with address {address!r}", code=1)
+        customer_id = find_customer(s, address)
         conn = s.connection()
-        info = queries.customer_info(conn, ident.customer_id)
-        history = queries.customer_history(conn, ident.customer_id)
+        info = queries.customer_info(conn, customer_id)
+        history = queries.customer_history(conn, customer_id)
     assert info is not None
     print(f"{clean_line(info.name)}{'  VIP' if info.vip else ''}")
     for i in info.identities:

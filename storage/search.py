@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -145,43 +146,22 @@ def search(
     hits: list[SearchHit] = []
     if conn.dialect.name == "postgresql":
         params["q"] = _tsquery(words)
-        sql = _PG.format(cap=MESSAGE_CAP, customer=customer)
-        for row in conn.execute(text(sql), params):
-            snippet, spans = _unmark(row.snip or row.preview or "")
-            hits.append(
-                SearchHit(
-                    row.cid,
-                    row.ref,
-                    row.subject,
-                    _shorten(snippet, spans),
-                    row.channel,
-                    row.status,
-                    spans,
-                )
-            )
-        return hits
+        rows = conn.execute(text(_PG.format(cap=MESSAGE_CAP, customer=customer)), params)
+        return [_hit(row, row.snip) for row in rows]
     params["q"] = _fts5_query(words)
     for row in conn.execute(text(_SQLITE.format(customer=customer)), params):
-        snippet, spans = _unmark(row.preview or "")
+        raw = None
         if row.mid is not None:
             raw = conn.execute(
                 text(_SQLITE_SNIPPET), {"q": params["q"], "mid": row.mid, "o": _OPEN, "c": _CLOSE}
             ).scalar()
-            if raw:
-                snippet, spans = _unmark(raw)
-        hits.append(
-            SearchHit(
-                row.cid,
-                row.ref,
-                row.subject,
-                _shorten(snippet, spans),
-                row.channel,
-                row.status,
-                spans,
-            )
-        )
+        hits.append(_hit(row, raw))
     return hits
 
 
-def _shorten(snippet: str, spans: tuple[tuple[int, int], ...]) -> str:
-    return snippet if len(snippet) <= 160 else snippet[:159] + "…"
+def _hit(row: Any, marked_snippet: str | None) -> SearchHit:
+    """A hit from a result row and its marked snippet (the preview when none)."""
+    snippet, spans = _unmark(marked_snippet or row.preview or "")
+    if len(snippet) > 160:
+        snippet = snippet[:159] + "…"
+    return SearchHit(row.cid, row.ref, row.subject, snippet, row.channel, row.status, spans)

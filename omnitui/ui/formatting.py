@@ -46,24 +46,24 @@ def display_zone(name: str | None) -> tzinfo | None:
         return None
 
 
-def local_time(value: datetime, zone: tzinfo | None, now: datetime | None = None) -> str:
-    """A timestamp in the user's zone: ``14:03`` today, ``Tue 24 Nov 14:03`` this year,
-    ``2025-11-24 14:03`` before."""
+def _stamp(
+    value: datetime, zone: tzinfo | None, now: datetime | None, formats: tuple[str, str, str]
+) -> str:
     local = value.astimezone(zone)
     ref = (now or datetime.now(value.tzinfo)).astimezone(zone)
     if local.date() == ref.date():
-        return local.strftime("%H:%M")
+        return local.strftime(formats[0])
     if local.year == ref.year:
-        return local.strftime("%a %d %b %H:%M")
-    return local.strftime("%Y-%m-%d %H:%M")
+        return local.strftime(formats[1])
+    return local.strftime(formats[2])
+
+
+def local_time(value: datetime, zone: tzinfo | None, now: datetime | None = None) -> str:
+    """A timestamp in the user's zone: ``14:03`` today, ``Tue 24 Nov 14:03`` this year,
+    ``2025-11-24 14:03`` before."""
+    return _stamp(value, zone, now, ("%H:%M", "%a %d %b %H:%M", "%Y-%m-%d %H:%M"))
 
 
 def short_time(value: datetime, zone: tzinfo | None, now: datetime | None = None) -> str:
     """Compact: ``14:03`` today, ``22 Nov`` this year, ``2025-11-22`` before."""
-    local = value.astimezone(zone)
-    ref = (now or datetime.now(value.tzinfo)).astimezone(zone)
-    if local.date() == ref.date():
-        return local.strftime("%H:%M")
-    if local.year == ref.year:
-        return local.strftime("%d %b")
-    return local.strftime("%Y-%m-%d")
+    return _stamp(value, zone, now, ("%H:%M", "%d %b", "%Y-%m-%d"))
