@@ -58,6 +58,7 @@ class InboundMessage:
     raw_type: str = "application/json"
     attachments: tuple[InboundAttachment, ...] = ()
     auto_generated: bool = False
+    source: str | None = None
 
 
 @dataclass
@@ -74,6 +75,10 @@ class PollResult:
 
     messages: list[InboundMessage] = field(default_factory=list)
     cursors: list[Cursor] = field(default_factory=list)
+    #: More is waiting (a large first sync): commit this step and poll again.
+    more: bool = False
+    #: Messages fetched so far and in all, when the adapter knows (progress display).
+    progress: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,16 @@ class OutboundMessage:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     mime: bytes | None = None
+    #: The customer's last message, attributed and quoted, for email replies.
+    quote: str = ""
+
+
+@dataclass(frozen=True)
+class PreparedSend:
+    """What an adapter fixes before the first attempt and reuses on every retry."""
+
+    message_id: str
+    mime: bytes
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,13 @@ class AdapterError(Exception):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class UncertainDelivery(AdapterError):
+    """The channel may have accepted the message: never resend without checking."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class AuthError(AdapterError):

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import entry_points
+from types import ModuleType
 
 from adapters.base import AdapterFactory
 
 ENTRY_POINT_GROUP = "omnitui.adapters"
 
 #: Built-in kinds -> "module:factory". Filled in as channels land.
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {"email": "adapters.email:create"}
 
 
 def available() -> dict[str, str]:
@@ -19,6 +21,14 @@ def available() -> dict[str, str]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep.value)
     return found
+
+
+def module(kind: str) -> ModuleType | None:
+    """The module providing ``kind`` (for its optional ``check`` and ``secret_fields``)."""
+    target = available().get(kind)
+    if target is None:
+        return None
+    return importlib.import_module(target.partition(":")[0])
 
 
 def load(kind: str) -> AdapterFactory | None:

@@ -414,7 +414,8 @@ def doctor() -> None:
             print(f"{line} FAIL no adapter installed for kind {acct.kind!r}")
             problems += 1
             continue
-        fields = getattr(registry.load(acct.kind), "secret_fields", ("password",))
+        module = registry.module(acct.kind)
+        fields = getattr(module, "secret_fields", ("password",))
         ok = True
         for field in fields:
             try:
@@ -427,7 +428,7 @@ def doctor() -> None:
         if not ok:
             problems += 1
             continue
-        check = getattr(registry.load(acct.kind), "check", None)
+        check = getattr(module, "check", None)
         if check is None:
             print(f"{line} ok (no connectivity check for this kind)")
             continue

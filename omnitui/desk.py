@@ -128,6 +128,8 @@ class Desk:
         """Store one inbound message in the right conversation; None if already stored."""
         if repo.message_exists(s, account, msg.external_id):
             return None
+        if msg.message_id and repo.message_id_exists(s, account, msg.message_id):
+            return None  # the same mail again (another folder, a renumbered folder)
         ident = repo.get_or_create_identity(
             s, msg.sender.channel, msg.sender.address, msg.sender.display_name
         )
@@ -164,6 +166,7 @@ class Desk:
             references=msg.references,
             raw=msg.raw or None,
             raw_type=msg.raw_type,
+            source=msg.source,
             attachments=[
                 repo.NewAttachment(a.filename, a.content_type, a.content, a.size, a.sha256 or None)
                 for a in msg.attachments
@@ -254,10 +257,14 @@ class Desk:
         item.sent_at = at
         item.updated_at = at
         item.last_error = None
-        if item.sent_message_id is not None and external_id:
+        if item.sent_message_id is not None:
             msg = s.get(Message, item.sent_message_id)
             if msg is not None:
-                msg.external_id = external_id
+                if external_id:
+                    msg.external_id = external_id
+                if item.message_id_header:
+                    # A customer's reply to this Message-ID threads here.
+                    msg.message_id = item.message_id_header
         repo.log_event(
             s,
             "outbox.sent",

@@ -19,7 +19,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from adapters import registry
-from adapters.base import Adapter, AdapterError, Cursor, OutboundMessage, SendResult
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    Cursor,
+    OutboundMessage,
+    SendResult,
+    UncertainDelivery,
+)
 from omnitui.desk import Desk
 from storage import repository as repo
 from storage.models import Conversation, Identity, Message, Outbox
@@ -31,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("omnitui.sync")
 
 MAX_BACKOFF = timedelta(minutes=15)
+#: Poll steps in one round (each commits); a huge first sync continues next round.
+MAX_POLL_STEPS = 1000
+#: A reply left in "sending" this long ago was interrupted (crash, kill).
+STALE_SENDING = timedelta(minutes=5)
 OUTBOX_RETRY_BASE = timedelta(seconds=30)
 OUTBOX_MAX_ATTEMPTS = 8
 
@@ -98,6 +109,7 @@ class SyncService:
         self.adapter_builder = adapter_builder
         self._adapters: dict[str, Adapter] = {}
         self._failures: dict[str, int] = {}
+        self.on_progress: Callable[[str, int, tuple[int, int]], None] | None = None
 
     def adapter(self, account: AccountConfig) -> Adapter:
         """The (cached) adapter of an account."""
@@ -171,20 +183,27 @@ class SyncService:
         with Session(self.engine) as s:
             stored = repo.load_cursors(s, account.name)
         cursors = {folder: Cursor(folder, state) for folder, state in stored.items()}
-        result = adapter.poll(cursors)
         count = 0
-        with Session(self.engine) as s:
-            for message in result.messages:
-                if self.desk.ingest(s, account.name, message) is not None:
-                    count += 1
-            for cursor in result.cursors:
-                repo.save_cursor(s, account.name, cursor.folder, cursor.state)
-            s.commit()
+        for _step in range(MAX_POLL_STEPS):
+            result = adapter.poll(cursors)
+            with Session(self.engine) as s:
+                for message in result.messages:
+                    if self.desk.ingest(s, account.name, message) is not None:
+                        count += 1
+                for cursor in result.cursors:
+                    repo.save_cursor(s, account.name, cursor.folder, cursor.state)
+                    cursors[cursor.folder] = cursor
+                s.commit()
+            if self.on_progress is not None and result.progress is not None:
+                self.on_progress(account.name, count, result.progress)
+            if not result.more:
+                break
         return count
 
     # -- outbox ------------------------------------------------------------
     def send_outbox(self, account: AccountConfig, adapter: Adapter) -> int:
         """Send every due reply of ``account``; returns how many were accepted."""
+        self.reconcile(account, adapter)
         sent = 0
         now = utcnow()
         with Session(self.engine) as s:
@@ -202,17 +221,65 @@ class SyncService:
                 sent += 1
         return sent
 
+    def reconcile(self, account: AccountConfig, adapter: Adapter) -> None:
+        """Settle replies whose fate is unknown: an interrupted ``sending`` becomes
+        ``uncertain``; an ``uncertain`` one the channel can confirm becomes ``sent``.
+        Nothing is resent blindly: the agent retries the rest (ctrl+t)."""
+        stale = utcnow() - STALE_SENDING
+        with Session(self.engine) as s:
+            items = s.exec(
+                select(Outbox).where(
+                    Outbox.account == account.name,
+                    col(Outbox.state).in_(("sending", "uncertain")),
+                )
+            ).all()
+            for item in items:
+                if item.state == "sending" and item.updated_at > stale:
+                    continue  # another process may be sending it right now
+                if item.state == "sending":
+                    item.state = "uncertain"
+                    item.last_error = "interrupted while sending; checking the channel"
+                confirm = getattr(adapter, "confirm", None)
+                if confirm is None:
+                    continue
+                try:
+                    delivered = confirm(outbound_for(s, item))
+                except AdapterError:
+                    continue
+                if delivered:
+                    self.desk.mark_sent(
+                        s,
+                        item,
+                        provider_id="confirmed",
+                        external_id=f"mid:{item.message_id_header}"
+                        if item.message_id_header
+                        else None,
+                    )
+            s.commit()
+
     def _send_one(self, outbox_id: int | None, adapter: Adapter) -> bool:
         with Session(self.engine) as s:
             item = s.get(Outbox, outbox_id)
             if item is None or item.state != "queued":
                 return False
+            prepare = getattr(adapter, "prepare", None)
+            if prepare is not None and item.mime is None:
+                prepared = prepare(outbound_for(s, item))
+                item.message_id_header = prepared.message_id
+                item.mime = prepared.mime
             item.state = "sending"
             item.updated_at = utcnow()
             s.commit()
             outbound = outbound_for(s, item)
         try:
             result: SendResult = adapter.send(outbound)
+        except UncertainDelivery as exc:
+            with Session(self.engine) as s:
+                item = s.get(Outbox, outbox_id)
+                assert item is not None
+                self.desk.mark_failed(s, item, str(exc), retry_at=None, state="uncertain")
+                s.commit()
+            return False
         except AdapterError as exc:
             with Session(self.engine) as s:
                 item = s.get(Outbox, outbox_id)
@@ -259,8 +326,14 @@ def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
         references = tuple(last_in.references or ()) + (
             (last_in.message_id,) if last_in.message_id else ()
         )
+    quote = ""
+    if last_in is not None and item.channel == "email" and last_in.text:
+        when = last_in.sent_at.strftime("%a, %d %b %Y %H:%M UTC")
+        quoted = "\n".join(f"> {line}" if line else ">" for line in last_in.text.splitlines())
+        quote = f"On {when}, {last_in.from_addr} wrote:\n{quoted}"
     return OutboundMessage(
         outbox_id=item.id or 0,
+        quote=quote,
         channel=item.channel,
         to=to,
         text=item.body,

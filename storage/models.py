@@ -144,6 +144,8 @@ class Message(SQLModel, table=True):
     in_reply_to: str | None = Field(default=None, sa_column=Column(String(998)))
     references: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     has_attachments: bool = False
+    #: Where the message lives on the server (IMAP: ``folder/UIDVALIDITY/UID``).
+    source: str | None = Field(default=None, sa_column=Column(String(1024)))
 
 
 class RawMessage(SQLModel, table=True):

@@ -176,6 +176,14 @@ def message_exists(s: Session, account: str, external_id: str) -> bool:
     return row is not None
 
 
+def message_id_exists(s: Session, account: str, message_id: str) -> bool:
+    """Whether this account already stored a message with this Message-ID header."""
+    row = s.exec(
+        select(Message.id).where(Message.account == account, Message.message_id == message_id)
+    ).first()
+    return row is not None
+
+
 @dataclass(frozen=True)
 class NewAttachment:
     """An attachment to store with a message."""
@@ -208,6 +216,7 @@ def add_message(
     raw: bytes | None = None,
     raw_type: str = "message/rfc822",
     attachments: Iterable[NewAttachment] = (),
+    source: str | None = None,
 ) -> Message:
     """Store one message in ``conv`` and update the conversation's summary columns.
 
@@ -233,6 +242,7 @@ def add_message(
         in_reply_to=in_reply_to,
         references=list(references),
         has_attachments=bool(atts),
+        source=source,
     )
     s.add(msg)
     s.flush()

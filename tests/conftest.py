@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session
 
 from storage import open_store
+from tests.email_fixtures import imap_server, smtp_server  # noqa: F401 - shared fixtures
 
 PG_ENV = "OMNITUI_TEST_PG_URL"
 

@@ -1,0 +1,221 @@
+"""The email channel: IMAP in, SMTP out, a copy of every reply in the Sent folder."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from adapters.base import (
+    AdapterError,
+    Cursor,
+    InboundAttachment,
+    InboundMessage,
+    OutboundMessage,
+    PollResult,
+    PreparedSend,
+    SecretGetter,
+    Sender,
+    SendResult,
+)
+from adapters.email import imap_poller, smtp_sender
+from adapters.email.parse import parse_message
+
+DEFAULT_BATCH = 500
+
+
+class EmailAdapter:
+    """One mailbox. Settings follow the ``kind = "email"`` config contract."""
+
+    kind = "email"
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        secret: SecretGetter,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.secret = secret
+        self.ssl_context = ssl_context
+        self.address = str(settings.get("address", ""))
+        self.imap_host = str(settings["imap_host"])
+        self.imap_security = str(settings.get("imap_security", "tls"))
+        self.imap_port = int(settings.get("imap_port", 993 if self.imap_security == "tls" else 143))
+        self.smtp_host = str(settings.get("smtp_host", self.imap_host))
+        self.smtp_security = str(settings.get("smtp_security", "tls"))
+        self.smtp_port = int(
+            settings.get("smtp_port", {"tls": 465, "starttls": 587}.get(self.smtp_security, 25))
+        )
+        self.username = str(settings.get("username", self.address))
+        self.folders = list(settings.get("folders", ["INBOX"]))
+        self.sent_folder = str(settings.get("sent_folder", "Sent"))
+        self.batch = int(settings.get("batch", DEFAULT_BATCH))
+        self.timeout = float(settings.get("timeout_seconds", imap_poller.TIMEOUT))
+        self.smtp_timeout = float(settings.get("smtp_timeout_seconds", smtp_sender.TIMEOUT))
+        since = settings.get("since")
+        self.since = date.fromisoformat(str(since)) if since else None
+        self._client: IMAPClient | None = None
+
+    # -- IMAP --------------------------------------------------------------
+    def _imap(self) -> IMAPClient:
+        if self._client is not None:
+            try:
+                self._client.noop()
+                return self._client
+            except Exception:  # noqa: BLE001 - dropped connection: reconnect
+                self._drop()
+        self._client = imap_poller.connect(
+            self.imap_host,
+            self.imap_port,
+            self.imap_security,
+            self.username,
+            self.secret("password"),
+            ssl_context=self.ssl_context,
+            timeout=self.timeout,
+        )
+        return self._client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.logout()
+        self._client = None
+
+    def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
+        """New mail of every folder, at most ``batch`` per call."""
+        result = PollResult()
+        budget = self.batch
+        try:
+            client = self._imap()
+            for folder in self.folders:
+                state = cursors.get(folder, Cursor(folder)).state
+                mails, new_state, rest = imap_poller.fetch_new(
+                    client, folder, state, batch=budget, since=self.since
+                )
+                for mail in mails:
+                    result.messages.append(self._inbound(mail))
+                result.cursors.append(Cursor(folder, new_state))
+                budget -= len(mails)
+                if rest or budget <= 0:
+                    result.more = True
+                    done = len(result.messages)
+                    result.progress = (done, done + rest)
+                    break
+        except AdapterError:
+            self._drop()
+            raise
+        except (IMAPClientError, OSError) as exc:
+            self._drop()
+            raise AdapterError(f"IMAP {self.imap_host}: {exc}") from None
+        return result
+
+    def _inbound(self, mail: imap_poller.FetchedMail) -> InboundMessage:
+        parsed = parse_message(mail.raw)
+        external = (
+            f"mid:{parsed.message_id}" if parsed.message_id else (f"sha256:{parsed.content_hash}")
+        )
+        sent_at = mail.internal_date or parsed.date or datetime.now(UTC)
+        return InboundMessage(
+            external_id=external,
+            channel="email",
+            sender=Sender("email", parsed.from_addr or "unknown@invalid", parsed.from_name),
+            sent_at=sent_at,
+            text=parsed.text,
+            subject=parsed.subject,
+            to=parsed.to,
+            message_id=parsed.message_id,
+            in_reply_to=parsed.in_reply_to,
+            references=parsed.references,
+            raw=mail.raw,
+            raw_type="message/rfc822",
+            attachments=tuple(
+                InboundAttachment(a.filename, a.content_type, len(a.content), content=a.content)
+                for a in parsed.attachments
+            ),
+            auto_generated=parsed.auto_generated,
+            source=mail.source,
+        )
+
+    # -- SMTP --------------------------------------------------------------
+    def prepare(self, message: OutboundMessage) -> PreparedSend:
+        """Fix the Message-ID and MIME once; every retry sends these same bytes."""
+        message_id = smtp_sender.new_message_id(self.address)
+        return PreparedSend(message_id, smtp_sender.compose(message, self.address, message_id))
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Send by SMTP, then append the same bytes to the Sent folder."""
+        if message.mime is None or message.message_id is None:
+            prepared = self.prepare(message)
+            mime, message_id = prepared.mime, prepared.message_id
+        else:
+            mime, message_id = message.mime, message.message_id
+        if not message.to:
+            raise AdapterError("no recipient address for this conversation", retryable=False)
+        accepted = smtp_sender.send(
+            self.smtp_host,
+            self.smtp_port,
+            self.smtp_security,
+            self.username,
+            self.secret("password"),
+            self.address,
+            [message.to],
+            mime,
+            ssl_context=self.ssl_context,
+            timeout=self.smtp_timeout,
+        )
+        self._append_sent(mime)
+        return SendResult(provider_id=accepted, external_id=f"mid:{message_id}")
+
+    def _append_sent(self, mime: bytes) -> None:
+        try:
+            self._imap().append(
+                self.sent_folder, mime, flags=[b"\\Seen"], msg_time=datetime.now(UTC)
+            )
+        except Exception:  # noqa: BLE001 - delivered already; a missing copy is not fatal
+            self._drop()
+
+    def confirm(self, message: OutboundMessage) -> bool:
+        """Whether a reply whose fate is uncertain is in the Sent folder."""
+        if not message.message_id:
+            return False
+        try:
+            return imap_poller.message_in_folder(self._imap(), self.sent_folder, message.message_id)
+        except (IMAPClientError, OSError) as exc:
+            self._drop()
+            raise AdapterError(f"IMAP {self.imap_host}: {exc}") from None
+
+    def close(self) -> None:
+        """Log out."""
+        self._drop()
+
+
+def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> EmailAdapter:
+    """Entry point used by the adapter registry."""
+    return EmailAdapter(name, settings, secret)
+
+
+def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
+    """Log in to IMAP and list the configured folders (``omnitui doctor``)."""
+    adapter = EmailAdapter(name, settings, secret)
+    try:
+        client = adapter._imap()
+        missing = [
+            f for f in [*adapter.folders, adapter.sent_folder] if not client.folder_exists(f)
+        ]
+    finally:
+        adapter.close()
+    if missing:
+        raise AdapterError(f"folders not found: {', '.join(missing)}", retryable=False)
+    return f"IMAP login ok, folders {', '.join(adapter.folders)} and {adapter.sent_folder} found"
+
+
+secret_fields = ("password",)

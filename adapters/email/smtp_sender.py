@@ -1,0 +1,165 @@
+"""Compose replies and send them by SMTP, telling "not sent" from "maybe sent".
+
+A failure before the end of DATA is safe to retry; once the message's final dot has
+gone out, a timeout or a dropped connection means the server may have accepted it:
+that is :class:`UncertainSend`, and the caller must not resend blindly.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from adapters.base import AdapterError, AuthError, OutboundMessage, UncertainDelivery
+
+TIMEOUT = 60.0
+_PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_REF = re.compile(r"\s*\[C-\d+\]\s*", re.IGNORECASE)
+
+
+class UncertainSend(UncertainDelivery):
+    """The connection failed after the message was handed over: it may be delivered."""
+
+
+def reply_subject(subject: str, ref: str) -> str:
+    """One ``Re:`` and the reference: ``Re: [C-1042] Grinder broke``."""
+    bare = _REF.sub(" ", _PREFIX.sub("", subject or "")).strip()
+    tag = f"[{ref}] " if ref else ""
+    return f"Re: {tag}{bare}".rstrip()
+
+
+def new_message_id(address: str) -> str:
+    """A fresh Message-ID on the domain of the sending address."""
+    domain = address.rpartition("@")[2] or "omnitui.invalid"
+    return make_msgid(idstring="omnitui", domain=domain)
+
+
+def compose(outbound: OutboundMessage, from_addr: str, message_id: str) -> bytes:
+    """The final MIME bytes of a reply (text/plain UTF-8), threaded on the customer's mail."""
+    msg = EmailMessage()
+    msg["From"] = from_addr
+    msg["To"] = outbound.to
+    msg["Subject"] = reply_subject(outbound.subject, outbound.conversation_ref)
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id
+    if outbound.in_reply_to:
+        msg["In-Reply-To"] = outbound.in_reply_to
+    if outbound.references:
+        msg["References"] = " ".join(outbound.references)
+    msg["Auto-Submitted"] = "no"
+    body = outbound.text.rstrip("\n") + "\n"
+    if outbound.quote:
+        body += "\n" + outbound.quote.rstrip("\n") + "\n"
+    msg.set_content(body, charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def _retryable(code: int) -> bool:
+    return 400 <= code < 500
+
+
+def send(
+    host: str,
+    port: int,
+    security: str,
+    username: str,
+    password: str,
+    from_addr: str,
+    to: list[str],
+    mime: bytes,
+    *,
+    timeout: float = TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> str:
+    """Deliver ``mime``; returns the server's acceptance line.
+
+    Raises :class:`AuthError`, :class:`AdapterError` (``retryable`` for connection
+    trouble and 4xx, not for 5xx) or :class:`UncertainSend`.
+    """
+    context = ssl_context or ssl.create_default_context()
+    try:
+        if security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+            if security == "starttls":
+                smtp.starttls(context=context)
+        smtp.ehlo_or_helo_if_needed()
+        if password and (smtp.has_extn("auth") or security != "plain"):
+            smtp.login(username, password)
+    except smtplib.SMTPAuthenticationError:
+        raise AuthError(f"SMTP login failed for {username} (wrong user name or password)") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise AdapterError(
+            f"TLS certificate of {host} not trusted: {exc.verify_message}", retryable=False
+        ) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise AdapterError(f"SMTP {host}:{port}: {exc}") from None
+    try:
+        code, reply = smtp.mail(from_addr)
+        if code != 250:
+            raise AdapterError(
+                f"SMTP refused sender: {code} {reply.decode(errors='replace')}",
+                retryable=_retryable(code),
+            )
+        accepted = 0
+        last = (0, b"")
+        for rcpt in to:
+            code, reply = smtp.rcpt(rcpt)
+            last = (code, reply)
+            if code in (250, 251):
+                accepted += 1
+        if not accepted:
+            raise AdapterError(
+                f"SMTP refused recipient: {last[0]} {last[1].decode(errors='replace')}",
+                retryable=_retryable(last[0]),
+            )
+        code, reply = smtp.docmd("DATA")
+        if code != 354:
+            raise AdapterError(
+                f"SMTP DATA refused: {code} {reply.decode(errors='replace')}",
+                retryable=_retryable(code),
+            )
+    except (OSError, smtplib.SMTPException) as exc:
+        _close(smtp)
+        raise AdapterError(f"SMTP {host}:{port}: {exc}") from None
+    # From here on, a lost connection after the final dot may still mean delivered.
+    payload = _dot_stuff(mime)
+    try:
+        smtp.send(payload)
+    except (OSError, smtplib.SMTPException) as exc:
+        _close(smtp)  # the dot never went out: not delivered, safe to retry
+        raise AdapterError(f"SMTP connection lost while sending: {exc}") from None
+    try:
+        code, reply = smtp.getreply()
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        _close(smtp)
+        raise UncertainSend(
+            f"no answer from {host} after the message was sent ({exc}); it may have been delivered"
+        ) from None
+    _close(smtp, quit_first=True)
+    text = reply.decode(errors="replace")
+    if code != 250:
+        raise AdapterError(f"SMTP rejected the message: {code} {text}", retryable=_retryable(code))
+    return f"{code} {text}"
+
+
+def _dot_stuff(mime: bytes) -> bytes:
+    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", mime)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _close(smtp: smtplib.SMTP, *, quit_first: bool = False) -> None:
+    try:
+        if quit_first:
+            smtp.quit()
+        else:
+            smtp.close()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        smtp.close()
