@@ -188,6 +188,7 @@ def sync(
             fail(f"no account named {account!r} in {cfg.path} (accounts: {names})")
     engine = open_engine(db_url(cfg))
     service = SyncService(engine, make_desk(cfg), accounts)
+    service.on_progress = _print_progress
     if once:
         failed = False
         try:
@@ -217,6 +218,18 @@ def sync(
         poller.run()
     except KeyboardInterrupt:
         poller.stop()
+
+
+def _print_progress(account: str, stored: int, progress: tuple[int, int]) -> None:
+    """A progress line for a long first sync (redrawn in place on a terminal)."""
+    done, total = progress
+    bar_width = 30
+    filled = int(bar_width * done / total) if total else bar_width
+    line = f"{account}: [{'#' * filled}{'.' * (bar_width - filled)}] {done}/{total} fetched"
+    if sys.stderr.isatty():
+        print("\r" + line, end="" if done < total else "\n", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 @app.command()

@@ -12,7 +12,7 @@ import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -377,49 +377,71 @@ def send_all_local(engine: Engine, desk: Desk) -> int:
 
 
 class Poller:
-    """Runs rounds for every account until stopped, each on its own schedule."""
+    """Runs rounds for every account until stopped: one thread per account, each on
+    its own schedule. Between rounds an account whose adapter can wait for news
+    (IMAP IDLE) waits on the server; the others sleep ``poll_seconds``; failures back
+    off with jitter."""
 
     def __init__(self, service: SyncService, *, on_round: Callable[[Outcome], None] | None = None):
         self.service = service
         self.on_round = on_round
         self.stop_event = threading.Event()
-        self.wake_event = threading.Event()
+        self._wakes: dict[str, threading.Event] = {
+            a.name: threading.Event() for a in service.accounts
+        }
 
     def run(self) -> None:
-        """Loop until :meth:`stop`; call from a worker thread."""
-        next_due: dict[str, datetime] = {}
-        while not self.stop_event.is_set():
-            now = utcnow()
-            for account in self.service.accounts:
-                if self.stop_event.is_set():
-                    break
-                if next_due.get(account.name, now) > now:
-                    continue
-                outcome = self.service.round(account)
-                if self.on_round is not None:
-                    self.on_round(outcome)
-                failures = self.service._failures.get(account.name, 0)
-                if outcome.ok:
-                    wait = float(account.poll_seconds)
-                else:
-                    wait = backoff(failures, float(account.poll_seconds))
-                next_due[account.name] = utcnow() + timedelta(seconds=wait)
-            if not self.service.accounts:
-                self.stop_event.wait(60)
-                continue
-            soonest = min(next_due.values(), default=utcnow())
-            timeout = max((soonest - utcnow()).total_seconds(), 0.5)
-            self.wake_event.wait(timeout)
-            if self.wake_event.is_set():
-                self.wake_event.clear()
-                next_due.clear()
+        """Run until :meth:`stop`; call from a worker thread."""
+        threads = [
+            threading.Thread(
+                target=self._account_loop, args=(account,), daemon=True, name=f"poll-{account.name}"
+            )
+            for account in self.service.accounts
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if not threads:
+            self.stop_event.wait()
         self.service.close()
 
+    def _account_loop(self, account: AccountConfig) -> None:
+        wake = self._wakes[account.name]
+        while not self.stop_event.is_set():
+            outcome = self.service.round(account)
+            if self.on_round is not None:
+                self.on_round(outcome)
+            if self.stop_event.is_set():
+                break
+            if not outcome.ok:
+                failures = self.service._failures.get(account.name, 1)
+                wake.wait(backoff(failures, float(account.poll_seconds)))
+                wake.clear()
+                continue
+            self._wait_for_news(account, wake)
+            wake.clear()
+
+    def _wait_for_news(self, account: AccountConfig, wake: threading.Event) -> None:
+        adapter = self.service._adapters.get(account.name)
+        idle = getattr(adapter, "wait_for_news", None)
+        if idle is not None:
+            try:
+                if idle(
+                    float(account.poll_seconds), lambda: self.stop_event.is_set() or wake.is_set()
+                ):
+                    return
+            except AdapterError as exc:
+                log.info("%s: waiting for news failed (%s); polling instead", account.name, exc)
+                return
+        wake.wait(float(account.poll_seconds))
+
     def wake(self) -> None:
-        """Poll every account now (e.g. a reply was queued)."""
-        self.wake_event.set()
+        """Run every account's round now (e.g. a reply was queued)."""
+        for event in self._wakes.values():
+            event.set()
 
     def stop(self) -> None:
-        """Ask the loop to end."""
+        """Ask every loop to end."""
         self.stop_event.set()
-        self.wake_event.set()
+        self.wake()

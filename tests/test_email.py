@@ -430,3 +430,83 @@ def test_doctor_check_logs_in_and_finds_folders(imap_server: Dovecot) -> None:
     assert "folders INBOX and Sent found" in check("m", settings(imap_server), secret)
     with pytest.raises(Exception, match="Archive"):
         check("m", settings(imap_server, folders=["Archive"]), secret)
+
+
+def test_idle_wakes_the_sync_when_mail_arrives(engine: Engine, imap_server: Dovecot) -> None:
+    import threading
+    import time
+
+    from omnitui.sync import Poller
+
+    acct = AccountConfig(
+        name="support-mail", kind="email", poll_seconds=600, settings=settings(imap_server)
+    )
+    rounds: list[object] = []
+    poller = Poller(service(engine, acct), on_round=rounds.append)
+    thread = threading.Thread(target=poller.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not rounds and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rounds, "the first round never ran"
+        time.sleep(0.5)  # the poller is now idling on INBOX, not sleeping 600 s
+        deliver(imap_server, mail(1))
+        deadline = time.monotonic() + 15
+        while not stored(engine) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(stored(engine)) == 1
+    finally:
+        poller.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_cli_sync_reply_and_doctor_end_to_end(
+    imap_server: Dovecot, smtp_server, tmp_path: Path
+) -> None:
+    import json
+    import os
+
+    recorder, port = smtp_server
+    deliver(imap_server, *(mail(n) for n in range(3)))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        "[[accounts]]\n"
+        'name = "support-mail"\nkind = "email"\n'
+        f'imap_host = "127.0.0.1"\nimap_port = {imap_server.port}\nimap_security = "plain"\n'
+        f'smtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_security = "plain"\n'
+        f'username = "{USER}"\naddress = "{ADDRESS}"\npassword_env = "MAIL_PW"\n'
+    )
+    db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    env = {**os.environ, "MAIL_PW": PASSWORD, "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    def omnitui(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "omnitui", "--config", str(cfg), "--db", db, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            timeout=120,
+        )
+
+    first = omnitui("sync", "--once")
+    assert first.returncode == 0, first.stderr
+    assert "support-mail: ok, 3 new" in first.stdout
+    records = [json.loads(x) for x in omnitui("export").stdout.splitlines()]
+    assert len(records) == 3
+    ref = records[0]["ref"]
+    assert omnitui("reply", ref, "--body-file", "-", stdin="On its way.").returncode == 0
+    second = omnitui("sync", "--once")
+    assert second.returncode == 0 and "1 sent" in second.stdout
+    assert len(recorder.received) == 1
+    doctor = omnitui("doctor")
+    assert doctor.returncode == 0, doctor.stdout
+    assert "secret password from env MAIL_PW" in doctor.stdout
+    env["MAIL_PW"] = "wrong"
+    failed = omnitui("sync", "--once")
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == (
+        f"omnitui: support-mail: login failed for {USER} (wrong user name or password)"
+    )

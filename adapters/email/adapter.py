@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -64,6 +64,7 @@ class EmailAdapter:
         since = settings.get("since")
         self.since = date.fromisoformat(str(since)) if since else None
         self._client: IMAPClient | None = None
+        self._idler: IMAPClient | None = None
 
     # -- IMAP --------------------------------------------------------------
     def _imap(self) -> IMAPClient:
@@ -193,9 +194,41 @@ class EmailAdapter:
             self._drop()
             raise AdapterError(f"IMAP {self.imap_host}: {exc}") from None
 
+    # -- IDLE --------------------------------------------------------------
+    def wait_for_news(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
+        """Wait up to ``seconds`` for the server to announce new mail in the first
+        folder (IMAP IDLE, renewed every :data:`IDLE_RENEW` seconds). Returns True when
+        it did (or when interrupted), False at once when IDLE is not offered."""
+        if not self.folders:
+            return False
+        try:
+            if self._idler is None:
+                self._idler = imap_poller.connect(
+                    self.imap_host,
+                    self.imap_port,
+                    self.imap_security,
+                    self.username,
+                    self.secret("password"),
+                    ssl_context=self.ssl_context,
+                    timeout=self.timeout,
+                )
+            if not self._idler.has_capability("IDLE"):
+                return False
+            return imap_poller.idle_until_news(self._idler, self.folders[0], seconds, interrupted)
+        except (IMAPClientError, OSError) as exc:
+            self._drop_idler()
+            raise AdapterError(f"IMAP IDLE: {exc}") from None
+
+    def _drop_idler(self) -> None:
+        if self._idler is not None:
+            with contextlib.suppress(Exception):
+                self._idler.logout()
+        self._idler = None
+
     def close(self) -> None:
         """Log out."""
         self._drop()
+        self._drop_idler()
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> EmailAdapter:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,6 +22,8 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from adapters.base import AdapterError, AuthError
 
 TIMEOUT = 30.0
+#: Re-issue IDLE well inside the 29 minutes after which servers may drop it.
+IDLE_RENEW = 20 * 60
 
 
 @dataclass(frozen=True)
@@ -141,3 +144,26 @@ def message_in_folder(client: IMAPClient, folder: str, message_id: str) -> bool:
     """Whether a message with this Message-ID is in ``folder`` (e.g. Sent)."""
     client.select_folder(folder, readonly=True)
     return bool(client.search(["HEADER", "Message-ID", message_id]))
+
+
+def idle_until_news(
+    client: IMAPClient, folder: str, seconds: float, interrupted: Callable[[], bool]
+) -> bool:
+    """IDLE on ``folder`` until the server reports new or changed mail (True), the
+    caller is ``interrupted`` (True), or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    client.select_folder(folder, readonly=True)
+    while True:
+        cycle_end = min(deadline, time.monotonic() + IDLE_RENEW)
+        client.idle()
+        try:
+            while time.monotonic() < cycle_end:
+                if interrupted():
+                    return True
+                for response in client.idle_check(timeout=1):
+                    if len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT", b"FETCH"):
+                        return True
+        finally:
+            client.idle_done()
+        if time.monotonic() >= deadline:
+            return False

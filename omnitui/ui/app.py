@@ -56,6 +56,7 @@ class OmniApp(App):
         self.demo = demo
         self.zone = display_zone(config.display_timezone)
         self.poller: Poller | None = None
+        self.progress: dict[str, tuple[int, int]] = {}
 
     # -- life cycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -83,12 +84,19 @@ class OmniApp(App):
         from omnitui.sync import Poller, SyncService
 
         service = SyncService(self.engine, self.desk, self.config.accounts)
+        service.on_progress = self._on_progress
         self.poller = Poller(service, on_round=self._on_round)
         self.run_worker(self.poller.run, thread=True, group="poller", name="poller")
 
     def _on_round(self, outcome: Outcome) -> None:
-        # Runs in the poller thread.
+        # Runs in a poller thread.
+        self.progress.pop(outcome.account, None)
         self.call_from_thread(self._after_sync, outcome.fetched + outcome.sent > 0)
+
+    def _on_progress(self, account: str, stored: int, progress: tuple[int, int]) -> None:
+        # Runs in a poller thread: a long first sync shows its progress.
+        self.progress[account] = progress
+        self.call_from_thread(self._after_sync, True)
 
     def _after_sync(self, changed: bool) -> None:
         if changed:
@@ -123,7 +131,12 @@ class OmniApp(App):
         describe = getattr(screen, "describe", None)
         where = describe() if callable(describe) else ""
         text = status_text(
-            where=where, accounts=health, queued=queued, problems=problems, demo=self.demo
+            where=where,
+            accounts=health,
+            queued=queued,
+            problems=problems,
+            demo=self.demo,
+            progress=dict(self.progress),
         )
         for line in screen.query(StatusLine):
             line.update(text)

@@ -31,6 +31,7 @@ def status_text(
     problems: int,
     demo: bool,
     now: datetime | None = None,
+    progress: dict[str, tuple[int, int]] | None = None,
 ) -> Text:
     """The status line's content (errors are customer-free but still sanitised)."""
     now = now or datetime.now(UTC)
@@ -47,6 +48,9 @@ def status_text(
         ):
             when = ago(acct.last_error_at, now) if acct.last_error_at else ""
             text.append(f"{acct.account}: {clean_line(acct.last_error, 80)} {when}", "bold red")
+        elif progress and acct.account in progress:
+            done, total = progress[acct.account]
+            text.append(f"{acct.account}: syncing {done}/{total}", "yellow")
         elif acct.polling:
             text.append(f"{acct.account}: polling…", "yellow")
         elif acct.last_ok_at:
