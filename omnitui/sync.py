@@ -186,7 +186,9 @@ class SyncService:
         count = 0
         for _step in range(MAX_POLL_STEPS):
             result = adapter.poll(cursors)
-            with Session(self.engine) as s:
+            # The repository flushes where it needs ids, and those flushes put every
+            # row a later lookup depends on in place; autoflush would only add more.
+            with Session(self.engine, autoflush=False) as s:
                 for message in result.messages:
                     if self.desk.ingest(s, account.name, message) is not None:
                         count += 1

@@ -265,3 +265,33 @@ def test_search_snippet_is_plain_text_around_the_match(session: Session, corpus)
     assert "squeals" in hit.snippet and "\ue000" not in hit.snippet
     start, end = hit.highlights[0]
     assert hit.snippet[start:end].lower() == "squeals"
+
+
+def test_an_older_store_upgrades_and_keeps_its_data(tmp_path: Path) -> None:
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = make_engine(url)
+    cfg = migrate._alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO customer (name, vip, notes, created_at) "
+                "VALUES ('Ana', 0, '', '2026-01-01 00:00:00')"
+            )
+        )
+    assert migrate.current_revision(engine) == "0001"
+    engine.dispose()
+    upgraded = open_store(url)
+    assert migrate.current_revision(upgraded) == migrate.HEAD
+    with Session(upgraded) as s:
+        assert s.exec(select(Customer)).one().name == "Ana"
+        assert repo.get_or_create_identity(s, "email", "ana@example.com").id is not None
+    assert refs_for(upgraded, "ana") == set()  # search still works after the upgrade
+
+
+def refs_for(engine: Engine, query: str) -> set[str]:
+    with engine.connect() as conn:
+        return {h.ref for h in search(conn, query)}  # type: ignore[misc]

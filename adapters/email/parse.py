@@ -1,7 +1,7 @@
 """Turn raw RFC 822 bytes into the fields the helpdesk needs, without ever failing.
 
-``email`` with ``policy.default`` raises on some malformed headers, so parsing falls
-back to ``compat32`` and decodes what it can: unknown or wrong charsets decode with
+``email`` with ``policy.default`` raises on some malformed headers (and is slow), so
+parsing uses ``compat32``, which never raises, and decodes what it can itself: unknown or wrong charsets decode with
 replacement, RFC 2047 words and RFC 2231 parameters are handled, HTML-only mail is
 converted to text locally (inscriptis; nothing remote is fetched).
 """
@@ -131,14 +131,10 @@ def _msgids(value: str) -> tuple[str, ...]:
 
 
 def _parse(raw: bytes) -> Message:
-    try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        # Touch the headers that policy.default parses lazily, to surface errors now.
-        for name in ("subject", "from", "to", "cc", "date", "message-id", "content-type"):
-            _ = msg.get(name)
-        return msg
-    except Exception:  # noqa: BLE001 - malformed headers: the lenient parser
-        return email.message_from_bytes(raw, policy=email.policy.compat32)
+    """The lenient parser: ``compat32`` never raises on malformed headers and is several
+    times faster than ``policy.default``; headers are decoded by :func:`decode_header_value`
+    (RFC 2047) and parameters by the RFC 2231 helpers, so nothing is lost."""
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
 
 
 def _header(msg: Message, name: str) -> str:
@@ -245,9 +241,7 @@ def parse_message(raw: bytes) -> ParsedMail:
     """Parse one message; never raises, whatever the bytes."""
     digest = hashlib.sha256(raw).hexdigest()
     msg = _parse(raw)
-    headers = email.message_from_bytes(
-        raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0], policy=email.policy.compat32
-    )
+    headers = msg
     subject = _header(msg, "subject")
     try:
         from_pairs = getaddresses([_header(msg, "from")])
