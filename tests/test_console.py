@@ -372,3 +372,43 @@ async def test_command_palette_runs_actions_by_name(demo_engine: Engine, tmp_pat
         await pilot.pause(0.5)
         with Session(demo_engine) as s:
             assert s.get(Conversation, row.id).status == "resolved"  # type: ignore[union-attr]
+
+
+async def test_save_attachment_into_a_directory(demo_engine: Engine, tmp_path: Path) -> None:
+    import hashlib
+
+    from storage.models import Attachment, Message
+
+    with Session(demo_engine) as s:
+        att = (
+            s.exec(
+                select(Attachment).where(Attachment.filename.like("../../etc/passwd%"))  # type: ignore[attr-defined]
+            )
+            .scalars()
+            .one()
+        )
+        msg = s.get(Message, att.message_id)
+        conv_id, content = msg.conversation_id, att.content  # type: ignore[union-attr]
+    target = tmp_path / "downloads"
+    target.mkdir()
+    app = make_app(demo_engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.open_conversation(conv_id)  # type: ignore[arg-type]
+        await pilot.pause(0.3)
+        for _ in range(2):  # the second save must not overwrite the first
+            await pilot.press("A")
+            await pilot.pause(0.2)
+            await pilot.press("enter")  # pick the attachment
+            directory = app.screen.query_one("#directory")
+            directory.value = str(target)  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await pilot.pause(0.5)
+    saved = sorted(p.name for p in target.iterdir())
+    assert saved == ["passwdgpj (1).exe", "passwdgpj.exe"]
+    for name in saved:
+        path = target / name
+        assert path.parent == target and "/" not in name and "\u202e" not in name
+        assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(content).digest()  # type: ignore[arg-type]
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "etc").exists()

@@ -64,6 +64,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
         False,
     ),
     ActionSpec("retry_send", "ctrl+t", "retry_send", "conversation", "Retry failed replies"),
+    ActionSpec(
+        "save_attachment",
+        "A",
+        "save_attachment",
+        "conversation",
+        "Save an attachment to a directory",
+    ),
     # Composer
     ActionSpec("send", "ctrl+s", "send", "composer", "Send (queue) the reply or note"),
     ActionSpec("composer_editor", "ctrl+e", "composer_editor", "composer", "Continue in $EDITOR"),

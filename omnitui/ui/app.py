@@ -250,6 +250,19 @@ class OmniApp(App):
         else:
             self.call_from_thread(self.poll_now)
 
+    @work(thread=True, group="files")
+    def save_attachment(self, attachment_id: int, directory: Path) -> None:
+        """Write an attachment into ``directory`` (never outside it)."""
+        from omnitui.attachments import SaveError
+        from omnitui.attachments import save_attachment as save
+
+        try:
+            path = save(self.engine, attachment_id, directory)
+        except SaveError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.call_from_thread(self.notify, f"Saved {path}", markup=False)
+
     # -- $EDITOR -------------------------------------------------------------
     def editor_command(self) -> list[str]:
         """``$VISUAL``, then ``$EDITOR``, then ``vi``."""

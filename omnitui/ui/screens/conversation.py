@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -177,6 +178,22 @@ class ConversationScreen(Screen):
 
     def action_retry_send(self) -> None:
         self.omni.retry_failed(self.conversation_id)
+
+    def action_save_attachment(self) -> None:
+        from omnitui.ui.screens.save_attachments import SaveAttachments, default_directory
+
+        if self.loaded is None:
+            return
+        attachments = [a for item in self.loaded.items for a in item.attachments]
+        if not attachments:
+            self.notify("No attachments in this conversation.", markup=False)
+            return
+
+        def chosen(choice: tuple[int, Path] | None) -> None:
+            if choice is not None:
+                self.omni.save_attachment(*choice)
+
+        self.app.push_screen(SaveAttachments(attachments, default_directory()), chosen)
 
     @on(Composer.Submitted)
     def _submitted(self, event: Composer.Submitted) -> None:
