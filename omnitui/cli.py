@@ -80,8 +80,12 @@ def open_engine(url: str) -> Engine:
         fail(str(exc))
 
 
-def make_desk(config: Config):  # noqa: ANN201 - Desk, imported lazily
-    """The helpdesk rules configured from ``[sla]`` and ``[agent]``."""
+def make_desk(config: Config, *, signing: bool = False):  # noqa: ANN201 - Desk, lazily
+    """The helpdesk rules configured from ``[sla]`` and ``[agent]``; ``signing`` loads the
+    install key that signs our Message-IDs (only sync and the console need it)."""
+    from omnitui.message_ids import install_key
+
+    signing_key = install_key() if signing else None
     from omnitui.desk import Desk
     from omnitui.sla import SLAConfigError, policies_from_config
 
@@ -89,7 +93,7 @@ def make_desk(config: Config):  # noqa: ANN201 - Desk, imported lazily
         policies = policies_from_config(config.sla)
     except SLAConfigError as exc:
         fail(f"{config.path}: {exc}")
-    return Desk(policies=policies, agent=config.agent_name)
+    return Desk(policies=policies, agent=config.agent_name, signing_key=signing_key)
 
 
 def _version(value: bool) -> None:
@@ -128,7 +132,7 @@ def root(
         engine = open_engine(db_url(cfg))
         from omnitui.ui.app import run_console
 
-        run_console(engine, cfg, make_desk(cfg), demo=False)
+        run_console(engine, cfg, make_desk(cfg, signing=True), demo=False)
 
 
 @app.command()
@@ -187,7 +191,7 @@ def sync(
             names = ", ".join(a.name for a in cfg.accounts) or "none configured"
             fail(f"no account named {account!r} in {cfg.path} (accounts: {names})")
     engine = open_engine(db_url(cfg))
-    service = SyncService(engine, make_desk(cfg), accounts)
+    service = SyncService(engine, make_desk(cfg, signing=True), accounts)
     service.on_progress = _print_progress
     if once:
         failed = False

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
+from omnitui.message_ids import ref_from_message_id
 from omnitui.sla import DEFAULT_POLICIES, AlwaysOpen, Calendar, Policy, pick_policy
 from storage import repository as repo
 from storage.models import Conversation, Customer, Message, Outbox
@@ -37,6 +38,8 @@ class Desk:
     policies: Sequence[Policy] = DEFAULT_POLICIES
     calendar: Calendar = field(default_factory=AlwaysOpen)
     agent: str = "me"
+    #: Key that signs the reference in our Message-IDs (see omnitui.message_ids).
+    signing_key: bytes | None = None
 
     # -- SLA ---------------------------------------------------------------
     def policy_for(self, s: Session, conv: Conversation) -> Policy | None:
@@ -83,7 +86,8 @@ class Desk:
     # -- inbound -----------------------------------------------------------
     def thread_email(self, s: Session, account: str, msg: InboundMessage) -> Conversation | None:
         """The conversation an email belongs to: by ``[C-n]`` in the subject, then by
-        In-Reply-To/References matching a stored message."""
+        In-Reply-To/References matching a stored message, then by a signed reference
+        in one of our own Message-IDs."""
         match = _REF_IN_SUBJECT.search(msg.subject or "")
         if match:
             conv_id = repo.id_for_ref(match.group(1))
@@ -99,6 +103,12 @@ class Desk:
             ).first()
             if row is not None:
                 return s.get(Conversation, row)
+            for mid in ids:
+                ref = ref_from_message_id(mid, self.signing_key)
+                conv_id = repo.id_for_ref(ref) if ref else None
+                conv = s.get(Conversation, conv_id) if conv_id else None
+                if conv is not None:
+                    return conv
         return None
 
     def thread_chat(

@@ -28,6 +28,7 @@ from adapters.base import (
     UncertainDelivery,
 )
 from omnitui.desk import Desk
+from omnitui.message_ids import make_message_id
 from storage import repository as repo
 from storage.models import Conversation, Identity, Message, Outbox
 from storage.types import utcnow
@@ -110,6 +111,12 @@ class SyncService:
         self._adapters: dict[str, Adapter] = {}
         self._failures: dict[str, int] = {}
         self.on_progress: Callable[[str, int, tuple[int, int]], None] | None = None
+
+    def _account_setting(self, name: str, key: str) -> object:
+        for account in self.accounts:
+            if account.name == name:
+                return account.get(key)
+        return None
 
     def adapter(self, account: AccountConfig) -> Adapter:
         """The (cached) adapter of an account."""
@@ -266,6 +273,14 @@ class SyncService:
                 return False
             prepare = getattr(adapter, "prepare", None)
             if prepare is not None and item.mime is None:
+                if item.message_id_header is None:
+                    conv = s.get(Conversation, item.conversation_id)
+                    address = str(self._account_setting(item.account, "address") or "")
+                    item.message_id_header = make_message_id(
+                        conv.ref if conv and conv.ref else "",
+                        address.rpartition("@")[2],
+                        self.desk.signing_key,
+                    )
                 prepared = prepare(outbound_for(s, item))
                 item.message_id_header = prepared.message_id
                 item.mime = prepared.mime

@@ -510,3 +510,36 @@ def test_cli_sync_reply_and_doctor_end_to_end(
     assert failed.stderr.strip() == (
         f"omnitui: support-mail: login failed for {USER} (wrong user name or password)"
     )
+
+
+def test_signed_reference_in_our_message_id_threads_and_forgeries_do_not(
+    engine: Engine, imap_server: Dovecot, smtp_server
+) -> None:
+    from omnitui.message_ids import make_message_id, ref_from_message_id
+
+    key = b"k" * 32
+    recorder, port = smtp_server
+    deliver(imap_server, mail(1))
+    acct = account(imap_server, port)
+    desk = Desk(signing_key=key)
+    svc = service(engine, acct, desk)
+    svc.round(acct)
+    _, ref = queue_reply(engine, "Signed reply")
+    svc.round(acct)
+    sent = email.message_from_bytes(recorder.received[0].content)
+    assert ref_from_message_id(sent["Message-ID"], key) == ref
+    assert ref_from_message_id(sent["Message-ID"], b"other key") is None
+    with Session(engine) as s:  # the store lost the message row (e.g. restored backup)
+        for m in s.exec(select(Message).where(Message.direction == "out")).all():
+            m.message_id = None
+        s.commit()
+    forged = make_message_id(ref, "evil.example", b"attacker key")
+    deliver(
+        imap_server,
+        mail(2, subject="thanks", in_reply_to=sent["Message-ID"]),
+        mail(3, subject="let me in", in_reply_to=forged, frm="mallory@evil.example"),
+    )
+    svc.round(acct)
+    with Session(engine) as s:
+        convs = s.exec(select(Conversation).order_by(Conversation.id)).all()
+        assert [c.message_count for c in convs] == [3, 1]  # question, reply, thanks | forged

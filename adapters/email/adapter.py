@@ -148,8 +148,9 @@ class EmailAdapter:
 
     # -- SMTP --------------------------------------------------------------
     def prepare(self, message: OutboundMessage) -> PreparedSend:
-        """Fix the Message-ID and MIME once; every retry sends these same bytes."""
-        message_id = smtp_sender.new_message_id(self.address)
+        """Fix the Message-ID (the caller's, else a fresh one) and the MIME once; every
+        retry sends these same bytes."""
+        message_id = message.message_id or smtp_sender.new_message_id(self.address)
         return PreparedSend(message_id, smtp_sender.compose(message, self.address, message_id))
 
     def send(self, message: OutboundMessage) -> SendResult:

@@ -1,9 +1,10 @@
 """Turn raw RFC 822 bytes into the fields the helpdesk needs, without ever failing.
 
 ``email`` with ``policy.default`` raises on some malformed headers (and is slow), so
-parsing uses ``compat32``, which never raises, and decodes what it can itself: unknown or wrong charsets decode with
-replacement, RFC 2047 words and RFC 2231 parameters are handled, HTML-only mail is
-converted to text locally (inscriptis; nothing remote is fetched).
+parsing uses ``compat32``, which never raises, and decodes what it can itself:
+unknown or wrong charsets decode with replacement, RFC 2047 words and RFC 2231
+parameters are handled, HTML-only mail is converted to text locally (inscriptis;
+nothing remote is fetched).
 """
 
 from __future__ import annotations
