@@ -247,6 +247,37 @@ class Desk:
         """Change status (open, pending, snoozed, resolved)."""
         repo.set_status(s, conv, status, actor=self.agent)
 
+    def withdraw_failed(self, s: Session, conv: Conversation) -> str:
+        """Take back the latest reply that failed to send (so it can be edited) and
+        return its text. Replies that may have been delivered (``uncertain``) or are
+        being sent cannot be withdrawn."""
+        item = s.exec(
+            select(Outbox)
+            .where(
+                Outbox.conversation_id == conv.id,
+                (col(Outbox.state) == "failed")
+                | ((col(Outbox.state) == "queued") & (col(Outbox.attempts) > 0)),
+            )
+            .order_by(col(Outbox.id).desc())
+        ).first()
+        if item is None:
+            raise DeskError("no failed reply to edit in this conversation")
+        body = item.body
+        if item.sent_message_id is not None:
+            msg = s.get(Message, item.sent_message_id)
+            if msg is not None:
+                s.delete(msg)
+                conv.message_count = max((conv.message_count or 1) - 1, 0)
+        repo.log_event(
+            s,
+            "outbox.withdrawn",
+            actor=self.agent,
+            conversation_id=conv.id,
+            detail={"outbox_id": item.id, "state": item.state},
+        )
+        s.delete(item)
+        return body
+
     def mark_read(self, conv: Conversation) -> None:
         """The agent has seen the latest messages."""
         conv.unread = False

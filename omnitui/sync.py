@@ -55,6 +55,8 @@ class Outcome:
     ok: bool
     fetched: int = 0
     sent: int = 0
+    #: Replies tried this round, delivered or not (their state changed).
+    attempted: int = 0
     error: str | None = None
 
 
@@ -147,7 +149,7 @@ class SyncService:
         try:
             adapter = self.adapter(account)
             fetched = self._poll(account, adapter)
-            sent = self.send_outbox(account, adapter)
+            sent, attempted = self._send_due(account, adapter)
         except AdapterError as exc:
             return self._failed(account, exc)
         except Exception as exc:  # noqa: BLE001 - an account must never crash the loop
@@ -164,7 +166,7 @@ class SyncService:
             )
             s.commit()
         self._failures[account.name] = 0
-        return Outcome(account.name, True, fetched=fetched, sent=sent)
+        return Outcome(account.name, True, fetched=fetched, sent=sent, attempted=attempted)
 
     def _failed(self, account: AccountConfig, exc: Exception) -> Outcome:
         message = str(exc) or exc.__class__.__name__
@@ -212,6 +214,10 @@ class SyncService:
     # -- outbox ------------------------------------------------------------
     def send_outbox(self, account: AccountConfig, adapter: Adapter) -> int:
         """Send every due reply of ``account``; returns how many were accepted."""
+        return self._send_due(account, adapter)[0]
+
+    def _send_due(self, account: AccountConfig, adapter: Adapter) -> tuple[int, int]:
+        """Send every due reply; returns (accepted, attempted)."""
         self.reconcile(account, adapter)
         sent = 0
         now = utcnow()
@@ -228,7 +234,7 @@ class SyncService:
         for outbox_id in ids:
             if self._send_one(outbox_id, adapter):
                 sent += 1
-        return sent
+        return sent, len(ids)
 
     def reconcile(self, account: AccountConfig, adapter: Adapter) -> None:
         """Settle replies whose fate is unknown: an interrupted ``sending`` becomes

@@ -412,3 +412,35 @@ async def test_save_attachment_into_a_directory(demo_engine: Engine, tmp_path: P
         assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(content).digest()  # type: ignore[arg-type]
         assert path.stat().st_mode & 0o777 == 0o600
     assert not (tmp_path / "etc").exists()
+
+
+async def test_failed_reply_can_be_taken_back_and_edited(
+    demo_engine: Engine, tmp_path: Path
+) -> None:
+    from omnitui.desk import Desk as _Desk
+
+    with Session(demo_engine) as s:
+        conv = (
+            s.exec(
+                select(Conversation).where(Conversation.status == "open").order_by(Conversation.id)
+            )
+            .scalars()
+            .first()
+        )
+        item = _Desk().reply(s, conv, "Typo in thsi reply")  # type: ignore[arg-type]
+        item.state, item.attempts, item.last_error = "failed", 1, "550 mailbox unavailable"
+        s.commit()
+        conv_id, outbox_id = conv.id, item.id  # type: ignore[union-attr]
+    app = make_app(demo_engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.open_conversation(conv_id)  # type: ignore[arg-type]
+        await pilot.pause(0.3)
+        await pilot.press("E")
+        await pilot.pause(0.5)
+        screen = app.screen
+        assert isinstance(screen, ConversationScreen)
+        assert screen.composer.display and screen.composer.text == "Typo in thsi reply"
+        assert all(i.text != "Typo in thsi reply" for i in screen.loaded.items)  # type: ignore[union-attr]
+        with Session(demo_engine) as s:
+            assert s.get(Outbox, outbox_id) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -59,6 +60,7 @@ class EmailAdapter:
         self.folders = list(settings.get("folders", ["INBOX"]))
         self.sent_folder = str(settings.get("sent_folder", "Sent"))
         self.batch = int(settings.get("batch", DEFAULT_BATCH))
+        self.quote = bool(settings.get("quote", True))
         self.timeout = float(settings.get("timeout_seconds", imap_poller.TIMEOUT))
         self.smtp_timeout = float(settings.get("smtp_timeout_seconds", smtp_sender.TIMEOUT))
         since = settings.get("since")
@@ -151,6 +153,8 @@ class EmailAdapter:
         """Fix the Message-ID (the caller's, else a fresh one) and the MIME once; every
         retry sends these same bytes."""
         message_id = message.message_id or smtp_sender.new_message_id(self.address)
+        if not self.quote:
+            message = replace(message, quote="")
         return PreparedSend(message_id, smtp_sender.compose(message, self.address, message_id))
 
     def send(self, message: OutboundMessage) -> SendResult:

@@ -73,7 +73,8 @@ def connect(
     except TimeoutError:
         raise AdapterError(f"IMAP {host}:{port}: connection timed out") from None
     except OSError as exc:
-        raise AdapterError(f"IMAP {host}:{port}: {exc.strerror or exc}") from None
+        reason = exc.strerror.lower() if exc.strerror else str(exc)
+        raise AdapterError(f"IMAP {host}:{port}: {reason}") from None
     except IMAPClientError as exc:
         raise AdapterError(f"IMAP {host}:{port}: {exc}") from None
     try:

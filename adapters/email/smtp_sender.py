@@ -57,6 +57,13 @@ def compose(outbound: OutboundMessage, from_addr: str, message_id: str) -> bytes
     return msg.as_bytes()
 
 
+def _reason(exc: BaseException) -> str:
+    """``connection refused`` rather than ``[Errno 111] Connection refused``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or exc.__class__.__name__
+
+
 def _retryable(code: int) -> bool:
     return 400 <= code < 500
 
@@ -97,7 +104,7 @@ def send(
             f"TLS certificate of {host} not trusted: {exc.verify_message}", retryable=False
         ) from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise AdapterError(f"SMTP {host}:{port}: {exc}") from None
+        raise AdapterError(f"SMTP {host}:{port}: {_reason(exc)}") from None
     try:
         code, reply = smtp.mail(from_addr)
         if code != 250:
@@ -125,14 +132,14 @@ def send(
             )
     except (OSError, smtplib.SMTPException) as exc:
         _close(smtp)
-        raise AdapterError(f"SMTP {host}:{port}: {exc}") from None
+        raise AdapterError(f"SMTP {host}:{port}: {_reason(exc)}") from None
     # From here on, a lost connection after the final dot may still mean delivered.
     payload = _dot_stuff(mime)
     try:
         smtp.send(payload)
     except (OSError, smtplib.SMTPException) as exc:
         _close(smtp)  # the dot never went out: not delivered, safe to retry
-        raise AdapterError(f"SMTP connection lost while sending: {exc}") from None
+        raise AdapterError(f"SMTP connection lost while sending: {_reason(exc)}") from None
     try:
         code, reply = smtp.getreply()
     except (TimeoutError, OSError, smtplib.SMTPException) as exc:

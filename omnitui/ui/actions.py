@@ -65,6 +65,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("retry_send", "ctrl+t", "retry_send", "conversation", "Retry failed replies"),
     ActionSpec(
+        "edit_failed", "E", "edit_failed", "conversation", "Take back a failed reply and edit it"
+    ),
+    ActionSpec(
         "save_attachment",
         "A",
         "save_attachment",

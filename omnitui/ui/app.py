@@ -91,7 +91,7 @@ class OmniApp(App):
     def _on_round(self, outcome: Outcome) -> None:
         # Runs in a poller thread.
         self.progress.pop(outcome.account, None)
-        self.call_from_thread(self._after_sync, outcome.fetched + outcome.sent > 0)
+        self.call_from_thread(self._after_sync, outcome.fetched + outcome.attempted > 0)
 
     def _on_progress(self, account: str, stored: int, progress: tuple[int, int]) -> None:
         # Runs in a poller thread: a long first sync shows its progress.
@@ -249,6 +249,19 @@ class OmniApp(App):
             self._demo_send()
         else:
             self.call_from_thread(self.poll_now)
+
+    @work(thread=True, group="writes")
+    def edit_failed(self, conversation_id: int) -> None:
+        """Withdraw the latest failed reply and put its text back in the composer."""
+        taken: list[str] = []
+        self._write(conversation_id, lambda s, c: taken.append(self.desk.withdraw_failed(s, c)))
+        if taken:
+            self.call_from_thread(self._edit_in_composer, conversation_id, taken[0])
+
+    def _edit_in_composer(self, conversation_id: int, text: str) -> None:
+        screen = self.screen
+        if isinstance(screen, ConversationScreen) and screen.conversation_id == conversation_id:
+            screen.edit_draft(text)
 
     @work(thread=True, group="files")
     def save_attachment(self, attachment_id: int, directory: Path) -> None:

@@ -179,6 +179,15 @@ class ConversationScreen(Screen):
     def action_retry_send(self) -> None:
         self.omni.retry_failed(self.conversation_id)
 
+    def action_edit_failed(self) -> None:
+        self.omni.edit_failed(self.conversation_id)
+
+    def edit_draft(self, text: str) -> None:
+        """Open the composer on a withdrawn reply."""
+        if self.loaded is not None:
+            self.composer.open("reply", self.loaded.info.channel)
+            self.composer.text = text
+
     def action_save_attachment(self) -> None:
         from omnitui.ui.screens.save_attachments import SaveAttachments, default_directory
 

@@ -47,7 +47,7 @@ def status_text(
             or (acct.last_error_at and acct.last_error_at >= acct.last_ok_at)
         ):
             when = ago(acct.last_error_at, now) if acct.last_error_at else ""
-            text.append(f"{acct.account}: {clean_line(acct.last_error, 80)} {when}", "bold red")
+            text.append(f"{acct.account}: {clean_line(acct.last_error, 48)} {when}", "bold red")
         elif progress and acct.account in progress:
             done, total = progress[acct.account]
             text.append(f"{acct.account}: syncing {done}/{total}", "yellow")
