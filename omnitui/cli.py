@@ -144,7 +144,6 @@ def demo(
     """The console on sample data from every channel; sends nothing anywhere."""
     import tempfile
 
-    from omnitui.config import Config
     from omnitui.demo import seed
 
     url = db or state.db_url
@@ -153,7 +152,7 @@ def demo(
         tmp = tempfile.TemporaryDirectory(prefix="omnitui-demo-")
         url = f"sqlite:///{Path(tmp.name) / 'demo.sqlite'}"
     engine = open_engine(url)
-    cfg = Config.empty() if hasattr(Config, "empty") else load()
+    cfg = _demo_config()
     desk = make_desk(cfg)
     from sqlmodel import Session, select
 
@@ -171,6 +170,22 @@ def demo(
         engine.dispose()
         if tmp is not None:
             tmp.cleanup()
+
+
+def _demo_config() -> Config:
+    """The user's keys, agent name and display settings, but no accounts or storage:
+    the demo never reaches out. A broken config does not stop the demo."""
+    from dataclasses import replace
+
+    from omnitui.config import Config, ConfigError, load_config
+    from omnitui.paths import config_path
+
+    try:
+        cfg = load_config(state.config_path or config_path(), required=False)
+    except ConfigError as exc:
+        print(f"omnitui: ignoring the config for the demo: {exc}", file=sys.stderr)
+        return Config.empty()
+    return replace(cfg, accounts=(), storage_url=None)
 
 
 @app.command()

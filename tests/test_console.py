@@ -226,6 +226,12 @@ async def test_filters_by_channel_and_status(demo_engine: Engine, tmp_path: Path
         await pilot.press("v", "v", "v", "v")  # resolved
         rows = [lst.source.get(i) for i in range(len(lst.source))]
         assert rows and {r.status for r in rows} == {"resolved"}  # type: ignore[union-attr]
+        await pilot.press("escape", "o")  # mine
+        rows = [lst.source.get(i) for i in range(len(lst.source))]
+        assert rows and {r.assignee for r in rows} == {"me"}  # type: ignore[union-attr]
+        await pilot.press("o")  # unassigned
+        rows = [lst.source.get(i) for i in range(len(lst.source))]
+        assert rows and {r.assignee for r in rows} == {None}  # type: ignore[union-attr]
 
 
 async def test_help_lists_every_action(demo_engine: Engine, tmp_path: Path) -> None:

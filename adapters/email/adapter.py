@@ -69,14 +69,8 @@ class EmailAdapter:
         self._idler: IMAPClient | None = None
 
     # -- IMAP --------------------------------------------------------------
-    def _imap(self) -> IMAPClient:
-        if self._client is not None:
-            try:
-                self._client.noop()
-                return self._client
-            except Exception:  # noqa: BLE001 - dropped connection: reconnect
-                self._drop()
-        self._client = imap_poller.connect(
+    def _connect(self) -> IMAPClient:
+        return imap_poller.connect(
             self.imap_host,
             self.imap_port,
             self.imap_security,
@@ -85,6 +79,15 @@ class EmailAdapter:
             ssl_context=self.ssl_context,
             timeout=self.timeout,
         )
+
+    def _imap(self) -> IMAPClient:
+        if self._client is not None:
+            try:
+                self._client.noop()
+                return self._client
+            except Exception:  # noqa: BLE001 - dropped connection: reconnect
+                self._drop()
+        self._client = self._connect()
         return self._client
 
     def _drop(self) -> None:
@@ -208,15 +211,7 @@ class EmailAdapter:
             return False
         try:
             if self._idler is None:
-                self._idler = imap_poller.connect(
-                    self.imap_host,
-                    self.imap_port,
-                    self.imap_security,
-                    self.username,
-                    self.secret("password"),
-                    ssl_context=self.ssl_context,
-                    timeout=self.timeout,
-                )
+                self._idler = self._connect()
             if not self._idler.has_capability("IDLE"):
                 return False
             return imap_poller.idle_until_news(self._idler, self.folders[0], seconds, interrupted)
