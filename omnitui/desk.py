@@ -6,7 +6,6 @@ poll's messages and its cursor, or an action and its event, commit together.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,17 +13,26 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
-from omnitui.message_ids import ref_from_message_id
 from omnitui.sla import DEFAULT_POLICIES, AlwaysOpen, Calendar, Policy, pick_policy
+from omnitui.threading_index import ThreadIndex
 from storage import repository as repo
-from storage.models import Conversation, Customer, Message, Outbox
+from storage.models import Conversation, Customer, Identity, Message, Outbox
 from storage.types import utcnow
-
-_REF_IN_SUBJECT = re.compile(r"\[(C-\d+)\]", re.IGNORECASE)
 
 #: A chat message from a customer whose last conversation on that channel was
 #: resolved less than this long ago reopens it; later ones start a new conversation.
 REOPEN_WINDOW = timedelta(days=3)
+
+
+class _NewConversation:
+    """A conversation a batch will create (threading looks at status and resolved_at)."""
+
+    status = "open"
+    resolved_at = None
+
+    def __init__(self, msg: InboundMessage, customer_id: int) -> None:
+        self.msg = msg
+        self.customer_id = customer_id
 
 
 class DeskError(Exception):
@@ -42,14 +50,18 @@ class Desk:
     signing_key: bytes | None = None
 
     # -- SLA ---------------------------------------------------------------
-    def policy_for(self, s: Session, conv: Conversation) -> Policy | None:
-        """The first policy matching this conversation."""
-        customer = s.get(Customer, conv.customer_id)
+    def policy_for(
+        self, s: Session, conv: Conversation, *, vip: bool | None = None
+    ) -> Policy | None:
+        """The first policy matching this conversation (``vip`` when already known)."""
+        if vip is None:
+            customer = s.get(Customer, conv.customer_id)
+            vip = bool(customer and customer.vip)
         return pick_policy(
             self.policies,
             channel=conv.channel,
             priority=conv.priority,
-            vip=bool(customer and customer.vip),
+            vip=vip,
             tags=list(conv.tags or ()),
             account=conv.account,
         )
@@ -59,10 +71,16 @@ class Desk:
         return None if target is None else self.calendar.add(start, target)
 
     def on_customer_message(
-        self, s: Session, conv: Conversation, at: datetime, *, new: bool
+        self,
+        s: Session,
+        conv: Conversation,
+        at: datetime,
+        *,
+        new: bool,
+        vip: bool | None = None,
     ) -> None:
         """Start or restart the clocks a customer message starts."""
-        policy = self.policy_for(s, conv)
+        policy = self.policy_for(s, conv, vip=vip)
         if new:
             conv.first_response_due = self._due(policy, "first_response", at)
             conv.resolution_due = self._due(policy, "resolution", conv.created_at)
@@ -84,107 +102,159 @@ class Desk:
         repo.refresh_urgency(conv)
 
     # -- inbound -----------------------------------------------------------
-    def thread_email(self, s: Session, account: str, msg: InboundMessage) -> Conversation | None:
-        """The conversation an email belongs to: by ``[C-n]`` in the subject, then by
-        In-Reply-To/References matching a stored message, then by a signed reference
-        in one of our own Message-IDs."""
-        match = _REF_IN_SUBJECT.search(msg.subject or "")
-        if match:
-            conv_id = repo.id_for_ref(match.group(1))
-            conv = s.get(Conversation, conv_id) if conv_id else None
-            if conv is not None:
-                return conv
-        ids = [i for i in (msg.in_reply_to, *reversed(msg.references)) if i]
-        if ids:
-            row = s.exec(
-                select(Message.conversation_id)
-                .where(Message.account == account, col(Message.message_id).in_(ids))
-                .limit(1)
-            ).first()
-            if row is not None:
-                return s.get(Conversation, row)
-            for mid in ids:
-                ref = ref_from_message_id(mid, self.signing_key)
-                conv_id = repo.id_for_ref(ref) if ref else None
-                conv = s.get(Conversation, conv_id) if conv_id else None
-                if conv is not None:
-                    return conv
-        return None
-
-    def thread_chat(
-        self, s: Session, account: str, channel: str, customer_id: int, at: datetime
-    ) -> Conversation | None:
-        """The customer's latest conversation on this account and channel, if still
-        open or resolved within :data:`REOPEN_WINDOW`."""
-        conv = s.exec(
-            select(Conversation)
-            .where(
-                Conversation.account == account,
-                Conversation.channel == channel,
-                Conversation.customer_id == customer_id,
-            )
-            .order_by(col(Conversation.last_message_at).desc())
-            .limit(1)
-        ).first()
-        if conv is None:
-            return None
-        if conv.status == "resolved" and (
-            conv.resolved_at is None or at - conv.resolved_at > REOPEN_WINDOW
-        ):
-            return None
-        return conv
-
     def ingest(self, s: Session, account: str, msg: InboundMessage) -> Message | None:
         """Store one inbound message in the right conversation; None if already stored."""
-        if repo.message_exists(s, account, msg.external_id):
-            return None
-        if msg.message_id and repo.message_id_exists(s, account, msg.message_id):
-            return None  # the same mail again (another folder, a renumbered folder)
-        ident = repo.get_or_create_identity(
-            s, msg.sender.channel, msg.sender.address, msg.sender.display_name
-        )
-        assert ident.customer_id is not None
-        if msg.channel == "email":
-            conv = self.thread_email(s, account, msg)
-        else:
-            conv = self.thread_chat(s, account, msg.channel, ident.customer_id, msg.sent_at)
-        new = conv is None
-        if conv is None:
-            conv = repo.create_conversation(
-                s,
-                account=account,
-                channel=msg.channel,
-                customer_id=ident.customer_id,
-                subject=msg.subject,
-                created_at=msg.sent_at,
-                thread_key=msg.thread_key,
-            )
-        stored = repo.add_message(
+        stored = self.ingest_many(s, account, [msg])
+        return s.get(Message, stored[0]) if stored else None
+
+    def ingest_many(
+        self, s: Session, account: str, messages: Sequence[InboundMessage]
+    ) -> list[int]:
+        """Store a poll's messages, in order, each in the right conversation, and return
+        the new message ids; messages already stored (same external id, or same
+        Message-ID) are skipped.
+
+        Works in bulk: a few queries and flushes per batch, not per message.
+        """
+        seen_ext, seen_mid = repo.known_messages(
             s,
-            conv,
-            external_id=msg.external_id,
-            direction=msg.direction,
-            kind=msg.kind,
-            text=msg.text,
-            sent_at=msg.sent_at,
-            identity_id=ident.id,
-            from_addr=msg.sender.address,
-            to_addrs=msg.to,
-            subject=msg.subject,
-            message_id=msg.message_id,
-            in_reply_to=msg.in_reply_to,
-            references=msg.references,
-            raw=msg.raw or None,
-            raw_type=msg.raw_type,
-            source=msg.source,
-            attachments=[
-                repo.NewAttachment(a.filename, a.content_type, a.content, a.size, a.sha256 or None)
-                for a in msg.attachments
+            account,
+            (m.external_id for m in messages),
+            (m.message_id for m in messages if m.message_id),
+        )
+        batch: list[InboundMessage] = []
+        for msg in messages:
+            if msg.external_id in seen_ext or (msg.message_id and msg.message_id in seen_mid):
+                continue  # the same mail again (another folder, a renumbered folder)
+            seen_ext.add(msg.external_id)
+            if msg.message_id:
+                seen_mid.add(msg.message_id)
+            batch.append(msg)
+        if not batch:
+            return []
+        idents = repo.identities_for(
+            s, ((m.sender.channel, m.sender.address, m.sender.display_name) for m in batch)
+        )
+
+        def identity(msg: InboundMessage) -> Identity:
+            channel = repo.identity_channel(msg.sender.channel)
+            return idents[(channel, repo.normalise_address(channel, msg.sender.address))]
+
+        customer_of = {i: identity(m).customer_id for i, m in enumerate(batch)}
+        # SLA policies look at the customer's VIP flag: read them all at once.
+        vip = dict(
+            s.exec(
+                select(Customer.id, Customer.vip).where(
+                    col(Customer.id).in_(set(customer_of.values()))
+                )
+            ).all()
+        )
+        index = ThreadIndex(
+            s,
+            account,
+            batch,
+            customer_of,
+            self.signing_key,  # type: ignore[arg-type]
+            REOPEN_WINDOW,
+        )
+        placed: list[tuple[InboundMessage, Conversation | _NewConversation, bool]] = []
+        fresh: list[_NewConversation] = []
+        for i, msg in enumerate(batch):
+            customer_id = customer_of[i]
+            conv = index.find(msg, customer_id)  # type: ignore[arg-type]
+            new = conv is None
+            if conv is None:
+                conv = _NewConversation(msg, customer_id)  # type: ignore[arg-type]
+                fresh.append(conv)
+            placed.append((msg, conv, new))
+            index.landed(msg, conv, customer_id)  # type: ignore[arg-type]
+        created = self._create_conversations(s, account, fresh)
+        convs = [created[id(c)] if isinstance(c, _NewConversation) else c for _, c, _ in placed]
+        ids = repo.insert_messages(
+            s,
+            [
+                {
+                    "conversation_id": conv.id,
+                    "account": account,
+                    "external_id": msg.external_id,
+                    "direction": msg.direction,
+                    "kind": msg.kind,
+                    "text": msg.text,
+                    "sent_at": msg.sent_at,
+                    "identity_id": identity(msg).id,
+                    "from_addr": msg.sender.address,
+                    "to_addrs": list(msg.to),
+                    "subject": msg.subject,
+                    "message_id": msg.message_id,
+                    "in_reply_to": msg.in_reply_to,
+                    "references": list(msg.references),
+                    "source": msg.source,
+                    "has_attachments": bool(msg.attachments),
+                }
+                for (msg, _c, _n), conv in zip(placed, convs, strict=True)
             ],
         )
-        if msg.direction == "in":
-            self.on_customer_message(s, conv, msg.sent_at, new=new)
-        return stored
+        payloads = []
+        for message_id, (msg, _c, new), conv in zip(ids, placed, convs, strict=True):
+            payloads.append(
+                (
+                    message_id,
+                    msg.raw or None,
+                    msg.raw_type,
+                    [
+                        repo.NewAttachment(
+                            a.filename, a.content_type, a.content, a.size, a.sha256 or None
+                        )
+                        for a in msg.attachments
+                    ],
+                )
+            )
+            repo.count(conv, direction=msg.direction, text=msg.text, sent_at=msg.sent_at)
+            if msg.direction == "in":
+                self.on_customer_message(
+                    s, conv, msg.sent_at, new=new, vip=bool(vip.get(conv.customer_id))
+                )
+        repo.store_payloads(s, payloads)
+        return ids
+
+    def _create_conversations(
+        self, s: Session, account: str, fresh: list[_NewConversation]
+    ) -> dict[int, Conversation]:
+        """Insert the batch's new conversations; map each placeholder to its row."""
+        if not fresh:
+            return {}
+        new_ids = repo.insert_conversations(
+            s,
+            [
+                {
+                    "account": account,
+                    "channel": n.msg.channel,
+                    "customer_id": n.customer_id,
+                    "thread_key": n.msg.thread_key,
+                    "subject": n.msg.subject,
+                    "created_at": n.msg.sent_at,
+                }
+                for n in fresh
+            ],
+        )
+        loaded = {
+            c.id: c
+            for c in s.exec(select(Conversation).where(col(Conversation.id).in_(new_ids))).all()
+        }
+        repo.log_events(
+            s,
+            [
+                {
+                    "kind": "conversation.created",
+                    "conversation_id": cid,
+                    "customer_id": n.customer_id,
+                    "at": n.msg.sent_at,
+                    "detail": {"channel": n.msg.channel, "account": account},
+                }
+                for cid, n in zip(new_ids, fresh, strict=True)
+            ],
+        )
+        return {id(n): loaded[cid] for cid, n in zip(new_ids, fresh, strict=True)}
 
     # -- agent actions -----------------------------------------------------
     def reply(

@@ -198,9 +198,7 @@ class SyncService:
             # The repository flushes where it needs ids, and those flushes put every
             # row a later lookup depends on in place; autoflush would only add more.
             with Session(self.engine, autoflush=False) as s:
-                for message in result.messages:
-                    if self.desk.ingest(s, account.name, message) is not None:
-                        count += 1
+                count += len(self.desk.ingest_many(s, account.name, result.messages))
                 for cursor in result.cursors:
                     repo.save_cursor(s, account.name, cursor.folder, cursor.state)
                     cursors[cursor.folder] = cursor

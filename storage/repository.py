@@ -13,8 +13,8 @@ from datetime import datetime
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, delete, func, insert, tuple_, update
+from sqlmodel import Session, col, select
 
 from storage.models import (
     NO_DUE,
@@ -199,56 +199,45 @@ def add_message(
     s: Session,
     conv: Conversation,
     *,
-    external_id: str,
-    direction: str,
-    text: str,
-    sent_at: datetime,
-    received_at: datetime | None = None,
-    kind: str = "message",
-    identity_id: int | None = None,
-    author: str | None = None,
-    from_addr: str = "",
-    to_addrs: Sequence[str] = (),
-    subject: str = "",
-    message_id: str | None = None,
-    in_reply_to: str | None = None,
-    references: Sequence[str] = (),
     raw: bytes | None = None,
     raw_type: str = "message/rfc822",
     attachments: Iterable[NewAttachment] = (),
-    source: str | None = None,
+    **fields: Any,
 ) -> Message:
     """Store one message in ``conv`` and update the conversation's summary columns.
 
-    The caller has checked :func:`message_exists`; the unique key on
-    (account, external_id) still refuses a duplicate at commit.
+    ``fields`` are :class:`Message` columns (``external_id``, ``direction``, ``text``,
+    ``sent_at``, …). The caller has checked :func:`message_exists`; the unique key on
+    (account, external_id) still refuses a duplicate.
     """
     atts = list(attachments)
-    msg = Message(
-        conversation_id=conv.id,
-        account=conv.account,
-        external_id=external_id,
-        direction=direction,
-        kind=kind,
-        identity_id=identity_id,
-        author=author,
-        from_addr=from_addr,
-        to_addrs=list(to_addrs),
-        subject=subject,
-        text=text,
-        sent_at=sent_at,
-        received_at=received_at or utcnow(),
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=list(references),
-        has_attachments=bool(atts),
-        source=source,
-    )
+    msg = new_message(conv, has_attachments=bool(atts), **fields)
     s.add(msg)
     s.flush()
+    store_payload(s, msg, raw, raw_type, atts)
+    count_message(conv, msg)
+    return msg
+
+
+def new_message(conv: Conversation, **fields: Any) -> Message:
+    """A message row for ``conv`` (not yet added to the session)."""
+    fields.setdefault("received_at", utcnow())
+    for key in ("to_addrs", "references"):
+        fields[key] = list(fields.get(key) or ())
+    return Message(conversation_id=conv.id, account=conv.account, **fields)
+
+
+def store_payload(
+    s: Session,
+    msg: Message,
+    raw: bytes | None,
+    raw_type: str,
+    attachments: Sequence[NewAttachment],
+) -> None:
+    """Add the raw bytes and attachments of a flushed message."""
     if raw is not None:
         s.add(RawMessage(message_id=msg.id, data=raw, content_type=raw_type))
-    for att in atts:
+    for att in attachments:
         data = att.content
         s.add(
             Attachment(
@@ -260,6 +249,64 @@ def add_message(
                 content=data,
             )
         )
+
+
+def store_payloads(
+    s: Session,
+    items: Sequence[tuple[int, bytes | None, str, Sequence[NewAttachment]]],
+) -> None:
+    """:func:`store_payload` for many stored messages at once (bulk inserts), each given
+    by its id."""
+    raws = [
+        {"message_id": msg_id, "data": raw, "content_type": raw_type}
+        for msg_id, raw, raw_type, _atts in items
+        if raw is not None
+    ]
+    atts = [
+        {
+            "message_id": msg_id,
+            "filename": att.filename,
+            "content_type": att.content_type,
+            "size": len(att.content) if att.content is not None else (att.size or 0),
+            "sha256": att.sha256
+            or (sha256(att.content).hexdigest() if att.content is not None else ""),
+            "content": att.content,
+        }
+        for msg_id, _raw, _type, attachments in items
+        for att in attachments
+    ]
+    if raws:
+        s.execute(insert(RawMessage.__table__), raws)  # type: ignore[attr-defined]
+    if atts:
+        s.execute(insert(Attachment.__table__), atts)  # type: ignore[attr-defined]
+
+
+def log_events(s: Session, events: Sequence[dict[str, Any]]) -> None:
+    """Record many events at once (bulk insert); keys as :func:`log_event`'s arguments."""
+    if not events:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "kind": e["kind"],
+            "actor": e.get("actor", "system"),
+            "conversation_id": e.get("conversation_id"),
+            "customer_id": e.get("customer_id"),
+            "detail": e.get("detail") or {},
+            "at": e.get("at") or now,
+        }
+        for e in events
+    ]
+    s.execute(insert(Event.__table__), rows)  # type: ignore[attr-defined]
+
+
+def count_message(conv: Conversation, msg: Message) -> None:
+    """Update a conversation's summary columns for one more message."""
+    count(conv, direction=msg.direction, text=msg.text, sent_at=msg.sent_at)
+
+
+def count(conv: Conversation, *, direction: str, text: str, sent_at: datetime) -> None:
+    """Update a conversation's summary columns for one more message."""
     conv.message_count = (conv.message_count or 0) + 1
     if direction != "note" and sent_at >= conv.last_message_at:
         conv.last_message_at = sent_at
@@ -270,7 +317,125 @@ def add_message(
         conv.unread = True
         if conv.last_inbound_at is None or sent_at > conv.last_inbound_at:
             conv.last_inbound_at = sent_at
-    return msg
+
+
+def insert_conversations(s: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert new open conversations in bulk (``account``, ``channel``, ``customer_id``,
+    ``thread_key``, ``subject``, ``created_at``), set their references, and return
+    their ids in order."""
+    table = Conversation.__table__  # type: ignore[attr-defined]
+    full = [
+        {
+            **row,
+            "preview": "",
+            "status": "open",
+            "priority": "normal",
+            "assignee": None,
+            "tags": [],
+            "unread": True,
+            "message_count": 0,
+            "last_message_at": row["created_at"],
+            "recency": -epoch(row["created_at"]),
+            "urgency_due": NO_DUE,
+        }
+        for row in rows
+    ]
+    result = s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), full)
+    ids = [r[0] for r in result]
+    s.execute(
+        update(table).where(table.c.id == bindparam("b_id")).values(ref=bindparam("b_ref")),
+        [{"b_id": i, "b_ref": ref_for(i)} for i in ids],
+    )
+    return ids
+
+
+def insert_messages(s: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert message rows in bulk; returns their ids in order."""
+    table = Message.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    full = [{"received_at": now, "author": None, **row} for row in rows]
+    result = s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), full)
+    return [r[0] for r in result]
+
+
+def known_messages(
+    s: Session, account: str, external_ids: Iterable[str], message_ids: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these external ids and Message-IDs the account already stored."""
+    ext = list(set(external_ids))
+    mids = list(set(message_ids))
+    seen_ext: set[str] = set()
+    seen_mid: set[str] = set()
+    for chunk in _chunks(ext):
+        seen_ext.update(
+            s.exec(
+                select(Message.external_id).where(
+                    Message.account == account, col(Message.external_id).in_(chunk)
+                )
+            ).all()
+        )
+    for chunk in _chunks(mids):
+        seen_mid.update(
+            m
+            for m in s.exec(
+                select(Message.message_id).where(
+                    Message.account == account, col(Message.message_id).in_(chunk)
+                )
+            ).all()
+            if m
+        )
+    return seen_ext, seen_mid
+
+
+def identities_for(
+    s: Session, senders: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str], Identity]:
+    """The identities of many ``(channel, address, display name)`` senders, keyed by
+    normalised ``(channel, address)``; new ones are created with their customers using
+    two flushes in all."""
+    wanted: dict[tuple[str, str], str] = {}
+    for channel, address, name in senders:
+        ch = identity_channel(channel)
+        wanted.setdefault((ch, normalise_address(ch, address)), name)
+    found: dict[tuple[str, str], Identity] = {}
+    keys = list(wanted)
+    for chunk in _chunks(keys, 400):
+        for ident in s.exec(
+            select(Identity).where(tuple_(Identity.channel, Identity.address).in_(chunk))
+        ).all():
+            found[(ident.channel, ident.address)] = ident
+    missing = [k for k in keys if k not in found]
+    customers = {k: Customer(name=wanted[k] or k[1]) for k in missing}
+    s.add_all(customers.values())
+    if missing:
+        s.flush()
+    for key in missing:
+        ident = Identity(
+            customer_id=customers[key].id,
+            channel=key[0],
+            address=key[1],
+            display_name=wanted[key],
+        )
+        s.add(ident)
+        found[key] = ident
+    log_events(
+        s,
+        [
+            {"kind": "customer.created", "customer_id": customers[k].id, "detail": {"via": k[0]}}
+            for k in missing
+        ],
+    )
+    if missing:
+        s.flush()
+    for key, ident in found.items():
+        if wanted[key] and not ident.display_name:
+            ident.display_name = wanted[key]
+    return found
+
+
+def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def running_due(conv: Conversation) -> datetime | None:

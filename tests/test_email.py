@@ -147,12 +147,10 @@ from tests.email_fixtures import settings, secret
 from tests.dovecot import Dovecot
 
 class Dying(Desk):
-    n = 0
-    def ingest(self, s, account, msg):
-        Dying.n += 1
-        if Dying.n == 4:
-            os._exit(9)  # the power goes out mid-transaction
-        return super().ingest(s, account, msg)
+    def ingest_many(self, s, account, msgs):
+        super().ingest_many(s, account, msgs[:3])
+        s.flush()
+        os._exit(9)  # the power goes out mid-transaction
 
 imap = Dovecot(None, {imap_server.port}, None, None, "")
 acct = AccountConfig("support-mail", "email", settings=settings(imap))

@@ -52,13 +52,9 @@ def test_crash_before_commit_loses_and_duplicates_nothing(engine: Engine) -> Non
     channel = FakeChannel([chat_message(i) for i in range(6)])
 
     class Crashing(Desk):
-        calls = 0
-
-        def ingest(self, s, acct, msg):  # type: ignore[no-untyped-def]
-            Crashing.calls += 1
-            if Crashing.calls == 4:
-                raise RuntimeError("power cut")
-            return super().ingest(s, acct, msg)
+        def ingest_many(self, s, acct, msgs):  # type: ignore[no-untyped-def]
+            super().ingest_many(s, acct, msgs[:3])  # half the batch is written, then…
+            raise RuntimeError("power cut")
 
     outcome = service(engine, channel, Crashing()).round(account())
     assert not outcome.ok and "power cut" in (outcome.error or "")
