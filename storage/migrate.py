@@ -45,11 +45,38 @@ def head_revision() -> str:
     return head
 
 
+def create_fresh(engine: Engine) -> bool:
+    """Create the newest schema directly in an empty database and stamp it, without
+    loading Alembic (it costs half a second). False when the database is not empty."""
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401 - registers the tables
+    from storage.fts import create_statements
+
+    with engine.begin() as conn:
+        if inspect(conn).get_table_names():
+            return False
+        SQLModel.metadata.create_all(conn)
+        for statement in create_statements(conn.dialect.name):
+            conn.execute(text(statement))
+        conn.execute(
+            text(
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
+    return True
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the store to the newest schema; a no-op (one query) when already there."""
     url = engine.url.render_as_string(hide_password=True)
     try:
-        if current_revision(engine) == HEAD:
+        revision = current_revision(engine)
+        if revision == HEAD:
+            return
+        if revision is None and create_fresh(engine):
             return
         from alembic import command
 

@@ -25,7 +25,8 @@ from adapters.base import (
     SendResult,
 )
 from adapters.email import imap_poller, smtp_sender
-from adapters.email.parse import parse_message
+from adapters.email.parse import ParsedMail
+from adapters.email.parse_pool import parse_all
 
 DEFAULT_BATCH = 500
 
@@ -107,8 +108,9 @@ class EmailAdapter:
                 mails, new_state, rest = imap_poller.fetch_new(
                     client, folder, state, batch=budget, since=self.since
                 )
-                for mail in mails:
-                    result.messages.append(self._inbound(mail))
+                parsed = parse_all([mail.raw for mail in mails])
+                for mail, mail_parsed in zip(mails, parsed, strict=True):
+                    result.messages.append(self._inbound(mail, mail_parsed))
                 result.cursors.append(Cursor(folder, new_state))
                 budget -= len(mails)
                 if rest or budget <= 0:
@@ -124,8 +126,7 @@ class EmailAdapter:
             raise AdapterError(f"IMAP {self.imap_host}: {exc}") from None
         return result
 
-    def _inbound(self, mail: imap_poller.FetchedMail) -> InboundMessage:
-        parsed = parse_message(mail.raw)
+    def _inbound(self, mail: imap_poller.FetchedMail, parsed: ParsedMail) -> InboundMessage:
         external = (
             f"mid:{parsed.message_id}" if parsed.message_id else (f"sha256:{parsed.content_hash}")
         )

@@ -10,61 +10,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from storage.fts import create_statements, drop_statements
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 
-# Full-text search. SQLite: FTS5 external-content tables kept in sync by triggers.
-# PostgreSQL: GIN indexes over to_tsvector('simple', ...) ('simple' suits names and
-# non-English text: no stemming, no stop words).
-FTS = (
-    ("message_fts", "message", "text"),
-    ("conversation_fts", "conversation", "subject"),
-    ("customer_fts", "customer", "name"),
-)
-
-
 def _create_search() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name == "sqlite":
-        for fts, table, column in FTS:
-            op.execute(
-                f"CREATE VIRTUAL TABLE {fts} USING fts5({column}, content='{table}', "
-                f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
-            )
-            op.execute(
-                f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
-                f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column}); END"
-            )
-            op.execute(
-                f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
-                f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, "
-                f"old.{column}); END"
-            )
-            op.execute(
-                f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {column} ON {table} BEGIN "
-                f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, "
-                f"old.{column}); "
-                f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column}); END"
-            )
-    elif bind.dialect.name == "postgresql":
-        for fts, table, column in FTS:
-            op.execute(
-                f"CREATE INDEX ix_{fts} ON {table} USING gin (to_tsvector('simple', {column}))"
-            )
+    for statement in create_statements(op.get_bind().dialect.name):
+        op.execute(statement)
 
 
 def _drop_search() -> None:
-    bind = op.get_bind()
-    for fts, _table, _column in FTS:
-        if bind.dialect.name == "sqlite":
-            for suffix in ("ai", "ad", "au"):
-                op.execute(f"DROP TRIGGER IF EXISTS {fts}_{suffix}")
-            op.execute(f"DROP TABLE IF EXISTS {fts}")
-        elif bind.dialect.name == "postgresql":
-            op.execute(f"DROP INDEX IF EXISTS ix_{fts}")
+    for statement in drop_statements(op.get_bind().dialect.name):
+        op.execute(statement)
 
 
 def upgrade() -> None:
