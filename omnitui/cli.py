@@ -239,9 +239,15 @@ def sync(
         poller.stop()
 
 
+#: Smaller syncs finish too fast to need a progress bar.
+PROGRESS_MIN = 200
+
+
 def _print_progress(account: str, stored: int, progress: tuple[int, int]) -> None:
     """A progress line for a long first sync (redrawn in place on a terminal)."""
     done, total = progress
+    if total < PROGRESS_MIN:
+        return
     bar_width = 30
     filled = int(bar_width * done / total) if total else bar_width
     line = f"{account}: [{'#' * filled}{'.' * (bar_width - filled)}] {done}/{total} fetched"

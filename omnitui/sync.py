@@ -193,6 +193,7 @@ class SyncService:
             stored = repo.load_cursors(s, account.name)
         cursors = {folder: Cursor(folder, state) for folder, state in stored.items()}
         count = 0
+        fetched = 0
         for _step in range(MAX_POLL_STEPS):
             result = adapter.poll(cursors)
             # The repository flushes where it needs ids, and those flushes put every
@@ -204,7 +205,9 @@ class SyncService:
                     cursors[cursor.folder] = cursor
                 s.commit()
             if self.on_progress is not None and result.progress is not None:
-                self.on_progress(account.name, count, result.progress)
+                step_done, step_total = result.progress
+                fetched += step_done
+                self.on_progress(account.name, count, (fetched, fetched + step_total - step_done))
             if not result.more:
                 break
         return count

@@ -101,6 +101,7 @@ class EmailAdapter:
         """New mail of every folder, at most ``batch`` per call."""
         result = PollResult()
         budget = self.batch
+        rest = 0
         try:
             client = self._imap()
             for folder in self.folders:
@@ -115,8 +116,6 @@ class EmailAdapter:
                 budget -= len(mails)
                 if rest or budget <= 0:
                     result.more = True
-                    done = len(result.messages)
-                    result.progress = (done, done + rest)
                     break
         except AdapterError:
             self._drop()
@@ -124,6 +123,9 @@ class EmailAdapter:
         except (IMAPClientError, OSError) as exc:
             self._drop()
             raise AdapterError(f"IMAP {self.imap_host}: {exc}") from None
+        done = len(result.messages)
+        if done:
+            result.progress = (done, done + (rest if result.more else 0))
         return result
 
     def _inbound(self, mail: imap_poller.FetchedMail, parsed: ParsedMail) -> InboundMessage:
