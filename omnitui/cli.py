@@ -83,17 +83,17 @@ def open_engine(url: str) -> Engine:
 def make_desk(config: Config, *, signing: bool = False):  # noqa: ANN201 - Desk, lazily
     """The helpdesk rules configured from ``[sla]`` and ``[agent]``; ``signing`` loads the
     install key that signs our Message-IDs (only sync and the console need it)."""
-    from omnitui.message_ids import install_key
-
-    signing_key = install_key() if signing else None
     from omnitui.desk import Desk
+    from omnitui.message_ids import install_key
     from omnitui.sla import SLAConfigError, policies_from_config
 
     try:
         policies = policies_from_config(config.sla)
     except SLAConfigError as exc:
         fail(f"{config.path}: {exc}")
-    return Desk(policies=policies, agent=config.agent_name, signing_key=signing_key)
+    return Desk(
+        policies=policies, agent=config.agent_name, key_loader=install_key if signing else None
+    )
 
 
 def _version(value: bool) -> None:

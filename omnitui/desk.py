@@ -6,7 +6,8 @@ poll's messages and its cursor, or an action and its event, commit together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ from storage.types import utcnow
 #: A chat message from a customer whose last conversation on that channel was
 #: resolved less than this long ago reopens it; later ones start a new conversation.
 REOPEN_WINDOW = timedelta(days=3)
+_KEY_LOCK = threading.Lock()
 
 
 class _NewConversation:
@@ -48,6 +50,16 @@ class Desk:
     agent: str = "me"
     #: Key that signs the reference in our Message-IDs (see omnitui.message_ids).
     signing_key: bytes | None = None
+    #: Where to get the key the first time it is needed (keeps start-up fast).
+    key_loader: Callable[[], bytes | None] | None = None
+
+    def signing(self) -> bytes | None:
+        """The signing key, loaded on first use (once, whatever thread asks)."""
+        with _KEY_LOCK:
+            if self.signing_key is None and self.key_loader is not None:
+                self.signing_key = self.key_loader()
+                self.key_loader = None
+        return self.signing_key
 
     # -- SLA ---------------------------------------------------------------
     def policy_for(
@@ -154,7 +166,7 @@ class Desk:
             account,
             batch,
             customer_of,
-            self.signing_key,  # type: ignore[arg-type]
+            self.signing(),  # type: ignore[arg-type]
             REOPEN_WINDOW,
         )
         placed: list[tuple[InboundMessage, Conversation | _NewConversation, bool]] = []

@@ -286,7 +286,7 @@ class SyncService:
                     item.message_id_header = make_message_id(
                         conv.ref if conv and conv.ref else "",
                         address.rpartition("@")[2],
-                        self.desk.signing_key,
+                        self.desk.signing(),
                     )
                 prepared = prepare(outbound_for(s, item))
                 item.message_id_header = prepared.message_id
