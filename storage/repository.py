@@ -168,22 +168,6 @@ def create_conversation(
     return conv
 
 
-def message_exists(s: Session, account: str, external_id: str) -> bool:
-    """Whether this account already stored a message with this external id."""
-    row = s.exec(
-        select(Message.id).where(Message.account == account, Message.external_id == external_id)
-    ).first()
-    return row is not None
-
-
-def message_id_exists(s: Session, account: str, message_id: str) -> bool:
-    """Whether this account already stored a message with this Message-ID header."""
-    row = s.exec(
-        select(Message.id).where(Message.account == account, Message.message_id == message_id)
-    ).first()
-    return row is not None
-
-
 @dataclass(frozen=True)
 class NewAttachment:
     """An attachment to store with a message."""
@@ -207,7 +191,7 @@ def add_message(
     """Store one message in ``conv`` and update the conversation's summary columns.
 
     ``fields`` are :class:`Message` columns (``external_id``, ``direction``, ``text``,
-    ``sent_at``, …). The caller has checked :func:`message_exists`; the unique key on
+    ``sent_at``, …). The caller has checked :func:`known_messages`; the unique key on
     (account, external_id) still refuses a duplicate.
     """
     atts = list(attachments)
