@@ -24,6 +24,8 @@ from storage.types import utcnow
 #: resolved less than this long ago reopens it; later ones start a new conversation.
 REOPEN_WINDOW = timedelta(days=3)
 _KEY_LOCK = threading.Lock()
+#: Tag on conversations with auto-generated mail (Auto-Submitted, Precedence, lists).
+AUTO_TAG = "auto-generated"
 
 
 class _NewConversation:
@@ -222,6 +224,10 @@ class Desk:
                 )
             )
             repo.count(conv, direction=msg.direction, text=msg.text, sent_at=msg.sent_at)
+            if msg.auto_generated and AUTO_TAG not in (conv.tags or []):
+                # Auto-replies, bulk and list mail: visible to the agent, and never
+                # answered by automation (mail loops).
+                conv.tags = [*(conv.tags or []), AUTO_TAG]
             if msg.direction == "in":
                 self.on_customer_message(
                     s, conv, msg.sent_at, new=new, vip=bool(vip.get(conv.customer_id))

@@ -541,3 +541,23 @@ def test_signed_reference_in_our_message_id_threads_and_forgeries_do_not(
     with Session(engine) as s:
         convs = s.exec(select(Conversation).order_by(Conversation.id)).all()
         assert [c.message_count for c in convs] == [3, 1]  # question, reply, thanks | forged
+
+
+def test_auto_replies_and_list_mail_are_tagged(engine: Engine, imap_server: Dovecot) -> None:
+    auto = mail(1, subject="Out of office").replace(
+        b"Subject:", b"Auto-Submitted: auto-replied\r\nSubject:", 1
+    )
+    bulk = mail(2, subject="Newsletter").replace(
+        b"Subject:", b"List-Id: <news.example.com>\r\nPrecedence: bulk\r\nSubject:", 1
+    )
+    human = mail(3, subject="A real question")
+    deliver(imap_server, auto, bulk, human)
+    acct = account(imap_server)
+    service(engine, acct).round(acct)
+    with Session(engine) as s:
+        tags = {c.subject: c.tags for c in s.exec(select(Conversation)).all()}
+    assert tags == {
+        "Out of office": ["auto-generated"],
+        "Newsletter": ["auto-generated"],
+        "A real question": [],
+    }
