@@ -7,10 +7,12 @@ Failures become the account's status with exponential backoff, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ from adapters.base import (
     AdapterError,
     Cursor,
     OutboundMessage,
+    PollResult,
     SendResult,
     UncertainDelivery,
 )
@@ -194,23 +197,63 @@ class SyncService:
         cursors = {folder: Cursor(folder, state) for folder, state in stored.items()}
         count = 0
         fetched = 0
-        for _step in range(MAX_POLL_STEPS):
-            result = adapter.poll(cursors)
+        for result in self._steps(adapter, cursors):
             # The repository flushes where it needs ids, and those flushes put every
             # row a later lookup depends on in place; autoflush would only add more.
             with Session(self.engine, autoflush=False) as s:
                 count += len(self.desk.ingest_many(s, account.name, result.messages))
                 for cursor in result.cursors:
                     repo.save_cursor(s, account.name, cursor.folder, cursor.state)
-                    cursors[cursor.folder] = cursor
                 s.commit()
             if self.on_progress is not None and result.progress is not None:
                 step_done, step_total = result.progress
                 fetched += step_done
                 self.on_progress(account.name, count, (fetched, fetched + step_total - step_done))
-            if not result.more:
-                break
         return count
+
+    def _steps(self, adapter: Adapter, cursors: dict[str, Cursor]) -> Iterator[PollResult]:
+        """The poll steps of one round. After a first step that says more is waiting (a
+        big first sync), the next step is fetched and parsed in a thread while the
+        caller stores the current one; cursors still commit only with their messages."""
+        result = adapter.poll(cursors)
+        yield result
+        if not result.more:
+            return
+        ahead: queue.Queue[PollResult | BaseException | None] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def fetch_ahead(cursors: dict[str, Cursor], last: PollResult) -> None:
+            try:
+                for _step in range(MAX_POLL_STEPS):
+                    if not last.more or stop.is_set():
+                        break
+                    for cursor in last.cursors:
+                        cursors[cursor.folder] = cursor
+                    last = adapter.poll(cursors)
+                    ahead.put(last)
+            except BaseException as exc:  # noqa: BLE001 - handed to the storing side
+                ahead.put(exc)
+            finally:
+                ahead.put(None)
+
+        thread = threading.Thread(
+            target=fetch_ahead, args=(dict(cursors), result), daemon=True, name="fetch-ahead"
+        )
+        thread.start()
+        try:
+            while True:
+                item = ahead.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():  # let the fetcher finish its step and exit
+                with contextlib.suppress(queue.Empty):
+                    ahead.get(timeout=0.1)
+            thread.join()
 
     # -- outbox ------------------------------------------------------------
     def send_outbox(self, account: AccountConfig, adapter: Adapter) -> int:

@@ -41,6 +41,9 @@ class FakeChannel:
     send_errors: list[AdapterError] = field(default_factory=list)
     ignore_cursor: bool = False
     polls: int = 0
+    #: Messages per poll (None: all at once) and which poll raises (1-based).
+    step: int | None = None
+    fail_at_poll: int | None = None
 
 
 class FakeAdapter:
@@ -56,13 +59,24 @@ class FakeAdapter:
         self.channel.polls += 1
         if self.channel.poll_error is not None:
             raise self.channel.poll_error
+        if self.channel.fail_at_poll == self.channel.polls:
+            raise AdapterError("connection reset by peer")
         start = (
             0
             if self.channel.ignore_cursor
             else cursors.get("updates", Cursor("updates")).state.get("offset", 0)
         )
-        new = self.channel.messages[start:]
-        return PollResult(new, [Cursor("updates", {"offset": len(self.channel.messages)})])
+        end = len(self.channel.messages)
+        if self.channel.step is not None:
+            end = min(end, start + self.channel.step)
+        new = self.channel.messages[start:end]
+        more = end < len(self.channel.messages)
+        return PollResult(
+            new,
+            [Cursor("updates", {"offset": end})],
+            more=more,
+            progress=(len(new), len(self.channel.messages) - start),
+        )
 
     def send(self, message: OutboundMessage) -> SendResult:
         if self.channel.send_errors:

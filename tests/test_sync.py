@@ -161,3 +161,19 @@ def test_backoff_grows_is_capped_and_honours_retry_after(failures: int) -> None:
     wait = backoff(failures, 60, rng=rng)
     assert 0 < wait <= 15 * 60
     assert backoff(failures, 60, retry_after=3600, rng=rng) == 3600
+
+
+def test_big_sync_fetches_ahead_and_a_failure_keeps_what_was_stored(engine: Engine) -> None:
+    channel = FakeChannel(
+        [chat_message(i, user=str(5000 + i % 7)) for i in range(50)], step=10, fail_at_poll=4
+    )
+    svc = service(engine, channel)
+    outcome = svc.round(account())
+    assert not outcome.ok and "connection reset" in (outcome.error or "")
+    stored = len(messages(engine))
+    assert stored == 30  # steps 1-3 committed with their cursors; step 4 failed
+    channel.fail_at_poll = None
+    assert svc.round(account()).fetched == 20
+    assert len(messages(engine)) == 50
+    ids = [m.external_id for m in messages(engine)]
+    assert len(set(ids)) == 50
