@@ -59,6 +59,8 @@ class InboundMessage:
     attachments: tuple[InboundAttachment, ...] = ()
     auto_generated: bool = False
     source: str | None = None
+    #: A new version of a message already delivered (its text replaces the old one).
+    edited: bool = False
 
 
 @dataclass

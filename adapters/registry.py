@@ -12,7 +12,10 @@ from adapters.base import AdapterFactory
 ENTRY_POINT_GROUP = "omnitui.adapters"
 
 #: Built-in kinds -> "module:factory". Filled in as channels land.
-BUILTIN: dict[str, str] = {"email": "adapters.email:create"}
+BUILTIN: dict[str, str] = {
+    "email": "adapters.email:create",
+    "telegram": "adapters.telegram:create",
+}
 
 
 def available() -> dict[str, str]:

@@ -138,6 +138,9 @@ class Desk:
         )
         batch: list[InboundMessage] = []
         for msg in messages:
+            if msg.edited and msg.external_id in seen_ext:
+                repo.edit_message_text(s, account, msg.external_id, msg.text)
+                continue
             if msg.external_id in seen_ext or (msg.message_id and msg.message_id in seen_mid):
                 continue  # the same mail again (another folder, a renumbered folder)
             seen_ext.add(msg.external_id)

@@ -371,6 +371,16 @@ def known_messages(
     return seen_ext, seen_mid
 
 
+def edit_message_text(s: Session, account: str, external_id: str, text: str) -> None:
+    """Replace a stored message's text (the customer edited it on their side)."""
+    s.execute(
+        update(Message.__table__)  # type: ignore[attr-defined]
+        .where(Message.__table__.c.account == account)  # type: ignore[attr-defined]
+        .where(Message.__table__.c.external_id == external_id)  # type: ignore[attr-defined]
+        .values(text=text)
+    )
+
+
 def identities_for(
     s: Session, senders: Iterable[tuple[str, str, str]]
 ) -> dict[tuple[str, str], Identity]:
