@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "omnitui.adapters"
 BUILTIN: dict[str, str] = {
     "email": "adapters.email:create",
     "telegram": "adapters.telegram:create",
+    "mastodon": "adapters.mastodon:create",
 }
 
 

@@ -27,26 +27,11 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import TIMEOUT, error_for, json_body, redact, transport_error
+from adapters.plain_text import split_text
 
 DEFAULT_API = "https://api.telegram.org"
 TEXT_LIMIT = 4096
 FOLDER = "updates"
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at a newline or space when possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = text.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            cut = limit
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    if text or not pieces:
-        pieces.append(text)
-    return pieces
 
 
 class TelegramAdapter:
@@ -185,7 +170,7 @@ class TelegramAdapter:
         if message.reply_to_external_id and ":" in message.reply_to_external_id:
             reply_to = int(message.reply_to_external_id.rsplit(":", 1)[1])
         first_id: str | None = None
-        for n, piece in enumerate(split_text(message.text)):
+        for n, piece in enumerate(split_text(message.text, TEXT_LIMIT)):
             payload: dict[str, Any] = {"chat_id": chat_id, "text": piece}
             if n == 0 and reply_to is not None:
                 payload["reply_parameters"] = {

@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from adapters.base import AdapterError, AuthError
-from adapters.telegram import TEXT_LIMIT, TelegramAdapter, split_text
+from adapters.plain_text import split_text
+from adapters.telegram import TEXT_LIMIT, TelegramAdapter
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
 from omnitui.sync import SyncService
@@ -256,9 +257,9 @@ def test_long_reply_is_split_at_the_limit(engine: Engine) -> None:
 
 
 def test_split_text_edges() -> None:
-    assert split_text("") == [""]
-    assert split_text("x" * TEXT_LIMIT) == ["x" * TEXT_LIMIT]
-    pieces = split_text("y" * (TEXT_LIMIT * 2 + 5))
+    assert split_text("", TEXT_LIMIT) == [""]
+    assert split_text("x" * TEXT_LIMIT, TEXT_LIMIT) == ["x" * TEXT_LIMIT]
+    pieces = split_text("y" * (TEXT_LIMIT * 2 + 5), TEXT_LIMIT)
     assert [len(p) for p in pieces] == [TEXT_LIMIT, TEXT_LIMIT, 5]
 
 

@@ -19,6 +19,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from adapters.plain_text import html_to_text
+
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CHARSET_ALIASES = {
     "gb2312": "gb18030",
@@ -107,24 +109,6 @@ def decode_header_value(value: object) -> str:
             return " ".join(str(make_header(decode_header(value))).split())
         except Exception:  # noqa: BLE001
             return " ".join(value.split())
-
-
-def html_to_text(html: str) -> str:
-    """Readable text from HTML, computed locally; no image or link is fetched."""
-    try:
-        from inscriptis import get_text
-        from inscriptis.model.config import ParserConfig
-
-        text = get_text(html, ParserConfig(display_links=False, display_images=False))
-    except Exception:  # noqa: BLE001 - broken HTML: strip tags crudely
-        text = re.sub(r"<[^>]+>", " ", html)
-    lines = [line.rstrip() for line in text.splitlines()]
-    # Collapse runs of blank lines that layout-heavy mail produces.
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
 
 
 def _msgids(value: str) -> tuple[str, ...]:
