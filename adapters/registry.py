@@ -16,6 +16,7 @@ BUILTIN: dict[str, str] = {
     "email": "adapters.email:create",
     "telegram": "adapters.telegram:create",
     "mastodon": "adapters.mastodon:create",
+    "twilio": "adapters.twilio:create",
 }
 
 

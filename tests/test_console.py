@@ -450,3 +450,28 @@ async def test_failed_reply_can_be_taken_back_and_edited(
         assert all(i.text != "Typo in thsi reply" for i in screen.loaded.items)  # type: ignore[union-attr]
         with Session(demo_engine) as s:
             assert s.get(Outbox, outbox_id) is None
+
+
+async def test_sms_composer_shows_segment_count(demo_engine: Engine, tmp_path: Path) -> None:
+    with Session(demo_engine) as s:
+        conv_id = (
+            s.exec(
+                select(Conversation.id)
+                .where(Conversation.channel == "sms")
+                .order_by(Conversation.id)
+            )
+            .scalars()
+            .first()
+        )
+    app = make_app(demo_engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.open_conversation(conv_id, compose="reply")  # type: ignore[arg-type]
+        await pilot.pause(0.4)
+        composer = app.screen.composer  # type: ignore[attr-defined]
+        composer.text = "x" * 161
+        await pilot.pause()
+        assert str(composer.border_subtitle).startswith("2 SMS segments (GSM-7)")
+        composer.text = "こんにちは"
+        await pilot.pause()
+        assert str(composer.border_subtitle).startswith("1 SMS segment (UCS-2)")

@@ -37,18 +37,34 @@ class Composer(TextArea):
     class Closed(Message):
         """Escape: hide the composer, keeping the draft."""
 
+    HINT = "ctrl+s send · ctrl+e $EDITOR · esc close"
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, **kwargs)  # type: ignore[arg-type]
         self.mode = "reply"
+        self.channel = ""
 
     def open(self, mode: str, channel: str) -> None:
         """Show for a reply or a note."""
         self.mode = mode
+        self.channel = channel
         self.set_class(mode == "note", "note")
         self.border_title = "private note (never sent)" if mode == "note" else f"reply on {channel}"
-        self.border_subtitle = "ctrl+s send · ctrl+e $EDITOR · esc close"
+        self._update_hint()
         self.display = True
         self.focus()
+
+    def _update_hint(self) -> None:
+        hint = self.HINT
+        if self.mode == "reply" and self.channel == "sms" and self.text:
+            from adapters.twilio import sms_segments
+
+            segments, encoding = sms_segments(self.text)
+            hint = f"{segments} SMS segment{'s' if segments != 1 else ''} ({encoding}) · {hint}"
+        self.border_subtitle = hint
+
+    def on_text_area_changed(self) -> None:
+        self._update_hint()
 
     @property
     def has_draft(self) -> bool:
