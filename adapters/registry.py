@@ -17,6 +17,7 @@ BUILTIN: dict[str, str] = {
     "telegram": "adapters.telegram:create",
     "mastodon": "adapters.mastodon:create",
     "twilio": "adapters.twilio:create",
+    "matrix": "adapters.matrix:create",
 }
 
 
