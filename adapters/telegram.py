@@ -182,6 +182,22 @@ class TelegramAdapter:
                 first_id = str(sent.get("message_id"))
         return SendResult(provider_id=first_id or "", external_id=f"{chat_id}:{first_id}")
 
+    def fetch_attachment(self, remote_ref: str) -> bytes:
+        """Download a photo or document by its ``file_id`` (``getFile``, then the file)."""
+        info = self.call("getFile", {"file_id": remote_ref})
+        path = info.get("file_path") if isinstance(info, dict) else None
+        if not path:
+            raise AdapterError(
+                "Telegram getFile: no file_path (the file may be over 20 MB)", retryable=False
+            )
+        try:
+            response = self._http.get(f"{self.api_base}/file/bot{self.token}/{path}")
+        except httpx.HTTPError as exc:
+            raise transport_error("Telegram file download", exc, [self.token]) from None
+        if response.status_code != 200:
+            raise AdapterError(f"Telegram file download: HTTP {response.status_code}")
+        return response.content
+
     def close(self) -> None:
         """Close the HTTP client."""
         self._http.close()

@@ -154,17 +154,45 @@ class TwilioAdapter:
         result.cursors.append(Cursor("messages", {"polled": today.isoformat()}))
         return result
 
+    def _voicemail(self, call: dict[str, Any]) -> str | None:
+        """``Voicemail (0:42): transcription`` when the call left a recording."""
+        uri = (call.get("subresource_uris") or {}).get("recordings")
+        if not uri:
+            return None
+        recordings = self.request("GET", str(uri)).get("recordings") or []
+        if not recordings:
+            return None
+        recording = recordings[0]
+        seconds = int(recording.get("duration") or 0)
+        text = f"Voicemail ({seconds // 60}:{seconds % 60:02d})"
+        sid = recording.get("sid")
+        if sid:
+            found = (
+                self.request(
+                    "GET",
+                    f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}/Transcriptions.json",
+                ).get("transcriptions")
+                or []
+            )
+            done = [t for t in found if t.get("status") == "completed"]
+            if done and done[0].get("transcription_text"):
+                text += f": {done[0]['transcription_text']}"
+        return text
+
     def _call(self, call: dict[str, Any]) -> InboundMessage:
         status = str(call.get("status", ""))
         seconds = int(call.get("duration") or 0)
-        if status in ("no-answer", "busy", "failed", "canceled") or seconds == 0:
-            text = f"Missed call ({status or 'no answer'})"
+        voicemail = self._voicemail(call)
+        if voicemail:
+            text, kind = voicemail, "voicemail"
+        elif status in ("no-answer", "busy", "failed", "canceled") or seconds == 0:
+            text, kind = f"Missed call ({status or 'no answer'})", "call"
         else:
-            text = f"Call ({seconds // 60}:{seconds % 60:02d})"
+            text, kind = f"Call ({seconds // 60}:{seconds % 60:02d})", "call"
         return InboundMessage(
             external_id=str(call["sid"]),
             channel="phone",
-            kind="call",
+            kind=kind,
             sender=Sender("sms", str(call.get("from", ""))),
             sent_at=_when(call.get("start_time") or call.get("date_created")),
             text=text,

@@ -3,16 +3,56 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
+from sqlmodel import Session
 
 from omnitui.sanitize import safe_filename
 from storage.models import Attachment
 
+if TYPE_CHECKING:
+    from omnitui.config import AccountConfig
+
 
 class SaveError(Exception):
     """The attachment could not be saved; the message says why."""
+
+
+def download_missing(engine: Engine, attachment_id: int, accounts: Sequence[AccountConfig]) -> None:
+    """Fetch an attachment the channel only announced (Telegram ``file_id``) through its
+    account's adapter, and keep the bytes in the store."""
+    from adapters.base import AdapterError
+    from omnitui.sync import build_adapter
+    from storage.models import Message
+
+    with Session(engine) as s:
+        att = s.get(Attachment, attachment_id)
+        if att is None or att.content is not None:
+            return
+        msg = s.get(Message, att.message_id)
+        account = next((a for a in accounts if msg is not None and a.name == msg.account), None)
+        if account is None or not att.remote_ref:
+            raise SaveError(
+                "this attachment has not been downloaded from the channel, and "
+                "its account is not configured here"
+            )
+        try:
+            adapter = build_adapter(account)
+            fetch = getattr(adapter, "fetch_attachment", None)
+            if fetch is None:
+                raise SaveError(f"{account.kind} attachments cannot be downloaded yet")
+            data = fetch(att.remote_ref)
+            adapter.close()
+        except AdapterError as exc:
+            raise SaveError(f"download failed: {exc}") from None
+        att.content = data
+        att.size = len(data)
+        att.sha256 = sha256(data).hexdigest()
+        s.commit()
 
 
 def save_attachment(engine: Engine, attachment_id: int, directory: Path) -> Path:

@@ -220,7 +220,12 @@ class Desk:
                     msg.raw_type,
                     [
                         repo.NewAttachment(
-                            a.filename, a.content_type, a.content, a.size, a.sha256 or None
+                            a.filename,
+                            a.content_type,
+                            a.content,
+                            a.size,
+                            a.sha256 or None,
+                            a.remote_ref,
                         )
                         for a in msg.attachments
                     ],

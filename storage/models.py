@@ -171,6 +171,8 @@ class Attachment(SQLModel, table=True):
     size: int = 0
     sha256: str = ""
     content: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    #: The channel's handle for a file not downloaded yet (Telegram file_id, a URL).
+    remote_ref: str | None = Field(default=None, sa_column=Column(String(2048)))
 
 
 class SyncCursor(SQLModel, table=True):

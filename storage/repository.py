@@ -177,6 +177,7 @@ class NewAttachment:
     content: bytes | None = None
     size: int | None = None
     sha256: str | None = None
+    remote_ref: str | None = None
 
 
 def add_message(
@@ -255,6 +256,7 @@ def store_payloads(
             "sha256": att.sha256
             or (sha256(att.content).hexdigest() if att.content is not None else ""),
             "content": att.content,
+            "remote_ref": att.remote_ref,
         }
         for msg_id, _raw, _type, attachments in items
         for att in attachments

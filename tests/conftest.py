@@ -61,3 +61,17 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session on the migrated store."""
     with Session(engine) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def homeserver():  # noqa: ANN201 - tests.synapse.Synapse
+    """A real Synapse for the whole test session."""
+    import tempfile
+    from pathlib import Path
+
+    from tests import synapse
+
+    synapse.need_synapse()
+    server = synapse.start(Path(tempfile.mkdtemp(prefix="omnitui-synapse-")))
+    yield server
+    synapse.cleanup(server)

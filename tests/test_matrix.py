@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -20,14 +17,6 @@ from omnitui.desk import Desk
 from omnitui.sync import SyncService
 from storage.models import Conversation, Customer, Message
 from tests import synapse
-
-
-@pytest.fixture(scope="module")
-def homeserver() -> Iterator[synapse.Synapse]:
-    synapse.need_synapse()
-    server = synapse.start(Path(tempfile.mkdtemp(prefix="omnitui-synapse-")))
-    yield server
-    synapse.cleanup(server)
 
 
 class MatrixCustomer:

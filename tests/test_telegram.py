@@ -61,6 +61,8 @@ class FakeBotApi:
     fail: list[httpx.Response] = field(default_factory=list)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/file/bot{TOKEN}/photos/file_1.jpg":
+            return httpx.Response(200, content=b"\xff\xd8jpg")
         assert request.url.path.startswith(f"/bot{TOKEN}/")
         method = request.url.path.rsplit("/", 1)[1]
         payload = json.loads(request.content or b"{}")
@@ -69,6 +71,19 @@ class FakeBotApi:
             return self.fail.pop(0)
         if method == "deleteWebhook":
             return httpx.Response(200, json={"ok": True, "result": True})
+        if method == "getFile":
+            return httpx.Response(
+                200,
+                json={
+                    "ok": True,
+                    "result": {
+                        "file_id": payload["file_id"],
+                        "file_unique_id": "u",
+                        "file_size": 5,
+                        "file_path": "photos/file_1.jpg",
+                    },
+                },
+            )
         if method == "getMe":
             return httpx.Response(
                 200, json={"ok": True, "result": {"id": 1, "is_bot": True, "username": "shop_bot"}}
@@ -361,3 +376,37 @@ def test_doctor_check_names_the_bot() -> None:
         )
     finally:
         telegram.TelegramAdapter.__init__ = original  # type: ignore[method-assign]
+
+
+def test_photo_is_downloaded_on_demand_and_saved(engine: Engine, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from omnitui import attachments, sync
+
+    api = FakeBotApi(
+        [
+            update(
+                10,
+                1,
+                "",
+                caption="look",
+                photo=[
+                    {
+                        "file_id": "big",
+                        "file_unique_id": "b",
+                        "width": 10,
+                        "height": 10,
+                        "file_size": 5,
+                    }
+                ],
+            )
+        ]
+    )
+    service(engine, api).round(account())
+    with Session(engine) as s:
+        att = s.exec(select(Attachment)).one()
+        assert att.content is None and att.remote_ref == "big"
+        att_id = att.id
+    monkeypatch.setattr(sync, "build_adapter", lambda acct: adapter(api))
+    attachments.download_missing(engine, att_id, [account()])  # type: ignore[arg-type]
+    path = attachments.save_attachment(engine, att_id, tmp_path)  # type: ignore[arg-type]
+    assert path.read_bytes() == b"\xff\xd8jpg"
+    assert ("getFile", {"file_id": "big"}) in api.calls

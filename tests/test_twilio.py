@@ -40,14 +40,18 @@ def sms(n: int, body: str, *, frm: str = "+15557654321", direction: str = "inbou
 
 
 def call(n: int, status: str, duration: int, frm: str = "+15557654321") -> dict:
+    sid = f"CA{n:032d}"
     return {
-        "sid": f"CA{n:032d}",
+        "sid": sid,
         "from": frm,
         "to": OURS,
         "status": status,
         "direction": "inbound",
         "duration": str(duration),
         "start_time": f"Mon, 23 Nov 2026 08:{n:02d}:00 +0000",
+        "subresource_uris": {
+            "recordings": f"/2010-04-01/Accounts/{SID}/Calls/{sid}/Recordings.json"
+        },
     }
 
 
@@ -59,6 +63,7 @@ class FakeTwilio:
     queries: list[httpx.Request] = field(default_factory=list)
     fail: list[httpx.Response] = field(default_factory=list)
     page_size: int = 2
+    voicemails: set[str] = field(default_factory=set)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.queries.append(request)
@@ -91,6 +96,23 @@ class FakeTwilio:
                     },
                 )
             return httpx.Response(201, json={"sid": f"SMout{len(self.sent)}", "status": "queued"})
+        if path.endswith("/Recordings.json") and "/Calls/" in path:
+            call_sid = path.split("/Calls/")[1].split("/")[0]
+            recs = [{"sid": "RE1", "duration": "42"}] if call_sid in self.voicemails else []
+            return httpx.Response(200, json={"recordings": recs, "next_page_uri": None})
+        if path.endswith("/Recordings/RE1/Transcriptions.json"):
+            return httpx.Response(
+                200,
+                json={
+                    "transcriptions": [
+                        {
+                            "sid": "TR1",
+                            "status": "completed",
+                            "transcription_text": "Hi, it's Tom, the machine is leaking.",
+                        }
+                    ]
+                },
+            )
         if path == f"{base}.json":
             return httpx.Response(
                 200, json={"sid": SID, "friendly_name": "Kettle", "status": "active"}
@@ -153,6 +175,15 @@ def test_calls_join_the_same_customer_as_sms(engine: Engine) -> None:
         assert s.exec(select(Identity)).one().address == "+15557654321"
         channels = sorted(c.channel for c in s.exec(select(Conversation)).all())
     assert channels == ["phone", "sms"]
+
+
+def test_voicemail_with_its_transcription(engine: Engine) -> None:
+    api = FakeTwilio([], [call(3, "completed", 50)])
+    api.voicemails.add(f"CA{3:032d}")
+    service(engine, api).round(account())
+    (msg,) = stored(engine)
+    assert msg.kind == "voicemail"
+    assert msg.text == "Voicemail (0:42): Hi, it's Tom, the machine is leaking."
 
 
 def test_reply_is_an_sms_from_our_number(engine: Engine) -> None:

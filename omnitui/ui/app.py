@@ -266,10 +266,11 @@ class OmniApp(App):
     @work(thread=True, group="files")
     def save_attachment(self, attachment_id: int, directory: Path) -> None:
         """Write an attachment into ``directory`` (never outside it)."""
-        from omnitui.attachments import SaveError
+        from omnitui.attachments import SaveError, download_missing
         from omnitui.attachments import save_attachment as save
 
         try:
+            download_missing(self.engine, attachment_id, self.config.accounts)
             path = save(self.engine, attachment_id, directory)
         except SaveError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
