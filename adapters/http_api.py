@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import AdapterError, AuthError
+from adapters.base import AdapterError, AuthError, SecretGetter
 
 TIMEOUT = httpx.Timeout(30.0, read=60.0)
 
@@ -70,3 +70,36 @@ def transport_error(service: str, exc: httpx.HTTPError, secrets: Iterable[str]) 
     """A network failure as a retryable error, with secrets removed."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     return AdapterError(redact(f"{service}: {kind}: {exc}", secrets))
+
+
+class ApiAdapter:
+    """What every HTTP API adapter holds: its name and settings, a secret getter, the
+    token (read on first use, never logged) and one HTTP client."""
+
+    #: The secret field holding the API token.
+    token_field = "token"
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        secret: SecretGetter,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.secret = secret
+        self._token: str | None = None
+        self._http = httpx.Client(timeout=TIMEOUT, transport=transport)
+
+    @property
+    def token(self) -> str:
+        """The API token, from the keyring, a command or the environment."""
+        if self._token is None:
+            self._token = self.secret(self.token_field)
+        return self._token
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._http.close()

@@ -24,7 +24,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.http_api import TIMEOUT, error_for, json_body, redact, transport_error
+from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
 from adapters.plain_text import html_to_text, split_text
 
 FOLDER = "notifications"
@@ -45,10 +45,11 @@ def _rate_limit_wait(response: httpx.Response) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 1.0)
 
 
-class MastodonAdapter:
+class MastodonAdapter(ApiAdapter):
     """One Mastodon account. Settings: ``api_base`` (the instance URL)."""
 
     kind = "mastodon"
+    token_field = "access_token"
 
     def __init__(
         self,
@@ -58,18 +59,9 @@ class MastodonAdapter:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, settings, secret, transport=transport)
         self.api_base = str(settings["api_base"]).rstrip("/")
         self.host = urlparse(self.api_base).hostname or "localhost"
-        self.secret = secret
-        self._token: str | None = None
-        self._http = httpx.Client(timeout=TIMEOUT, transport=transport)
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            self._token = self.secret("access_token")
-        return self._token
 
     def request(
         self,
@@ -205,10 +197,6 @@ class MastodonAdapter:
             reply_to = str(posted["id"])
             first_id = first_id or reply_to
         return SendResult(provider_id=first_id, external_id=first_id)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._http.close()
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> MastodonAdapter:

@@ -27,7 +27,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.http_api import TIMEOUT, error_for, json_body, redact, transport_error
+from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
 
 FOLDER = "sync"
 API = "/_matrix/client/v3"
@@ -36,11 +36,12 @@ SYNC_FILTER = json.dumps(
 )
 
 
-class MatrixAdapter:
+class MatrixAdapter(ApiAdapter):
     """One Matrix account. Settings: ``api_base`` (homeserver URL), ``user_id``,
     ``long_poll_seconds`` (default 25)."""
 
     kind = "matrix"
+    token_field = "access_token"
 
     def __init__(
         self,
@@ -50,21 +51,12 @@ class MatrixAdapter:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, settings, secret, transport=transport)
         self.api_base = str(settings["api_base"]).rstrip("/")
         self.user_id = str(settings.get("user_id", ""))
         self.long_poll = int(settings.get("long_poll_seconds", 25))
         self.timeline_limit = int(settings.get("timeline_limit", 50))
-        self.secret = secret
-        self._token: str | None = None
         self._names: dict[str, str] = {}
-        self._http = httpx.Client(timeout=TIMEOUT, transport=transport)
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            self._token = self.secret("access_token")
-        return self._token
 
     def request(
         self,
@@ -194,10 +186,6 @@ class MatrixAdapter:
         )
         event_id = str(sent.get("event_id", ""))
         return SendResult(provider_id=event_id, external_id=event_id)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._http.close()
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> MatrixAdapter:

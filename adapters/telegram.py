@@ -26,7 +26,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.http_api import TIMEOUT, error_for, json_body, redact, transport_error
+from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
 from adapters.plain_text import split_text
 
 DEFAULT_API = "https://api.telegram.org"
@@ -34,10 +34,11 @@ TEXT_LIMIT = 4096
 FOLDER = "updates"
 
 
-class TelegramAdapter:
+class TelegramAdapter(ApiAdapter):
     """One bot. Settings: ``api_base``, ``long_poll_seconds`` (default 25)."""
 
     kind = "telegram"
+    token_field = "token"
 
     def __init__(
         self,
@@ -47,19 +48,10 @@ class TelegramAdapter:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, settings, secret, transport=transport)
         self.api_base = str(settings.get("api_base", DEFAULT_API)).rstrip("/")
         self.long_poll = int(settings.get("long_poll_seconds", 25))
-        self.secret = secret
-        self._token: str | None = None
         self._webhook_cleared = False
-        self._http = httpx.Client(timeout=TIMEOUT, transport=transport)
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            self._token = self.secret("token")
-        return self._token
 
     def call(self, method: str, payload: Mapping[str, Any], *, wait: float = 0) -> Any:
         """Call a Bot API method; the ``result`` or an :class:`AdapterError`."""
@@ -197,10 +189,6 @@ class TelegramAdapter:
         if response.status_code != 200:
             raise AdapterError(f"Telegram file download: HTTP {response.status_code}")
         return response.content
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._http.close()
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> TelegramAdapter:

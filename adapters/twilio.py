@@ -26,7 +26,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.http_api import TIMEOUT, error_for, json_body, redact, transport_error
+from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
 from adapters.plain_text import split_text
 
 DEFAULT_API = "https://api.twilio.com"
@@ -56,11 +56,12 @@ def _when(value: Any) -> datetime:
         return datetime.now(UTC)
 
 
-class TwilioAdapter:
+class TwilioAdapter(ApiAdapter):
     """One Twilio number (or messaging service). Settings: ``account_sid``,
     ``from_number`` or ``messaging_service_sid``, ``api_base``, ``calls`` (default true)."""
 
     kind = "twilio"
+    token_field = "auth_token"
 
     def __init__(
         self,
@@ -71,22 +72,13 @@ class TwilioAdapter:
         transport: httpx.BaseTransport | None = None,
         today: date | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, settings, secret, transport=transport)
         self.account_sid = str(settings["account_sid"])
         self.number = str(settings.get("from_number", ""))
         self.service_sid = str(settings.get("messaging_service_sid", ""))
         self.calls = bool(settings.get("calls", True))
         self.api_base = str(settings.get("api_base", DEFAULT_API)).rstrip("/")
-        self.secret = secret
         self._today = today
-        self._token: str | None = None
-        self._http = httpx.Client(timeout=TIMEOUT, transport=transport)
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            self._token = self.secret("auth_token")
-        return self._token
 
     def request(
         self, method: str, path: str, *, params: Any = None, data: Mapping[str, str] | None = None
@@ -218,10 +210,6 @@ class TwilioAdapter:
             )
             first = first or str(sent.get("sid", ""))
         return SendResult(provider_id=first, external_id=first)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._http.close()
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> TwilioAdapter:
