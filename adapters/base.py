@@ -101,6 +101,8 @@ class OutboundMessage:
     mime: bytes | None = None
     #: The customer's last message, attributed and quoted, for email replies.
     quote: str = ""
+    #: An automatic acknowledgement, not a person's reply (email: RFC 3834 headers).
+    auto_reply: bool = False
 
 
 @dataclass(frozen=True)

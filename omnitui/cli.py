@@ -85,14 +85,21 @@ def make_desk(config: Config, *, signing: bool = False):  # noqa: ANN201 - Desk,
     install key that signs our Message-IDs (only sync and the console need it)."""
     from omnitui.desk import Desk
     from omnitui.message_ids import install_key
-    from omnitui.sla import SLAConfigError, policies_from_config
+    from omnitui.routing import RoutingConfigError, routing_from_config
+    from omnitui.sla import SLAConfigError, calendar_from_config, policies_from_config
 
     try:
         policies = policies_from_config(config.sla)
-    except SLAConfigError as exc:
+        calendar = calendar_from_config(config.sla)
+        routing = routing_from_config(config.routing)
+    except (SLAConfigError, RoutingConfigError) as exc:
         fail(f"{config.path}: {exc}")
     return Desk(
-        policies=policies, agent=config.agent_name, key_loader=install_key if signing else None
+        policies=policies,
+        calendar=calendar,
+        routing=routing,
+        agent=config.agent_name,
+        key_loader=install_key if signing else None,
     )
 
 
@@ -184,8 +191,10 @@ def _demo_config() -> Config:
         cfg = load_config(state.config_path or config_path(), required=False)
     except ConfigError as exc:
         print(f"omnitui: ignoring the config for the demo: {exc}", file=sys.stderr)
-        return Config.empty()
-    return replace(cfg, accounts=(), storage_url=None)
+        cfg = Config.empty()
+    # The demo's own answers, unless the user has a KB to try.
+    kb_dir = cfg.kb_dir or Path(__file__).with_name("demo_kb")
+    return replace(cfg, accounts=(), storage_url=None, kb_dir=kb_dir)
 
 
 @app.command()
@@ -261,35 +270,52 @@ def _print_progress(account: str, stored: int, progress: tuple[int, int]) -> Non
 def reply(
     ref: Annotated[str, typer.Argument(help="Conversation reference, e.g. C-1042.")],
     body_file: Annotated[
-        str, typer.Option("--body-file", help="File with the reply text, or - for stdin.")
-    ],
+        str | None, typer.Option("--body-file", help="File with the reply text, or - for stdin.")
+    ] = None,
+    kb: Annotated[
+        str | None,
+        typer.Option("--kb", help="Send this knowledge-base answer, rendered for the customer."),
+    ] = None,
     note: Annotated[bool, typer.Option("--note", help="A private note, not sent.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send a --kb answer despite placeholder warnings.")
+    ] = False,
 ) -> None:
     """Queue a reply (or add a private note); the next sync round sends it."""
     from sqlmodel import Session
 
     from omnitui.desk import DeskError
-    from storage import queries
-    from storage.models import Conversation
+    from omnitui.workflow import find_by_ref
 
-    if body_file == "-":
+    if (body_file is None) == (kb is None):
+        fail("give the text with --body-file FILE (or -) or --kb SHORTCUT, not both")
+    cfg = load()
+    if kb is not None:
+        from omnitui.cli_desk import _kb, render_for
+
+        article = _kb(cfg).get(kb)
+        if article is None:
+            fail(f"--kb: no answer with shortcut {kb!r} (see `omnitui kb list`)", code=1)
+        body, warnings = render_for(cfg, article, ref)
+        for w in warnings:
+            print(f"omnitui: warning: {w}", file=sys.stderr)
+        if warnings and not force:
+            fail("not queued: fix the answer's placeholders, or add --force", code=1)
+    elif body_file == "-":
         body = sys.stdin.read()
     else:
         try:
-            body = Path(body_file).read_text(encoding="utf-8")
+            body = Path(body_file).read_text(encoding="utf-8")  # type: ignore[arg-type]
         except OSError as exc:
             fail(f"--body-file {body_file}: {exc.strerror or exc}")
         except UnicodeDecodeError:
             fail(f"--body-file {body_file}: not UTF-8 text")
-    cfg = load()
     engine = open_engine(db_url(cfg))
     desk = make_desk(cfg)
     with Session(engine) as s:
-        conv_id = queries.conversation_id_by_ref(s.connection(), ref)
-        if conv_id is None:
+        conv = find_by_ref(s, ref)
+        if conv is None:
             fail(f"no conversation {ref!r}")
-        conv = s.get(Conversation, conv_id)
-        assert conv is not None
         try:
             if note:
                 desk.note(s, conv, body)
@@ -442,6 +468,7 @@ def doctor() -> None:
     url = db_url(cfg)
     engine = open_engine(url)
     print(f"database: {engine.url.render_as_string(hide_password=True)} ok")
+    problems += _doctor_desk(cfg)
     kinds = registry.available()
     print("adapters: " + (", ".join(f"{k} ({v})" for k, v in sorted(kinds.items())) or "none"))
     if not cfg.accounts:
@@ -480,6 +507,47 @@ def doctor() -> None:
     raise typer.Exit(1 if problems else 0)
 
 
+def _doctor_desk(cfg: Config) -> int:
+    """Check [sla], [routing], [notifications] and [kb]; print one line each."""
+    from omnitui.kb import KnowledgeBase
+    from omnitui.ui.alerts import settings_from_config
+
+    problems = 0
+    desk = make_desk(cfg)  # exits with the config error when [sla] or [routing] is wrong
+    print(f"sla: {len(desk.policies)} policies, calendar {type(desk.calendar).__name__}")
+    try:
+        settings_from_config(cfg.notifications)
+    except ValueError as exc:
+        print(f"notifications: FAIL {exc}")
+        problems += 1
+    ack = desk.routing.acknowledge
+    if ack is not None:
+        from omnitui.kb import Article, KBError, placeholder_context, render
+
+        context = placeholder_context(
+            customer_name="Ana Lima", conversation_ref="C-1001", agent_name="me", channel="email"
+        )
+        try:
+            rendered = render(
+                Article(Path("ack"), "ack", "ack", body=ack.text), context, channel="email"
+            )
+            warnings = list(rendered.warnings)
+        except KBError as exc:
+            warnings = [str(exc)]
+        if warnings:
+            print(f"routing.acknowledge.text: FAIL {'; '.join(warnings)}")
+            problems += 1
+    print(f"routing: {len(desk.routing.rules)} rules" + (", acknowledgement on" if ack else ""))
+    if cfg.kb_dir is not None:
+        kb = KnowledgeBase(cfg.kb_dir)
+        kb.refresh()
+        print(f"kb: {len(kb.articles())} answers in {cfg.kb_dir}")
+        for problem in kb.problems:
+            print(f"kb: FAIL {problem}")
+            problems += 1
+    return problems
+
+
 @secrets_app.command("set")
 def secrets_set(
     account: Annotated[str, typer.Argument(help="Account name from the config.")],
@@ -506,3 +574,7 @@ def secrets_set(
 def main() -> None:
     """Entry point of the ``omnitui`` script."""
     app()
+
+
+# The agent commands (conv, kb, customer merge/vip/note) register themselves on `app`.
+from omnitui import cli_desk  # noqa: E402, F401

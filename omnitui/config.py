@@ -62,6 +62,7 @@ class Config:
     display_timezone: str | None = None
     ui: Mapping[str, Any] = field(default_factory=dict)
     routing: Mapping[str, Any] = field(default_factory=dict)
+    notifications: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Config:
@@ -247,6 +248,7 @@ def _parse(path: Path, data: dict[str, Any], lines: _Lines) -> Config:
         display_timezone=str(tz) if tz else None,
         ui=ui,
         routing=table("routing"),
+        notifications=table("notifications"),
     )
 
 

@@ -14,7 +14,16 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
-from omnitui.sla import DEFAULT_POLICIES, AlwaysOpen, Calendar, Policy, pick_policy
+from omnitui.routing import Facts, Routing
+from omnitui.sla import (
+    DEFAULT_POLICIES,
+    AlwaysOpen,
+    Calendar,
+    Policy,
+    calendar_for,
+    pick_policy,
+    resume_due,
+)
 from omnitui.threading_index import ThreadIndex
 from storage import repository as repo
 from storage.models import Conversation, Customer, Identity, Message, Outbox
@@ -26,6 +35,8 @@ REOPEN_WINDOW = timedelta(days=3)
 _KEY_LOCK = threading.Lock()
 #: Tag on conversations with auto-generated mail (Auto-Submitted, Precedence, lists).
 AUTO_TAG = "auto-generated"
+#: Author of acknowledgement auto-replies (they never count as a first response).
+ACK_AUTHOR = "auto-acknowledgement"
 
 
 class _NewConversation:
@@ -54,6 +65,7 @@ class Desk:
     signing_key: bytes | None = None
     #: Where to get the key the first time it is needed (keeps start-up fast).
     key_loader: Callable[[], bytes | None] | None = None
+    routing: Routing = field(default_factory=Routing)
 
     def signing(self) -> bytes | None:
         """The signing key, loaded on first use (once, whatever thread asks)."""
@@ -82,7 +94,29 @@ class Desk:
 
     def _due(self, policy: Policy | None, attr: str, start: datetime) -> datetime | None:
         target = getattr(policy, attr) if policy else None
-        return None if target is None else self.calendar.add(start, target)
+        return None if target is None else calendar_for(policy, self.calendar).add(start, target)
+
+    def resume_clocks(
+        self, s: Session, conv: Conversation, paused_at: datetime, resumed_at: datetime
+    ) -> None:
+        """After pending/snoozed: move next-response and resolution due times on by the
+        working time they had left when the clock stopped."""
+        cal = calendar_for(self.policy_for(s, conv), self.calendar)
+        conv.next_response_due = resume_due(conv.next_response_due, paused_at, resumed_at, cal)
+        conv.resolution_due = resume_due(conv.resolution_due, paused_at, resumed_at, cal)
+        repo.refresh_urgency(conv)
+
+    def reapply_policy(self, s: Session, conv: Conversation) -> None:
+        """Choose the policy again (priority, tags or VIP changed) and recompute the
+        running clocks from when each started."""
+        policy = self.policy_for(s, conv)
+        if conv.first_responded_at is None:
+            conv.first_response_due = self._due(policy, "first_response", conv.created_at)
+        if conv.next_response_due is not None and conv.last_inbound_at is not None:
+            conv.next_response_due = self._due(policy, "next_response", conv.last_inbound_at)
+        if conv.status != "resolved":
+            conv.resolution_due = self._due(policy, "resolution", conv.created_at)
+        repo.refresh_urgency(conv)
 
     def on_customer_message(
         self,
@@ -100,12 +134,14 @@ class Desk:
             conv.resolution_due = self._due(policy, "resolution", conv.created_at)
         elif conv.first_responded_at is not None and conv.next_response_due is None:
             conv.next_response_due = self._due(policy, "next_response", at)
-        if conv.status in ("resolved", "pending") or (
-            conv.status == "snoozed" and conv.snoozed_until is None
-        ):
+        if conv.status in ("resolved", "pending", "snoozed"):
+            # A customer message reopens; a timed snooze is woken early, as in
+            # Zendesk and Freshdesk, because the customer is waiting again.
+            from omnitui.workflow import change_status
+
             if conv.status == "resolved":
                 conv.resolution_due = self._due(policy, "resolution", at)
-            repo.set_status(s, conv, "open", actor="customer", at=at)
+            change_status(self, s, conv, "open", actor="customer", at=at)
         repo.refresh_urgency(conv)
 
     def on_agent_reply(self, conv: Conversation, at: datetime) -> None:
@@ -237,11 +273,110 @@ class Desk:
                 # answered by automation (mail loops).
                 conv.tags = [*(conv.tags or []), AUTO_TAG]
             if msg.direction == "in":
-                self.on_customer_message(
-                    s, conv, msg.sent_at, new=new, vip=bool(vip.get(conv.customer_id))
-                )
+                is_vip = bool(vip.get(conv.customer_id))
+                if new:
+                    self._route(s, conv, msg, is_vip)
+                self.on_customer_message(s, conv, msg.sent_at, new=new, vip=is_vip)
+                if new and self._should_acknowledge(conv, msg):
+                    self.acknowledge(s, conv, identity(msg).display_name)
         repo.store_payloads(s, payloads)
         return ids
+
+    def _route(self, s: Session, conv: Conversation, msg: InboundMessage, vip: bool) -> None:
+        """Apply ``[routing]`` to a conversation that just arrived."""
+        decision = self.routing.decide(
+            Facts(
+                channel=conv.channel,
+                account=conv.account,
+                vip=vip,
+                tags=list(conv.tags or ()),
+                priority=conv.priority,
+                sender=msg.sender.address,
+                subject=msg.subject,
+                text=msg.text[:20_000],
+            )
+        )
+        if decision.priority:
+            conv.priority = decision.priority
+        if decision.tags:
+            conv.tags = [*(conv.tags or []), *(t for t in decision.tags if t not in conv.tags)]
+        if decision.assignee is not None:
+            conv.assignee = decision.assignee
+        if decision.rules:
+            repo.log_event(
+                s,
+                "conversation.routed",
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                detail={
+                    "rules": decision.rules,
+                    "priority": conv.priority,
+                    "tags": decision.tags,
+                    "assignee": conv.assignee,
+                },
+                at=msg.sent_at,
+            )
+
+    def _should_acknowledge(self, conv: Conversation, msg: InboundMessage) -> bool:
+        return (
+            self.routing.acknowledges(conv.channel)
+            and conv.acknowledged_at is None
+            and not msg.auto_generated
+            and AUTO_TAG not in (conv.tags or ())
+            and msg.kind == "message"
+            and utcnow() - msg.sent_at <= self.routing.acknowledge.max_age  # type: ignore[union-attr]
+        )
+
+    def acknowledge(self, s: Session, conv: Conversation, name: str = "") -> Outbox | None:
+        """Queue the acknowledgement auto-reply (once per conversation). It is not an
+        agent's response: the first-response clock keeps running."""
+        from pathlib import Path
+
+        from omnitui.kb import Article, KBError, placeholder_context, render
+
+        ack = self.routing.acknowledge
+        if ack is None or conv.acknowledged_at is not None:
+            return None
+        if not name:
+            customer = s.get(Customer, conv.customer_id)
+            name = customer.name if customer else ""
+        context = placeholder_context(
+            customer_name=name,
+            conversation_ref=conv.ref,
+            agent_name=self.agent,
+            channel=conv.channel,
+        )
+        template = Article(Path("[routing.acknowledge].text"), "ack", "ack", body=ack.text)
+        try:
+            rendered = render(template, context, channel=conv.channel)
+        except KBError:
+            rendered = None
+        if rendered is None or rendered.warnings or not rendered.text.strip():
+            # Never a broken auto-reply: `omnitui doctor` names the problem.
+            repo.log_event(s, "conversation.ack_skipped", conversation_id=conv.id)
+            return None
+        body = rendered.text.strip()
+        at = utcnow()
+        preview, last_at, recency = conv.preview, conv.last_message_at, conv.recency
+        item = repo.queue_outbox(s, conv, body, author=ACK_AUTHOR)
+        msg = repo.add_message(
+            s,
+            conv,
+            external_id=f"outbox:{item.id}",
+            direction="out",
+            text=body,
+            sent_at=at,
+            author=ACK_AUTHOR,
+            subject=conv.subject,
+        )
+        item.sent_message_id = msg.id
+        # The inbox keeps showing what the customer wrote, not the robot's answer.
+        conv.preview, conv.last_message_at, conv.recency = preview, last_at, recency
+        conv.acknowledged_at = at
+        repo.log_event(
+            s, "conversation.acknowledged", conversation_id=conv.id, detail={"outbox_id": item.id}
+        )
+        return item
 
     def _create_conversations(
         self, s: Session, account: str, fresh: list[_NewConversation]
@@ -306,7 +441,7 @@ class Desk:
         conv.unread = False
         self.on_agent_reply(conv, at)
         if conv.status == "snoozed":
-            repo.set_status(s, conv, "open", actor=self.agent, at=at)
+            self.set_status(s, conv, "open")
         return item
 
     def note(
@@ -337,11 +472,13 @@ class Desk:
 
     def resolve(self, s: Session, conv: Conversation) -> None:
         """Mark the conversation resolved."""
-        repo.set_status(s, conv, "resolved", actor=self.agent)
+        self.set_status(s, conv, "resolved")
 
     def set_status(self, s: Session, conv: Conversation, status: str) -> None:
-        """Change status (open, pending, snoozed, resolved)."""
-        repo.set_status(s, conv, status, actor=self.agent)
+        """Change status (open, pending, snoozed, resolved), pausing SLA clocks."""
+        from omnitui.workflow import change_status
+
+        change_status(self, s, conv, status)
 
     def withdraw_failed(self, s: Session, conv: Conversation) -> str:
         """Take back the latest reply that failed to send (so it can be edited) and

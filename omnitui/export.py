@@ -54,23 +54,34 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def breached(row: Any, now: datetime) -> bool:
-    """Whether any SLA target of the conversation was missed, or is overdue now."""
-    first_due, first_done = row.first_response_due, row.first_responded_at
+    """Whether any SLA target of the conversation was missed, or is overdue now.
+
+    While pending or snoozed the next-response and resolution clocks stand still at
+    ``paused_at``: they count as breached only if they ran out before the pause."""
+    first_due, first_done = _utc(row.first_response_due), _utc(row.first_responded_at)
     if first_due is not None:
         if first_done is None and row.status != "resolved" and first_due < now:
             return True
         if first_done is not None and first_done > first_due:
             return True
-    next_due = row.next_response_due
-    if next_due is not None and next_due < now and row.status not in ("resolved", "snoozed"):
+    paused = _utc(getattr(row, "paused_at", None))
+    clock = paused if paused is not None and row.status in ("pending", "snoozed") else now
+    next_due = _utc(row.next_response_due)
+    if next_due is not None and next_due < clock and row.status != "resolved":
         return True
-    res_due, res_done = row.resolution_due, row.resolved_at
+    res_due, res_done = _utc(row.resolution_due), _utc(row.resolved_at)
     if res_due is not None:
-        if res_done is None and res_due < now and row.status != "snoozed":
+        if res_done is None and res_due < clock:
             return True
         if res_done is not None and res_done > res_due:
             return True
     return False
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _customer_id(conn: Connection, address: str) -> int | None:
@@ -151,6 +162,7 @@ def export_records(
                 "subject": r.subject,
                 "tags": list(r.tags or []),
                 "assignee": r.assignee,
+                "snoozed_until": _iso(r.snoozed_until),
                 "created_at": _iso(r.created_at),
                 "last_message_at": _iso(r.last_message_at),
                 "customer": customers[r.customer_id],
@@ -160,6 +172,7 @@ def export_records(
                     "resolution_due": _iso(r.resolution_due),
                     "first_responded_at": _iso(r.first_responded_at),
                     "resolved_at": _iso(r.resolved_at),
+                    "paused_at": _iso(r.paused_at),
                     "breached": breached(r, now),
                 },
                 "messages": [

@@ -30,8 +30,9 @@ from adapters.base import (
     SendResult,
     UncertainDelivery,
 )
-from omnitui.desk import Desk
+from omnitui.desk import ACK_AUTHOR, Desk
 from omnitui.message_ids import make_message_id
+from omnitui.workflow import wake_due
 from storage import repository as repo
 from storage.models import Conversation, Identity, Message, Outbox
 from storage.types import utcnow
@@ -148,6 +149,7 @@ class SyncService:
             repo.set_account_state(
                 s, account.name, kind=account.kind, polling=True, last_attempt_at=started
             )
+            wake_due(self.desk, s, started)  # snoozes that ran out come back as open
             s.commit()
         try:
             adapter = self.adapter(account)
@@ -412,6 +414,7 @@ def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
         in_reply_to=last_in.message_id if last_in else None,
         references=references,
         mime=item.mime,
+        auto_reply=item.author == ACK_AUTHOR,
     )
 
 

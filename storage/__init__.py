@@ -14,9 +14,16 @@ __all__ = ["StoreError", "open_store"]
 
 
 def open_store(url: str) -> Engine:
-    """Open (creating and migrating as needed) the store at ``url``."""
+    """Open (creating and migrating as needed) the store at ``url``.
+
+    Raises :class:`StoreError` when it cannot; the engine is then already disposed.
+    """
     from storage.migrate import upgrade
 
     engine = make_engine(url)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()  # release the pool's connections (and SQLite's file handles)
+        raise
     return engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ from sqlalchemy.pool import StaticPool
 from storage.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
+#: Seconds PostgreSQL connections may take to connect, unless the URL's
+#: ``connect_timeout`` (or ``PGCONNECT_TIMEOUT``) says otherwise.
+PG_CONNECT_TIMEOUT_S = 10
+#: The first 16 bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def sqlite_url(path: Path) -> str:
@@ -23,16 +29,34 @@ def sqlite_url(path: Path) -> str:
 
 
 def _prepare_sqlite_file(database: str) -> None:
-    """Create the file's directory 0700 and the file 0600 before SQLite opens it."""
+    """Create the file's directory 0700 and the file 0600 before SQLite opens it.
+
+    An existing file is made 0600 only when it is an SQLite database (or empty): any
+    other file at that path (``--db sqlite:////etc/passwd``) is refused with a
+    :class:`StoreError` and left exactly as it was.
+    """
     path = Path(database).expanduser()
     parent = path.parent
     if not parent.exists():
         parent.mkdir(parents=True, mode=0o700)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        # Non-blocking, so that a FIFO at the path is refused rather than waited on.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            mode = os.fstat(fd).st_mode
+            ours = stat.S_ISREG(mode) and os.read(fd, len(SQLITE_HEADER)) in (b"", SQLITE_HEADER)
+            if not ours:
+                raise StoreError(
+                    f"{path} is not an SQLite database (file is not a database); left unchanged"
+                )
+            if stat.S_IMODE(mode) != 0o600:
+                os.chmod(fd if os.chmod in os.supports_fd else path, 0o600)
+        finally:
+            os.close(fd)
     else:
-        os.chmod(path, 0o600)
+        os.close(fd)
 
 
 def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -62,7 +86,7 @@ def make_engine(url: str) -> Engine:
                 _prepare_sqlite_file(database)
             except OSError as exc:
                 reason = exc.strerror or str(exc)
-                raise StoreError(f"cannot create database file {database}: {reason}") from None
+                raise StoreError(f"cannot use database file {database}: {reason}") from None
         extra: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
         engine = create_engine(
             parsed,
@@ -74,8 +98,12 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
             parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query and "PGCONNECT_TIMEOUT" not in os.environ:
+            # Without it an unreachable server (dropped packets) hangs start-up for minutes.
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         except Exception as exc:  # noqa: BLE001 - driver import or URL errors
             raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
     raise StoreError(

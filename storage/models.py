@@ -109,6 +109,10 @@ class Conversation(SQLModel, table=True):
     resolution_due: datetime | None = _ts()
     resolved_at: datetime | None = _ts()
     snoozed_until: datetime | None = _ts()
+    #: When the SLA clocks stopped (status pending or snoozed); None while they run.
+    paused_at: datetime | None = _ts()
+    #: When the acknowledgement auto-reply was queued (it goes once per conversation).
+    acknowledged_at: datetime | None = _ts()
     urgency_due: int = Field(default=NO_DUE, sa_column=Column(BigInteger, nullable=False))
     recency: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
@@ -208,7 +212,7 @@ class Outbox(SQLModel, table=True):
     provider_id: str | None = None
     sent_message_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("message.id", ondelete="SET NULL")),
+        sa_column=Column(Integer, ForeignKey("message.id", ondelete="SET NULL"), index=True),
     )
     created_at: datetime = _ts(stamp=True)
     updated_at: datetime = _ts(stamp=True)
@@ -227,6 +231,15 @@ class Event(SQLModel, table=True):
     conversation_id: int | None = _fk("conversation.id", nullable=True)
     customer_id: int | None = _fk("customer.id", nullable=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RefAlias(SQLModel, table=True):
+    """The reference of a conversation merged into another: it keeps leading there."""
+
+    __tablename__ = "ref_alias"
+
+    ref: str = Field(sa_column=Column(String(32), primary_key=True))
+    conversation_id: int | None = _fk("conversation.id")
 
 
 class AccountState(SQLModel, table=True):

@@ -48,6 +48,8 @@ class InboxFilter:
     channels: tuple[str, ...] = ()
     assignee: str | None = None
     customer_id: int | None = None
+    #: Only running clocks due before this epoch second (the breached / due-soon view).
+    due_before: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def _where(flt: InboxFilter) -> list:
         conds.append(C.assignee == flt.assignee)
     if flt.customer_id is not None:
         conds.append(C.customer_id == flt.customer_id)
+    if flt.due_before is not None:
+        conds.append(C.urgency_due < flt.due_before)
     return conds
 
 
@@ -405,6 +409,20 @@ def conversation_info(conn: Connection, conversation_id: int) -> ConversationInf
         customer=cust,
         unread=bool(r.unread),
     )
+
+
+def due_before(
+    conn: Connection, when: datetime, *, limit: int = 200
+) -> list[tuple[int, str, int, str]]:
+    """Running SLA clocks due before ``when`` (breached ones included), most urgent
+    first: (id, ref, due epoch seconds, subject or preview)."""
+    rows = conn.execute(
+        select(C.id, C.ref, C.urgency_due, C.subject, C.preview)
+        .where(C.urgency_due < int(when.timestamp()))
+        .order_by(C.urgency_due, C.id)
+        .limit(limit)
+    )
+    return [(r.id, r.ref or "", int(r.urgency_due), r.subject or r.preview or "") for r in rows]
 
 
 def conversation_id_by_ref(conn: Connection, ref: str) -> int | None:

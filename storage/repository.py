@@ -7,6 +7,7 @@ Business rules (SLA targets, threading) live in ``omnitui``; this module records
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -401,10 +402,25 @@ def identities_for(
         ).all():
             found[(ident.channel, ident.address)] = ident
     missing = [k for k in keys if k not in found]
-    customers = {k: Customer(name=wanted[k] or k[1]) for k in missing}
+    linked = _linked_customers(s, missing)
+    customers = {k: Customer(name=wanted[k] or k[1]) for k in missing if k not in linked}
     s.add_all(customers.values())
-    if missing:
+    if customers:
         s.flush()
+    for key, customer_id in linked.items():
+        ident = Identity(
+            customer_id=customer_id, channel=key[0], address=key[1], display_name=wanted[key]
+        )
+        s.add(ident)
+        found[key] = ident
+    log_events(
+        s,
+        [
+            {"kind": "customer.linked", "customer_id": cid, "detail": {"via": k[0]}}
+            for k, cid in linked.items()
+        ],
+    )
+    missing = [k for k in missing if k not in linked]
     for key in missing:
         ident = Identity(
             customer_id=customers[key].id,
@@ -429,19 +445,66 @@ def identities_for(
     return found
 
 
+_PUPPET_PHONE = re.compile(r"^@(?:whatsapp|wa)_\+?(\d{6,15}):")
+
+
+def phone_of(channel: str, address: str) -> str | None:
+    """The phone number an identity stands for: SMS/call numbers, and Matrix
+    WhatsApp-bridge users (``@whatsapp_15551234567:server``). Used to link them."""
+    if channel == "sms":
+        digits = address.lstrip("+")
+        return "+" + digits if digits.isdigit() and len(digits) >= 6 else None
+    if channel == "matrix":
+        m = _PUPPET_PHONE.match(address)
+        return "+" + m.group(1) if m else None
+    return None
+
+
+def _linked_customers(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """For new identities, the one existing customer that already has the same phone
+    number on another channel. When the number belongs to two customers (a conflict)
+    nothing is linked: an agent decides with ``customer merge``."""
+    out: dict[tuple[str, str], int] = {}
+    for channel, address in keys:
+        phone = phone_of(channel, address)
+        if phone is None:
+            continue
+        digits = phone[1:]
+        other = (
+            (col(Identity.channel) == "matrix")
+            & (
+                col(Identity.address).like(f"@whatsapp\\_{digits}:%", escape="\\")
+                | col(Identity.address).like(f"@wa\\_{digits}:%", escape="\\")
+            )
+            if channel == "sms"
+            else (col(Identity.channel) == "sms") & (col(Identity.address) == phone)
+        )
+        owners = set(s.exec(select(Identity.customer_id).where(other)).all())
+        if len(owners) == 1:
+            out[(channel, address)] = owners.pop()  # type: ignore[assignment]
+        elif len(owners) > 1:
+            log_event(
+                s, "customer.link_conflict", detail={"channel": channel, "count": len(owners)}
+            )
+    return out
+
+
 def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 def running_due(conv: Conversation) -> datetime | None:
-    """The most urgent SLA due time still running on ``conv`` (None when none runs)."""
-    if conv.status in ("resolved", "snoozed"):
+    """The most urgent SLA due time still running on ``conv`` (None when none runs).
+
+    Pending and snoozed stop the next-response and resolution clocks; the first
+    response clock runs until the first public reply."""
+    if conv.status == "resolved":
         return None
     dues: list[datetime] = []
     if conv.first_responded_at is None and conv.first_response_due is not None:
         dues.append(conv.first_response_due)
-    if conv.status != "pending":
+    if conv.status not in ("pending", "snoozed"):
         if conv.next_response_due is not None:
             dues.append(conv.next_response_due)
         if conv.resolution_due is not None:

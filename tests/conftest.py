@@ -44,6 +44,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
         yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
     finally:
         with admin.begin() as conn:
+            # A connection the test leaked must fail the teardown, not hang it.
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 

@@ -219,7 +219,16 @@ def is_auto_generated(headers: Message) -> bool:
         return True
     if headers.get("List-Id") or headers.get("List-Unsubscribe"):
         return True
+    if (headers.get("Return-Path") or "").strip() == "<>":
+        return True  # a bounce (null sender, RFC 3834 §2)
+    sender = (headers.get("From") or "").lower()
+    if any(f"{who}@" in sender for who in _ROBOTS):
+        return True
     return bool(headers.get("X-Autoreply") or headers.get("X-Autorespond"))
+
+
+#: Local parts of senders that are programs, not people.
+_ROBOTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply")
 
 
 def parse_message(raw: bytes) -> ParsedMail:

@@ -49,9 +49,15 @@ def compose(outbound: OutboundMessage, from_addr: str, message_id: str) -> bytes
         msg["In-Reply-To"] = outbound.in_reply_to
     if outbound.references:
         msg["References"] = " ".join(outbound.references)
-    msg["Auto-Submitted"] = "no"
+    if outbound.auto_reply:
+        # RFC 3834: other robots must not answer this; Exchange: no out-of-office back.
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg["Precedence"] = "auto_reply"
+    else:
+        msg["Auto-Submitted"] = "no"
     body = outbound.text.rstrip("\n") + "\n"
-    if outbound.quote:
+    if outbound.quote and not outbound.auto_reply:
         body += "\n" + outbound.quote.rstrip("\n") + "\n"
     msg.set_content(body, charset="utf-8", cte="quoted-printable")
     return msg.as_bytes()

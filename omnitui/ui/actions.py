@@ -43,7 +43,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reply", "r", "reply", "inbox", "Reply"),
     ActionSpec("reply_editor", "R,ctrl+e", "reply_editor", "inbox", "Reply in $EDITOR"),
     ActionSpec("note", "n", "note", "inbox", "Private note"),
-    ActionSpec("resolve", "e", "resolve", "inbox", "Resolve"),
+    ActionSpec("resolve", "e", "resolve", "inbox", "Resolve, then next"),
+    ActionSpec("snooze", "s", "snooze", "inbox", "Snooze (1h, tomorrow, next week, until reply)"),
+    ActionSpec("pending", "p", "pending", "inbox", "Pending ⇄ open (waiting on the customer)"),
+    ActionSpec("priority", "P", "priority", "inbox", "Set priority"),
+    ActionSpec("tags", "t", "tags", "inbox", "Edit tags"),
+    ActionSpec("assign", "a", "assign", "inbox", "Assign to an agent"),
+    ActionSpec("merge", "m", "merge", "inbox", "Merge into another conversation"),
+    ActionSpec("due_view", "d", "due_view", "inbox", "Breached / due soon view"),
     # Conversation
     ActionSpec("conv_back", "escape", "back", "conversation", "Back to the inbox"),
     ActionSpec("conv_down", "j,down", "scroll_down", "conversation", "Scroll down", False),
@@ -54,6 +61,22 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("conv_reply_editor", "R,ctrl+e", "reply_editor", "conversation", "Reply in $EDITOR"),
     ActionSpec("conv_note", "n", "note", "conversation", "Private note"),
     ActionSpec("conv_resolve", "e", "resolve", "conversation", "Resolve, then next"),
+    ActionSpec("conv_snooze", "s", "snooze", "conversation", "Snooze"),
+    ActionSpec("conv_pending", "p", "pending", "conversation", "Pending ⇄ open"),
+    ActionSpec("conv_priority", "P", "priority", "conversation", "Set priority"),
+    ActionSpec("conv_tags", "t", "tags", "conversation", "Edit tags"),
+    ActionSpec("conv_assign", "a", "assign", "conversation", "Assign to an agent"),
+    ActionSpec("conv_merge", "m", "merge", "conversation", "Merge into another conversation"),
+    ActionSpec("kb", "i", "kb_picker", "conversation", "Insert a knowledge-base answer"),
+    ActionSpec("vip", "V", "vip", "conversation", "Customer VIP on / off"),
+    ActionSpec("customer_notes", "N", "customer_notes", "conversation", "Customer notes"),
+    ActionSpec(
+        "customer_merge",
+        "M",
+        "customer_merge",
+        "conversation",
+        "Merge another customer into this one",
+    ),
     ActionSpec("next_pane", "tab", "next_pane", "conversation", "Thread / history pane", False),
     ActionSpec(
         "history_open",
@@ -77,6 +100,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     # Composer
     ActionSpec("send", "ctrl+s", "send", "composer", "Send (queue) the reply or note"),
     ActionSpec("composer_editor", "ctrl+e", "composer_editor", "composer", "Continue in $EDITOR"),
+    ActionSpec(
+        "composer_kb", "ctrl+o", "kb_picker", "composer", "Knowledge-base answer (or / first)"
+    ),
     ActionSpec("composer_close", "escape", "close", "composer", "Close (keeps the draft)"),
 )
 

@@ -20,6 +20,8 @@ from textual.screen import Screen
 
 from omnitui.desk import Desk, DeskError
 from omnitui.ui.actions import ACTIONS, bindings
+from omnitui.ui.alerts import AlertSettings, AlertTracker, desktop_protocol, desktop_sequence
+from omnitui.ui.desk_actions import DeskActions
 from omnitui.ui.formatting import display_zone
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import HelpScreen
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 DEMO_SEND_DELAY = 1.0
 
 
-class OmniApp(App):
+class OmniApp(DeskActions, App):
     """omnitui's console."""
 
     CSS_PATH = "app.tcss"
@@ -57,6 +59,9 @@ class OmniApp(App):
         self.zone = display_zone(config.display_timezone)
         self.poller: Poller | None = None
         self.progress: dict[str, tuple[int, int]] = {}
+        self.alerts = _alert_settings(config)
+        self._tracker = AlertTracker(self.alerts)
+        self.kb = _knowledge_base(config)
 
     # -- life cycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -65,6 +70,8 @@ class OmniApp(App):
         self.push_screen(InboxScreen())
         self.set_interval(1.0, self._tick, name="countdowns")
         self.set_interval(5.0, self.refresh_status, name="status")
+        self.set_interval(15.0, self._housekeeping, name="housekeeping")
+        self._housekeeping()
         if self.demo:
             self.notify(
                 "Demo data: replies are 'sent' locally; nothing leaves this machine.",
@@ -113,6 +120,48 @@ class OmniApp(App):
         screen = self.screen
         if isinstance(screen, InboxScreen):
             screen.query_one(InboxList).tick(datetime.now(UTC))
+
+    @work(thread=True, exclusive=True, group="housekeeping")
+    def _housekeeping(self) -> None:
+        """Wake snoozes that ran out, re-read a changed KB, and warn of SLA clocks
+        about to breach or breached (each once)."""
+        from omnitui.workflow import wake_due
+
+        now = datetime.now(UTC)
+        with Session(self.engine) as s:
+            woken = wake_due(self.desk, s, now)
+            if woken:
+                s.commit()
+        if self.kb is not None:
+            self.kb.refresh()
+        with self.engine.connect() as conn:
+            rows = queries.due_before(conn, now + self.alerts.warn_before)
+        alerts = self._tracker.check(rows, now)
+        if woken:
+            self.call_from_thread(self.data_changed)
+        if alerts:
+            self.call_from_thread(self._announce, alerts)
+
+    def _announce(self, alerts: list) -> None:
+        breached = [a for a in alerts if a.breached]
+        for alert in alerts[:3]:
+            self.notify(
+                alert.text,
+                title="SLA breached" if alert.breached else "SLA due soon",
+                severity="error" if alert.breached else "warning",
+                markup=False,
+                timeout=8,
+            )
+        if len(alerts) > 3:
+            self.notify(f"…and {len(alerts) - 3} more", markup=False)
+        if self.alerts.bell:
+            self.bell()
+        protocol = desktop_protocol(self.alerts.desktop)
+        driver = getattr(self, "_driver", None)
+        if protocol and driver is not None and not self.is_headless:
+            first = (breached or alerts)[0]
+            title = "omnitui: SLA breached" if first.breached else "omnitui: SLA due soon"
+            driver.write(desktop_sequence(protocol, title, first.text))
 
     def refresh_status(self) -> None:
         """Re-read account health and the outbox in a worker, then redraw the line."""
@@ -171,6 +220,59 @@ class OmniApp(App):
         ):
             screen.reload()
         self.refresh_status()
+
+    def after_merge(self, old_id: int, new_id: int) -> None:
+        """The merged-away conversation is gone: show the one that stayed."""
+        screen = self.screen
+        if isinstance(screen, ConversationScreen) and screen.conversation_id == old_id:
+            screen.open_other(new_id)
+        self.data_changed()
+
+    # -- knowledge base ------------------------------------------------------
+    def pick_answer(self, conversation_id: int, loaded) -> None:  # noqa: ANN001 - Loaded
+        """Open the KB picker for a conversation; the choice goes into its composer."""
+        from omnitui.kb import placeholder_context, render
+        from omnitui.ui.screens.kb_picker import KBPicker
+
+        if self.kb is None:
+            self.notify(
+                "No knowledge base: set [kb] dir in the config (see docs/KB.md).",
+                severity="warning",
+                markup=False,
+            )
+            return
+        info = loaded.info
+        context = placeholder_context(
+            customer_name=info.customer.name,
+            conversation_ref=info.ref,
+            agent_name=self.desk.agent,
+            channel=info.channel,
+            customer_vip=info.customer.vip,
+        )
+        last_in = next((i.text for i in reversed(loaded.items) if i.direction == "in"), "")
+
+        def preview(article):  # noqa: ANN001, ANN202
+            return render(article, context, channel=info.channel)
+
+        def chosen(shortcut: str | None) -> None:
+            article = self.kb.get(shortcut) if shortcut and self.kb else None
+            if article is None:
+                return
+            try:
+                rendered = preview(article)
+            except Exception as exc:  # noqa: BLE001 - a broken answer is reported
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            screen = self.screen
+            if isinstance(screen, ConversationScreen) and screen.conversation_id == conversation_id:
+                screen.insert_answer(rendered.text, list(rendered.warnings))
+                if rendered.warnings:
+                    self.notify("; ".join(rendered.warnings), severity="warning", markup=False)
+
+        self.push_screen(
+            KBPicker(self.kb, channel=info.channel, last_message=last_in, preview=preview),
+            chosen,
+        )
 
     # -- writes (always in a worker thread) ----------------------------------
     def _write(self, conversation_id: int, fn, success: str | None = None) -> None:  # noqa: ANN001
@@ -376,6 +478,24 @@ class OmniApp(App):
                 f"{spec.id} · {spec.keys.split(',')[0]}",
                 lambda t=target, a=action: t.run_action(a),
             )
+
+
+def _alert_settings(config: Config) -> AlertSettings:
+    from omnitui.ui.alerts import settings_from_config
+
+    try:
+        return settings_from_config(config.notifications)
+    except ValueError:
+        return AlertSettings()  # reported by `omnitui doctor`; the console still starts
+
+
+def _knowledge_base(config: Config):  # noqa: ANN202 - KnowledgeBase | None
+    """The KB named by ``[kb] dir`` (loaded by the first housekeeping round)."""
+    if config.kb_dir is None:
+        return None
+    from omnitui.kb import KnowledgeBase
+
+    return KnowledgeBase(config.kb_dir)
 
 
 def run_console(engine: Engine, config: Config, desk: Desk, *, demo: bool) -> None:

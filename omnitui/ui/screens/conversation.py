@@ -176,6 +176,57 @@ class ConversationScreen(Screen):
         self.app.pop_screen()
         self.omni.inbox_next()
 
+    def action_snooze(self) -> None:
+        self.omni.ask_snooze(self.conversation_id)
+
+    def action_pending(self) -> None:
+        self.omni.toggle_pending(self.conversation_id)
+
+    def action_priority(self) -> None:
+        self.omni.ask_priority(self.conversation_id)
+
+    def action_tags(self) -> None:
+        self.omni.ask_tags(self.conversation_id)
+
+    def action_assign(self) -> None:
+        self.omni.ask_assign(self.conversation_id)
+
+    def action_merge(self) -> None:
+        self.omni.ask_merge(self.conversation_id)
+
+    def action_vip(self) -> None:
+        self.omni.toggle_vip(self.conversation_id)
+
+    def action_customer_notes(self) -> None:
+        self.omni.ask_customer_notes(self.conversation_id)
+
+    def action_customer_merge(self) -> None:
+        self.omni.ask_customer_merge(self.conversation_id)
+
+    def action_kb_picker(self) -> None:
+        """Pick a knowledge-base answer; it is rendered for this customer into the
+        composer."""
+        if self.loaded is None:
+            return
+        if not self.composer.display:
+            self.composer.open("reply", self.loaded.info.channel)
+        self.omni.pick_answer(self.conversation_id, self.loaded)
+
+    def insert_answer(self, text: str, warnings: list[str]) -> None:
+        """Put a rendered answer into the composer (replacing an empty draft)."""
+        if not self.composer.display:
+            self.composer.open("reply", self.loaded.info.channel if self.loaded else "")
+        if self.composer.text.strip():
+            self.composer.insert(("\n" if not self.composer.text.endswith("\n") else "") + text)
+        else:
+            self.composer.text = text
+        self.composer.warnings = warnings
+        self.composer.focus()
+
+    @on(Composer.PickerRequested)
+    def _composer_picker(self) -> None:
+        self.action_kb_picker()
+
     def action_retry_send(self) -> None:
         self.omni.retry_failed(self.conversation_id)
 

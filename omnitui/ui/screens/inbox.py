@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -49,6 +50,7 @@ class InboxScreen(Screen):
         self.status_view = 0
         self.channel_view = 0
         self.owner_view = 0  # 0 all, 1 mine, 2 unassigned
+        self.due_view = False
         self.query_text = ""
         self._search_timer: Timer | None = None
 
@@ -79,17 +81,21 @@ class InboxScreen(Screen):
     def _filter(self) -> InboxFilter:
         owner = (None, self.omni.config.agent_name, "")[self.owner_view]
         channel = CHANNEL_VIEWS[self.channel_view]
+        due_before = None
+        if self.due_view:
+            due_before = int(time.time() + self.omni.alerts.warn_before.total_seconds())
         return InboxFilter(
-            statuses=STATUS_VIEWS[self.status_view][1],
+            statuses=STATUS_VIEWS[self.status_view][1] if not self.due_view else (),
             channels=(channel,) if channel else (),
             assignee=owner,
+            due_before=due_before,
         )
 
     def describe(self) -> str:
         """Where the agent is, for the status line."""
         if self.query_text:
             return f"search “{self.query_text}”"
-        parts = [STATUS_VIEWS[self.status_view][0]]
+        parts = ["breached / due soon" if self.due_view else STATUS_VIEWS[self.status_view][0]]
         channel = CHANNEL_VIEWS[self.channel_view]
         parts.append(channel or "all channels")
         parts.append(("anyone's", "mine", "unassigned")[self.owner_view])
@@ -100,7 +106,7 @@ class InboxScreen(Screen):
         bar.append(" omnitui ", "bold reverse")
         bar.append(f"  {self.describe()}", "bold")
         bar.append(f"  ({len(self.list.source)})")
-        bar.append("   c channel · v view · o owner · / search", "dim")
+        bar.append("   c channel · v view · o owner · d due · / search · ? keys", "dim")
         self.query_one("#view-bar", Static).update(bar)
         self.omni.refresh_status()
 
@@ -131,8 +137,9 @@ class InboxScreen(Screen):
             self._apply_filter()
             self.list.focus()
             return
-        if self.status_view or self.channel_view or self.owner_view:
+        if self.status_view or self.channel_view or self.owner_view or self.due_view:
             self.status_view = self.channel_view = self.owner_view = 0
+            self.due_view = False
             self._apply_filter()
 
     # -- movement ------------------------------------------------------------
@@ -202,6 +209,35 @@ class InboxScreen(Screen):
         self.omni.resolve(row.id)
         self.list.source.update_cached(row, status="resolved")
         self.list.refresh()
+        self.list.move_to(self.list.cursor + 1)
+
+    def _act(self, name: str) -> None:
+        conv_id = self._current_id()
+        if conv_id is not None:
+            getattr(self.omni, name)(conv_id)
+
+    def action_snooze(self) -> None:
+        self._act("ask_snooze")
+
+    def action_pending(self) -> None:
+        self._act("toggle_pending")
+
+    def action_priority(self) -> None:
+        self._act("ask_priority")
+
+    def action_tags(self) -> None:
+        self._act("ask_tags")
+
+    def action_assign(self) -> None:
+        self._act("ask_assign")
+
+    def action_merge(self) -> None:
+        self._act("ask_merge")
+
+    def action_due_view(self) -> None:
+        """Breached and due-soon conversations only, most urgent first (d again: back)."""
+        self.due_view = not self.due_view
+        self._apply_filter()
 
     # -- search --------------------------------------------------------------
     def action_search(self) -> None:

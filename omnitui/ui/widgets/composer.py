@@ -7,6 +7,9 @@ from textual.widgets import TextArea
 
 from omnitui.ui.actions import bindings
 
+#: How a rendered answer shows a placeholder it could not fill (see omnitui.kb_render).
+UNKNOWN_MARK = "[?"
+
 
 class Composer(TextArea):
     """A plain-text editor for a reply (``mode="reply"``) or a note (``"note"``)."""
@@ -16,6 +19,7 @@ class Composer(TextArea):
     DEFAULT_CSS = """
     Composer { height: 8; border: round $accent; }
     Composer.note { border: round $warning; }
+    Composer.warning { border: round $error; }
     """
 
     class Submitted(Message):
@@ -37,12 +41,17 @@ class Composer(TextArea):
     class Closed(Message):
         """Escape: hide the composer, keeping the draft."""
 
+    class PickerRequested(Message):
+        """``/`` in an empty composer, or ctrl+o: pick a knowledge-base answer."""
+
     HINT = "ctrl+s send · ctrl+e $EDITOR · esc close"
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, **kwargs)  # type: ignore[arg-type]
         self.mode = "reply"
         self.channel = ""
+        #: Placeholder warnings of an inserted answer, shown until the text is fixed.
+        self.warnings: list[str] = []
 
     def open(self, mode: str, channel: str) -> None:
         """Show for a reply or a note."""
@@ -56,6 +65,14 @@ class Composer(TextArea):
 
     def _update_hint(self) -> None:
         hint = self.HINT
+        if self.mode == "reply" and not self.text:
+            hint = f"/ answer · {hint}"
+        if self.warnings and UNKNOWN_MARK in self.text:
+            hint = f"⚠ {'; '.join(self.warnings)} · {hint}"
+            self.add_class("warning")
+        else:
+            self.warnings = []
+            self.remove_class("warning")
         if self.mode == "reply" and self.channel == "sms" and self.text:
             from adapters.twilio import sms_segments
 
@@ -79,3 +96,14 @@ class Composer(TextArea):
 
     def action_close(self) -> None:
         self.post_message(self.Closed())
+
+    def action_kb_picker(self) -> None:
+        self.post_message(self.PickerRequested())
+
+    async def _on_key(self, event) -> None:  # noqa: ANN001 - a textual Key event
+        if event.character == "/" and not self.text and self.mode == "reply":
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.PickerRequested())
+            return
+        await super()._on_key(event)

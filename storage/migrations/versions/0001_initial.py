@@ -1,4 +1,9 @@
-"""initial schema
+"""initial schema: the tables, and the full-text search objects
+
+SQLite: FTS5 external-content tables (tokenizer ``unicode61 remove_diacritics 2``) kept
+in sync by AFTER INSERT / UPDATE OF / DELETE triggers using FTS5's 'delete' command.
+PostgreSQL: GIN indexes over ``to_tsvector('simple', …)``. Self-contained on purpose:
+no app code is imported, so later changes to the app cannot change this revision.
 
 Revision ID: 0001
 Revises:
@@ -10,22 +15,55 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.fts import create_statements, drop_statements
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
+#: (search table or index, content table, column)
+FTS = (
+    ("message_fts", "message", "text"),
+    ("conversation_fts", "conversation", "subject"),
+    ("customer_fts", "customer", "name"),
+)
+
 
 def _create_search() -> None:
-    for statement in create_statements(op.get_bind().dialect.name):
-        op.execute(statement)
+    dialect = op.get_bind().dialect.name
+    for fts, table, col in FTS:
+        if dialect == "sqlite":
+            op.execute(
+                f"CREATE VIRTUAL TABLE {fts} USING fts5({col}, content='{table}', "
+                f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
+            )
+            op.execute(
+                f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
+                f"INSERT INTO {fts}(rowid, {col}) VALUES (new.id, new.{col}); END"
+            )
+            op.execute(
+                f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
+                f"INSERT INTO {fts}({fts}, rowid, {col}) VALUES ('delete', old.id, "
+                f"old.{col}); END"
+            )
+            op.execute(
+                f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {col} ON {table} BEGIN "
+                f"INSERT INTO {fts}({fts}, rowid, {col}) VALUES ('delete', old.id, "
+                f"old.{col}); "
+                f"INSERT INTO {fts}(rowid, {col}) VALUES (new.id, new.{col}); END"
+            )
+        elif dialect == "postgresql":
+            op.execute(f"CREATE INDEX ix_{fts} ON {table} USING gin (to_tsvector('simple', {col}))")
 
 
 def _drop_search() -> None:
-    for statement in drop_statements(op.get_bind().dialect.name):
-        op.execute(statement)
+    dialect = op.get_bind().dialect.name
+    for fts, _table, _col in FTS:
+        if dialect == "sqlite":
+            for suffix in ("ai", "ad", "au"):
+                op.execute(f"DROP TRIGGER IF EXISTS {fts}_{suffix}")
+            op.execute(f"DROP TABLE IF EXISTS {fts}")
+        elif dialect == "postgresql":
+            op.execute(f"DROP INDEX IF EXISTS ix_{fts}")
 
 
 def upgrade() -> None:

@@ -1,0 +1,301 @@
+"""The console's workflow actions (snooze, pending, priority, tags, assign, merge;
+customer VIP, notes and merge): a dialog on the UI thread, the write in a worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+from textual import work
+
+from omnitui.desk import DeskError
+from omnitui.ui.screens.prompts import ChoiceScreen, InputScreen
+from omnitui.workflow import WorkflowError
+from storage.models import Conversation, Customer
+
+if TYPE_CHECKING:
+    from omnitui.desk import Desk
+
+SNOOZE_CHOICES = [
+    ("1", "1h", "1 hour"),
+    ("2", "4h", "4 hours"),
+    ("t", "tomorrow", "tomorrow 9:00"),
+    ("w", "next-week", "next week (Monday 9:00)"),
+    ("r", "reply", "until the customer replies"),
+    ("c", "custom", "custom: 90m, 3d, friday, 2026-12-01 14:00…"),
+]
+PRIORITY_CHOICES = [
+    ("1", "low", "low"),
+    ("2", "normal", "normal"),
+    ("3", "high", "high"),
+    ("4", "urgent", "urgent"),
+]
+
+
+class DeskActions:
+    """Mixed into :class:`omnitui.ui.app.OmniApp`."""
+
+    # The App provides push_screen, call_from_thread, notify and _write.
+    desk: Desk
+    engine: Any
+
+    # -- status ----------------------------------------------------------------
+    def ask_snooze(self, conversation_id: int) -> None:
+        """Snooze presets: 1h, 4h, tomorrow, next week, until reply, custom."""
+
+        def chosen(value: str | None) -> None:
+            if value == "custom":
+                self.push_screen(
+                    InputScreen(
+                        "Snooze until",
+                        hint="1h · 90m · 3d · tomorrow · friday · 2026-12-01 14:00 · reply",
+                    ),
+                    lambda text: self._snooze(conversation_id, text) if text else None,
+                )
+            elif value:
+                self._snooze(conversation_id, value)
+
+        self.push_screen(ChoiceScreen("Snooze", SNOOZE_CHOICES), chosen)
+
+    @work(thread=True, group="writes")
+    def _snooze(self, conversation_id: int, text: str) -> None:
+        from omnitui.workflow import parse_snooze, snooze
+
+        zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
+        try:
+            until = parse_snooze(text, datetime.now(UTC), zone)  # type: ignore[arg-type]
+        except WorkflowError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        label = "until the customer replies" if until is None else f"until {_local(until, zone)}"
+        self._write(
+            conversation_id, lambda s, c: snooze(self.desk, s, c, until), f"Snoozed {label}."
+        )
+
+    @work(thread=True, group="writes")
+    def toggle_pending(self, conversation_id: int) -> None:
+        """Pending (waiting on the customer) ⇄ open."""
+        done: list[str] = []
+
+        def run(s: Session, conv: Conversation) -> None:
+            status = "open" if conv.status == "pending" else "pending"
+            self.desk.set_status(s, conv, status)
+            done.append(status)
+
+        self._write(conversation_id, run)
+        if done:
+            self.call_from_thread(self.notify, f"Now {done[0]}.", markup=False, timeout=3)
+
+    # -- priority, tags, assignment --------------------------------------------
+    def ask_priority(self, conversation_id: int) -> None:
+        """Pick low / normal / high / urgent."""
+        from omnitui.workflow import set_priority
+
+        def chosen(value: str | None) -> None:
+            if value:
+                self._run(
+                    conversation_id,
+                    lambda s, c: set_priority(self.desk, s, c, value),
+                    f"Priority {value}.",
+                )
+
+        self.push_screen(ChoiceScreen("Priority", PRIORITY_CHOICES), chosen)
+
+    def ask_tags(self, conversation_id: int) -> None:
+        """Edit the tags as one comma-separated line."""
+        self._with_conversation(conversation_id, self._tags_dialog)
+
+    def _tags_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
+        from omnitui.workflow import edit_tags
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+            tags = [t for t in text.replace(" ", ",").split(",") if t.strip()]
+            self._run(
+                conversation_id,
+                lambda s, c: edit_tags(self.desk, s, c, replace=tags),
+                "Tags saved.",
+            )
+
+        self.push_screen(
+            InputScreen(
+                f"Tags of {conv['ref']}",
+                value=", ".join(conv["tags"]),
+                hint="comma-separated; empty removes all",
+            ),
+            chosen,
+        )
+
+    def ask_assign(self, conversation_id: int) -> None:
+        """Assign to an agent (default: me); empty unassigns."""
+        self._with_conversation(conversation_id, self._assign_dialog)
+
+    def _assign_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
+        from omnitui.workflow import assign
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+            name = text.strip() or None
+            label = f"Assigned to {name}." if name else "Unassigned."
+            self._run(conversation_id, lambda s, c: assign(self.desk, s, c, name), label)
+
+        self.push_screen(
+            InputScreen(
+                f"Assign {conv['ref']} to",
+                value=conv["assignee"] or self.desk.agent,
+                hint="an agent's name; empty unassigns",
+            ),
+            chosen,
+        )
+
+    def ask_merge(self, conversation_id: int) -> None:
+        """Merge this conversation into another (by reference)."""
+
+        def chosen(text: str | None) -> None:
+            if text and text.strip():
+                self._merge(conversation_id, text.strip())
+
+        self.push_screen(
+            InputScreen(
+                "Merge this conversation into…",
+                hint="the reference of the conversation that stays, e.g. C-1042",
+                placeholder="C-",
+            ),
+            chosen,
+        )
+
+    @work(thread=True, group="writes")
+    def _merge(self, conversation_id: int, target_ref: str) -> None:
+        from omnitui.workflow import find_by_ref, merge_conversations
+
+        moved: list[int] = []
+
+        def run(s: Session, conv: Conversation) -> None:
+            target = find_by_ref(s, target_ref)
+            if target is None:
+                raise DeskError(f"no conversation {target_ref!r}")
+            merge_conversations(self.desk, s, conv, target)
+            moved.append(target.id)  # type: ignore[arg-type]
+
+        self._write_guarded(conversation_id, run, f"Merged into {target_ref.upper()}.")
+        if moved:
+            self.call_from_thread(self.after_merge, conversation_id, moved[0])
+
+    def after_merge(self, old_id: int, new_id: int) -> None:
+        """Overridden by the app: show the conversation that stayed."""
+
+    # -- customer ----------------------------------------------------------------
+    @work(thread=True, group="writes")
+    def toggle_vip(self, conversation_id: int) -> None:
+        """Flag or unflag the customer as VIP."""
+        from omnitui.customers import set_vip
+
+        state: list[bool] = []
+
+        def run(s: Session, conv: Conversation) -> None:
+            customer = s.get(Customer, conv.customer_id)
+            assert customer is not None
+            state.append(not customer.vip)
+            set_vip(self.desk, s, customer.id, not customer.vip)  # type: ignore[arg-type]
+
+        self._write_guarded(conversation_id, run)
+        if state:
+            text = "Customer is VIP." if state[0] else "Customer is no longer VIP."
+            self.call_from_thread(self.notify, text, markup=False, timeout=3)
+
+    def ask_customer_notes(self, conversation_id: int) -> None:
+        """Edit the customer's notes (one line here; longer in `omnitui customer note`)."""
+        self._with_conversation(conversation_id, self._notes_dialog)
+
+    def _notes_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
+        from omnitui.customers import set_notes
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+
+            def run(s: Session, c: Conversation) -> None:
+                set_notes(self.desk, s, c.customer_id, text)  # type: ignore[arg-type]
+
+            self._run(conversation_id, run, "Customer notes saved.")
+
+        self.push_screen(InputScreen(f"Notes on {conv['customer']}", value=conv["notes"]), chosen)
+
+    def ask_customer_merge(self, conversation_id: int) -> None:
+        """Merge another customer (by address) into this conversation's customer."""
+        from omnitui.customers import merge_customers
+        from omnitui.export import parse_customer_address
+        from storage import repository as repo
+
+        def chosen(text: str | None) -> None:
+            if not text or not text.strip():
+                return
+
+            def run(s: Session, conv: Conversation) -> None:
+                try:
+                    channel, addr = parse_customer_address(text)
+                except ValueError as exc:
+                    raise DeskError(str(exc)) from None
+                ident = repo.find_identity(s, channel, addr)
+                if ident is None or ident.customer_id is None:
+                    raise DeskError(f"no customer with address {text.strip()!r}")
+                if ident.customer_id == conv.customer_id:
+                    raise DeskError("that address is already this customer's")
+                merge_customers(s, conv.customer_id, ident.customer_id, actor=self.desk.agent)  # type: ignore[arg-type]
+
+            self._run(conversation_id, run, "Customers merged.")
+
+        self.push_screen(
+            InputScreen(
+                "Merge another customer into this one",
+                hint="their address: a@b.c · +15551234567 · telegram:5001 · matrix:@x:y",
+            ),
+            chosen,
+        )
+
+    # -- plumbing ------------------------------------------------------------------
+    @work(thread=True, group="writes")
+    def _run(
+        self, conversation_id: int, fn: Callable[[Session, Conversation], Any], ok: str
+    ) -> None:
+        self._write_guarded(conversation_id, fn, ok)
+
+    def _write_guarded(
+        self,
+        conversation_id: int,
+        fn: Callable[[Session, Conversation], Any],
+        ok: str | None = None,
+    ) -> None:
+        def run(s: Session, conv: Conversation) -> None:
+            try:
+                fn(s, conv)
+            except (WorkflowError, ValueError) as exc:
+                raise DeskError(str(exc)) from None
+
+        self._write(conversation_id, run, ok)
+
+    @work(thread=True, group="reads")
+    def _with_conversation(
+        self, conversation_id: int, then: Callable[[int, dict[str, Any]], None]
+    ) -> None:
+        with Session(self.engine) as s:
+            conv = s.get(Conversation, conversation_id)
+            if conv is None:
+                return
+            customer = s.get(Customer, conv.customer_id)
+            facts = {
+                "ref": conv.ref,
+                "tags": list(conv.tags or []),
+                "assignee": conv.assignee,
+                "customer": customer.name if customer else "",
+                "notes": customer.notes if customer else "",
+            }
+        self.call_from_thread(then, conversation_id, facts)
+
+
+def _local(when: datetime, zone: Any) -> str:
+    return when.astimezone(zone).strftime("%a %d %b %H:%M")

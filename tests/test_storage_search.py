@@ -1,0 +1,350 @@
+"""Full-text search on SQLite (FTS5) and PostgreSQL (tsvector): what users type finds
+what they expect, and nothing they type breaks it."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import delete, text
+from sqlmodel import Session, select
+
+from storage import search as search_module
+from storage.models import Conversation, Customer, Message
+from storage.search import SNIPPET_CHARS, SearchHit, query_words, search
+
+_serial = itertools.count(1)
+
+
+class Corpus:
+    """Writes customers, conversations and messages as plain rows."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+
+    def conversation(self, name: str, subject: str = "", *messages: str) -> Conversation:
+        n = next(_serial)
+        customer = Customer(name=name)
+        self.s.add(customer)
+        self.s.flush()
+        conv = Conversation(
+            ref=f"C-{n}",
+            account="mail",
+            channel="email",
+            customer_id=customer.id,
+            subject=subject,
+            preview=messages[-1][:80] if messages else "",
+        )
+        self.s.add(conv)
+        self.s.flush()
+        for body in messages:
+            self.message(conv, body)
+        return conv
+
+    def message(self, conv: Conversation, body: str) -> Message:
+        msg = Message(
+            conversation_id=conv.id,
+            account="mail",
+            external_id=f"m{next(_serial)}",
+            direction="in",
+            text=body,
+        )
+        self.s.add(msg)
+        self.s.flush()
+        return msg
+
+
+@pytest.fixture
+def corpus(session: Session) -> dict[str, Conversation]:
+    c = Corpus(session)
+    convs = {
+        "grinder": c.conversation(
+            "Ana Lima",
+            "Grinder broke",
+            "The burr grinder squeals and then stops.",
+            "Can I get a refund, please?",
+        ),
+        "kettle": c.conversation(
+            "田中 芽衣", "ケトルについて", "ケトル、壊れた。😀 the kettle leaks", "broken😀lid"
+        ),
+        "order": c.conversation("Bo Lindqvist", "Order status", "Where is order 4471?"),
+        "cafe": c.conversation("Zoë Müller", "Rechnung", "Die Rechnung vom Café stimmt nicht"),
+        "syntax": c.conversation(
+            "Sam Near", "", 'He wrote "this OR that" and NEAR(x) -minus col:umn it\'s (odd)'
+        ),
+    }
+    session.commit()
+    return convs
+
+
+def refs(session: Session, query: str, **kw: object) -> list[str | None]:
+    return [h.ref for h in search(session, query, **kw)]  # type: ignore[arg-type]
+
+
+def ref_set(session: Session, query: str) -> set[str | None]:
+    return set(refs(session, query))
+
+
+# -- what matches ---------------------------------------------------------------------
+
+
+def test_words_are_found_in_bodies_subjects_and_customer_names(session: Session, corpus) -> None:  # noqa: ANN001
+    grinder, order = corpus["grinder"].ref, corpus["order"].ref
+    assert ref_set(session, "squeals") == {grinder}  # a message
+    assert ref_set(session, "grinder broke") == {grinder}  # the subject
+    assert ref_set(session, "lindqvist") == {order}  # the customer's name
+    assert ref_set(session, "4471") == {order}
+    assert ref_set(session, "SQUEALS") == {grinder}  # case does not matter
+
+
+def test_every_word_must_match(session: Session, corpus) -> None:  # noqa: ANN001
+    assert ref_set(session, "burr squeals") == {corpus["grinder"].ref}
+    assert ref_set(session, "burr kettle") == set()  # two different conversations
+    assert ref_set(session, "squeals nonexistentword") == set()
+
+
+def test_words_spread_over_name_subject_and_messages(session: Session, corpus) -> None:  # noqa: ANN001
+    grinder = corpus["grinder"].ref
+    assert ref_set(session, "ana refund") == {grinder}  # name + a message
+    assert ref_set(session, "grinder refund") == {grinder}  # subject/message + another message
+    assert ref_set(session, "lima broke") == {grinder}  # name + subject
+    assert ref_set(session, "squeals refund") == {grinder}  # two messages
+    assert ref_set(session, "ana 4471") == set()  # Ana's name, Bo's order
+
+
+def test_last_word_is_a_prefix(session: Session, corpus) -> None:  # noqa: ANN001
+    grinder = corpus["grinder"].ref
+    assert ref_set(session, "refu") == {grinder}
+    assert ref_set(session, "ref") == {grinder}
+    assert ref_set(session, "burr squea") == {grinder}
+    assert ref_set(session, "squea burr") == set()  # only the last word is a prefix
+    assert ref_set(session, "lindq") == {corpus["order"].ref}
+    assert ref_set(session, "re") == set()  # too short to be a prefix: a whole word
+
+
+def test_cjk_text(session: Session, corpus) -> None:  # noqa: ANN001
+    """A CJK run separated by spaces or punctuation is a word; its start is a prefix.
+    Known limit (see storage.search): a word inside a longer run is not found."""
+    kettle = corpus["kettle"].ref
+    assert ref_set(session, "ケトル") == {kettle}  # a run between 、 and the start
+    assert ref_set(session, "壊れた") == {kettle}  # between 、 and 。
+    assert ref_set(session, "田中") == {kettle}  # the customer's name
+    assert ref_set(session, "ケト") == {kettle}  # the start of a run
+    assert ref_set(session, "芽衣 ケトル") == {kettle}
+    assert ref_set(session, "について") == set()  # inside the run ケトルについて
+
+
+def test_emoji_are_separators_not_words(session: Session, corpus) -> None:  # noqa: ANN001
+    kettle = corpus["kettle"].ref
+    assert ref_set(session, "lid") == {kettle}  # in "broken😀lid"
+    assert ref_set(session, "broken😀lid") == {kettle}
+    assert ref_set(session, "leaks 😀") == {kettle}
+    assert search(session, "😀") == []
+
+
+def test_accents_and_case(session: Session, corpus) -> None:  # noqa: ANN001
+    cafe = corpus["cafe"].ref
+    assert ref_set(session, "CAFÉ") == {cafe}
+    assert ref_set(session, "zoë müller") == {cafe}
+    if session.get_bind().dialect.name == "sqlite":  # PostgreSQL 'simple' keeps accents
+        assert ref_set(session, "cafe") == {cafe}
+        assert ref_set(session, "zoe") == {cafe}
+
+
+# -- what users type is never syntax ----------------------------------------------------
+
+
+HOSTILE = [
+    '"',
+    '""',
+    "*",
+    "OR",
+    "AND",
+    "NOT",
+    "NEAR(",
+    "NEAR(a b)",
+    "-",
+    "-minus",
+    ":",
+    "col:umn",
+    "'",
+    "it's",
+    "(",
+    ")",
+    "a AND",
+    "^",
+    "}{",
+    "%",
+    "_",
+    "\\",
+    "\\'",
+    "a\\",
+    "'; DROP TABLE message; --",
+    "\x00",
+    "a\x00b",
+    "\x1b[31m",
+    "&",
+    "|",
+    "!",
+    "<->",
+    ":*",
+    "a:*",
+    "x" * 2000,
+    " ".join(["w"] * 100),
+]
+
+
+def test_hostile_queries_never_raise(session: Session, corpus) -> None:  # noqa: ANN001
+    for query in HOSTILE:
+        search(session, query)
+        # The transaction is still usable (PostgreSQL aborts it on any error).
+        assert session.exec(select(Conversation)).first() is not None, query
+
+
+def test_queries_without_words_find_nothing(session: Session, corpus) -> None:  # noqa: ANN001
+    for query in ["", "   ", '"', "*", "-", ":", "'", "(", "😀", "\x00", "—", "\t\n"]:
+        assert search(session, query) == [], query
+
+
+def test_operators_are_plain_words(session: Session, corpus) -> None:  # noqa: ANN001
+    syntax = corpus["syntax"].ref
+    assert ref_set(session, "squeals OR kettle") == set()  # not an OR
+    assert ref_set(session, "that OR this") == {syntax}  # three words, all present
+    assert ref_set(session, "NEAR(x)") == {syntax}
+    assert ref_set(session, "-minus") == {syntax}
+    assert ref_set(session, "col:umn") == {syntax}
+    assert ref_set(session, '"this') == {syntax}
+    assert ref_set(session, "it's") == {syntax}
+    assert ref_set(session, "squeals -burr") == {corpus["grinder"].ref}  # not a NOT
+
+
+def test_query_words_drop_syntax_only_words() -> None:
+    assert query_words('  "refund"  * - OR ケトル 😀 ') == ['"refund"', "OR", "ケトル"]
+    assert query_words("a\x00b") == ["a", "b"]
+
+
+# -- results ----------------------------------------------------------------------------
+
+
+def test_one_hit_per_conversation_best_first(session: Session) -> None:
+    c = Corpus(session)
+    in_body = c.conversation("X", "Hello", "the espresso machine is loud", "espresso again")
+    in_subject = c.conversation("Y", "Espresso machine", "it is loud")
+    session.commit()
+    hits = search(session, "espresso")
+    assert [h.ref for h in hits] == [in_subject.ref, in_body.ref]
+    assert all(isinstance(h, SearchHit) for h in hits)
+    assert hits[0].subject == "Espresso machine"
+    assert (hits[0].channel, hits[0].status) == ("email", "open")
+    assert hits[0].conversation_id == in_subject.id
+    assert refs(session, "espresso", limit=1) == [in_subject.ref]
+    assert search(session, "espresso", limit=0) == []
+
+
+def test_customer_filter(session: Session, corpus) -> None:  # noqa: ANN001
+    c = Corpus(session)
+    other = c.conversation("Ana Lima", "Another grinder", "grinder again")
+    session.commit()
+    ana = corpus["grinder"].customer_id
+    assert ref_set(session, "grinder") == {corpus["grinder"].ref, other.ref}
+    assert refs(session, "grinder", customer_id=ana) == [corpus["grinder"].ref]
+    assert refs(session, "refund please", customer_id=ana) == [corpus["grinder"].ref]
+    assert refs(session, "ana refu", customer_id=ana) == [corpus["grinder"].ref]
+    assert refs(session, "4471", customer_id=ana) == []
+
+
+def test_snippet_is_plain_text_around_the_match(session: Session) -> None:
+    c = Corpus(session)
+    filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6
+    body = f"Hello,\n\n{filler}\nThe [bold]PUMP[/bold] rattles <b>loudly</b>.\n{filler}"
+    conv = c.conversation("X", "", body)
+    session.commit()
+    (hit,) = search(session, "rattles")
+    assert hit.ref == conv.ref
+    assert len(hit.snippet) <= SNIPPET_CHARS
+    assert "\n" not in hit.snippet and "rattles" in hit.snippet
+    assert hit.snippet.startswith("…") and hit.snippet.endswith("…")
+    assert "[bold]PUMP[/bold]" in hit.snippet  # the text as written: nothing added
+    ((start, end),) = hit.highlights
+    assert hit.snippet[start:end] == "rattles"
+    (hit,) = search(session, "pump rattl")
+    assert [hit.snippet[a:b] for a, b in hit.highlights] == ["PUMP", "rattles"]
+
+
+def test_snippet_highlights_survive_case_and_accent_folding(session: Session) -> None:
+    c = Corpus(session)
+    c.conversation("X", "", "İİ Ærger: Straße naïve café ÇA")  # İ lower-cases to 2 chars
+    session.commit()
+
+    def marked(query: str) -> list[str]:
+        (hit,) = search(session, query)
+        return [hit.snippet[a:b] for a, b in hit.highlights]
+
+    assert marked("café") == ["café"]
+    assert marked("ærger") == ["Ærger"]
+    assert marked("straße") == ["Straße"]
+    if session.get_bind().dialect.name == "sqlite":
+        assert marked("naive") == ["naïve"]
+
+
+def test_snippet_of_a_subject_or_name_hit_is_the_preview(session: Session, corpus) -> None:  # noqa: ANN001
+    (hit,) = search(session, "lindqvist")
+    assert hit.snippet == "Where is order 4471?"
+
+
+def test_search_follows_updates_and_deletes(session: Session, corpus) -> None:  # noqa: ANN001
+    order = corpus["order"]
+    msg = session.exec(select(Message).where(Message.conversation_id == order.id)).one()
+    msg.text = "Where is parcel 9000?"
+    session.commit()
+    assert ref_set(session, "4471") == set()
+    assert ref_set(session, "parcel") == {order.ref}
+    order.subject = "Shipping question"
+    session.get(Customer, order.customer_id).name = "Bo Berg"  # type: ignore[union-attr]
+    session.commit()
+    assert ref_set(session, "status") == set()
+    assert ref_set(session, "shipping") == {order.ref}
+    assert ref_set(session, "lindqvist") == set()
+    assert ref_set(session, "berg") == {order.ref}
+    session.exec(delete(Message).where(Message.id == msg.id))  # type: ignore[call-overload]
+    session.commit()
+    assert ref_set(session, "parcel") == set()
+    session.exec(delete(Customer).where(Customer.id == order.customer_id))  # type: ignore[call-overload]
+    session.commit()
+    assert ref_set(session, "berg") == set()
+    assert ref_set(session, "shipping") == set()
+
+
+def test_uncommitted_changes_are_seen_by_their_own_session(session: Session, corpus) -> None:  # noqa: ANN001
+    Corpus(session).message(corpus["order"], "a brand new word: zanzibar")
+    assert ref_set(session, "zanzibar") == {corpus["order"].ref}
+    session.rollback()
+    assert ref_set(session, "zanzibar") == set()
+
+
+def test_connection_or_session(session: Session, corpus, engine) -> None:  # noqa: ANN001
+    with engine.connect() as conn:
+        assert [h.ref for h in search(conn, "squeals")] == [corpus["grinder"].ref]
+    assert refs(session, "squeals") == [corpus["grinder"].ref]
+
+
+def test_many_matches_stay_bounded(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the newest MESSAGE_CAP matching messages are ranked; results stay correct."""
+    monkeypatch.setattr(search_module, "MESSAGE_CAP", 5)
+    c = Corpus(session)
+    convs = [c.conversation(f"P{i}", "", f"common word number {i}") for i in range(12)]
+    session.commit()
+    hits = refs(session, "common", limit=50)
+    assert len(hits) == 5 and set(hits) <= {conv.ref for conv in convs}
+    assert ref_set(session, "common number 0") == {convs[0].ref}  # still found when rare
+
+
+def test_fts_index_is_consistent(session: Session, corpus) -> None:  # noqa: ANN001
+    """The triggers left the FTS5 external-content index in step with its tables."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("FTS5 integrity check is SQLite's")
+    msg = session.exec(select(Message)).first()
+    msg.text = "changed"  # type: ignore[union-attr]
+    session.commit()
+    for fts in ("message_fts", "conversation_fts", "customer_fts"):
+        session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
