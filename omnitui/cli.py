@@ -80,7 +80,7 @@ def open_engine(url: str) -> Engine:
         fail(str(exc))
 
 
-def make_desk(config: Config, *, signing: bool = False):  # noqa: ANN201 - Desk, lazily
+def make_desk(config: Config, *, signing: bool = False, lazy: bool = False):  # noqa: ANN201
     """The helpdesk rules configured from ``[sla]`` and ``[agent]``; ``signing`` loads the
     install key that signs our Message-IDs (only sync and the console need it)."""
     from omnitui.desk import Desk
@@ -90,7 +90,7 @@ def make_desk(config: Config, *, signing: bool = False):  # noqa: ANN201 - Desk,
 
     try:
         policies = policies_from_config(config.sla)
-        calendar = calendar_from_config(config.sla)
+        calendar = calendar_from_config(config.sla, lazy=lazy)
         routing = routing_from_config(config.routing)
     except (SLAConfigError, RoutingConfigError) as exc:
         fail(f"{config.path}: {exc}")
@@ -139,7 +139,7 @@ def root(
         engine = open_engine(db_url(cfg))
         from omnitui.ui.app import run_console
 
-        run_console(engine, cfg, make_desk(cfg, signing=True), demo=False)
+        run_console(engine, cfg, make_desk(cfg, signing=True, lazy=True), demo=False)
 
 
 @app.command()
@@ -449,6 +449,8 @@ def customer_show(
     print(f"{clean_line(info.name)}{'  VIP' if info.vip else ''}")
     for i in info.identities:
         print(f"  {i.channel}:{clean_line(i.address)}")
+    for line in info.notes.splitlines():
+        print(f"  note: {clean_line(line, 200)}")
     for h in history:
         print(
             f"{h.ref}\t{h.channel}\t{h.status}\t{h.last_message_at.isoformat()}\t"

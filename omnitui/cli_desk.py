@@ -188,7 +188,7 @@ def conv_assign(
     def run(d: Desk, s: Session, c: Conversation) -> None:
         assign(d, s, c, None if none else (agent or d.agent))
 
-    _act(ref, run, "unassigned" if none else f"assigned to {agent or 'you'}")
+    _act(ref, run, "unassigned" if none else f"assigned to {agent or load().agent_name}")
 
 
 @conv_app.command("merge")

@@ -8,6 +8,7 @@ counts only opening hours in a time zone, skipping holidays and closed dates.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -350,12 +351,17 @@ def resume_due(
 # --- [sla] calendar configuration -------------------------------------------------------
 
 
-def calendar_from_config(sla: Mapping[str, Any]) -> Calendar:
+def calendar_from_config(sla: Mapping[str, Any], *, lazy: bool = False) -> Calendar:
     """The calendar of the ``[sla]`` table: ``AlwaysOpen`` without ``[sla.hours]``, else a
-    :class:`BusinessCalendar` with ``timezone``, ``holidays`` and ``closed_dates``."""
+    :class:`BusinessCalendar` with ``timezone``, ``holidays`` and ``closed_dates``.
+
+    ``lazy``: the holiday table (≈ 170 ms to import and build) is made on first use, in
+    whatever thread needs it first, and a bad country code is raised then (the console
+    starts faster; it checks the calendar in its first housekeeping round)."""
     tz = _zone(sla.get("timezone", "UTC"))
     closed = _closed_dates(sla.get("closed_dates", []))
-    lookup = _holidays(sla.get("holidays"))
+    code = sla.get("holidays")
+    lookup = LazyHolidays(code) if lazy and code else _holidays(code)
     hours = sla.get("hours")
     if hours is None:
         return AlwaysOpen()
@@ -398,6 +404,26 @@ def _closed_dates(value: Any) -> frozenset[date]:
                 f"sla.closed_dates[{i}]: {item!r} is not a date like 2026-12-24"
             ) from None
     return frozenset(out)
+
+
+class LazyHolidays:
+    """A holiday table built on the first lookup (thread-safe)."""
+
+    def __init__(self, code: Any) -> None:
+        self.code = code
+        self._table: Container[date] | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Container[date] | None:
+        """Build the table now; raises SLAConfigError for a bad code."""
+        with self._lock:
+            if self._table is None:
+                table = _holidays(self.code)  # an empty dict until a year is asked for
+                self._table = frozenset() if table is None else table
+            return self._table
+
+    def __contains__(self, day: object) -> bool:
+        return day in self.load()  # type: ignore[operator]
 
 
 def _holidays(code: Any) -> Container[date] | None:

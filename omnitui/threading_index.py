@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from adapters.base import InboundMessage
 from omnitui.message_ids import ref_from_message_id
 from storage import repository as repo
-from storage.models import Conversation, Message
+from storage.models import Conversation, Message, RefAlias
 
 REF_IN_SUBJECT = re.compile(r"\[(C-\d+)\]", re.IGNORECASE)
 
@@ -48,6 +48,8 @@ class ThreadIndex:
         self.by_message_id: dict[str, Conversation] = {}
         self.by_id: dict[int, Conversation] = {}
         self.latest_chat: dict[tuple[str, int, str | None], Conversation] = {}
+        #: Conversation id a merged-away id now leads to (from ``ref_alias``).
+        self.merged: dict[int, int] = {}
         wanted_ids: set[int] = set()
         referenced: set[str] = set()
         for msg in batch:
@@ -62,6 +64,17 @@ class ThreadIndex:
                     conv_id = repo.id_for_ref(ref) if ref else None
                     if conv_id:
                         wanted_ids.add(conv_id)
+        if wanted_ids:
+            aliases = s.exec(
+                select(RefAlias.ref, RefAlias.conversation_id).where(
+                    col(RefAlias.ref).in_([repo.ref_for(i) for i in wanted_ids])
+                )
+            ).all()
+            for ref, target in aliases:
+                old = repo.id_for_ref(ref)
+                if old is not None and target is not None:
+                    self.merged[old] = target
+                    wanted_ids.add(target)
         refs = list(referenced)
         for start in range(0, len(refs), 900):
             rows = s.exec(
@@ -106,6 +119,7 @@ class ThreadIndex:
         if msg.channel == "email":
             for match in REF_IN_SUBJECT.findall(msg.subject or ""):
                 conv_id = repo.id_for_ref(match)
+                conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
                 if conv_id in self.by_id:
                     return self.by_id[conv_id]  # type: ignore[index]
             ids = header_ids(msg)
@@ -115,6 +129,7 @@ class ThreadIndex:
             for mid in ids:
                 ref = ref_from_message_id(mid, self.signing_key)
                 conv_id = repo.id_for_ref(ref) if ref else None
+                conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
                 if conv_id in self.by_id:
                     return self.by_id[conv_id]  # type: ignore[index]
             return None

@@ -7,10 +7,10 @@ plain frozen dataclasses, so callers never hold ORM objects across threads.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, select, tuple_
+from sqlalchemy import Connection, func, select, tuple_, union_all
 
 from storage.models import (
     NO_DUE,
@@ -151,30 +151,57 @@ def _base(flt: InboxFilter):  # noqa: ANN202
     )
 
 
+def _ordered(
+    flt: InboxFilter,
+    key_cond,
+    *,
+    descending: bool,
+    limit: int,  # noqa: ANN001 - a clause
+):  # noqa: ANN202 - a Select
+    """The inbox query in key order. With several statuses, one index-ordered query per
+    status merged with UNION ALL: an ``IN`` list would make SQLite sort every matching
+    row (tens of thousands at 100k conversations) for each page."""
+    keys = (C.urgency_due, C.recency, C.id)
+    order = [k.desc() for k in keys] if descending else list(keys)
+    if len(flt.statuses) <= 1:
+        q = _base(flt)
+        if key_cond is not None:
+            q = q.where(key_cond)
+        return q.order_by(*order).limit(limit)
+    parts = []
+    for status in flt.statuses:
+        q = _base(replace(flt, statuses=(status,)))
+        if key_cond is not None:
+            q = q.where(key_cond)
+        sub = q.order_by(*order).limit(limit).subquery()
+        parts.append(select(*sub.c))
+    merged = union_all(*parts).subquery()
+    mkeys = (merged.c.urgency_due, merged.c.recency, merged.c.id)
+    return (
+        select(merged)
+        .order_by(*([k.desc() for k in mkeys] if descending else list(mkeys)))
+        .limit(limit)
+    )
+
+
 def inbox_page(
     conn: Connection, flt: InboxFilter, *, after: InboxKey | None = None, limit: int = 100
 ) -> list[InboxRow]:
     """Up to ``limit`` rows in urgency order, starting after ``after``.
 
     Order: breached first, then soonest SLA due, then newest activity — which is
-    ascending ``(urgency_due, recency, id)``, one index range scan.
+    ascending ``(urgency_due, recency, id)``, one index range scan (per status).
     """
-    q = _base(flt)
-    if after is not None:
-        q = q.where(tuple_(C.urgency_due, C.recency, C.id) > tuple_(*after))
-    q = q.order_by(C.urgency_due, C.recency, C.id).limit(limit)
-    return [_row(r) for r in conn.execute(q)]
+    cond = None if after is None else tuple_(C.urgency_due, C.recency, C.id) > tuple_(*after)
+    return [_row(r) for r in conn.execute(_ordered(flt, cond, descending=False, limit=limit))]
 
 
 def inbox_page_before(
     conn: Connection, flt: InboxFilter, *, before: InboxKey | None = None, limit: int = 100
 ) -> list[InboxRow]:
     """Up to ``limit`` rows just before ``before`` (or the last rows), in urgency order."""
-    q = _base(flt)
-    if before is not None:
-        q = q.where(tuple_(C.urgency_due, C.recency, C.id) < tuple_(*before))
-    q = q.order_by(C.urgency_due.desc(), C.recency.desc(), C.id.desc()).limit(limit)
-    rows = [_row(r) for r in conn.execute(q)]
+    cond = None if before is None else tuple_(C.urgency_due, C.recency, C.id) < tuple_(*before)
+    rows = [_row(r) for r in conn.execute(_ordered(flt, cond, descending=True, limit=limit))]
     rows.reverse()
     return rows
 
@@ -199,6 +226,14 @@ def inbox_position(conn: Connection, flt: InboxFilter, key: InboxKey) -> int:
         .where(*_where(flt), tuple_(C.urgency_due, C.recency, C.id) < tuple_(*key))
     )
     return int(conn.execute(q).scalar_one())
+
+
+def inbox_key(conn: Connection, flt: InboxFilter, conversation_id: int) -> InboxKey | None:
+    """The current inbox key of a conversation, if the filter still selects it."""
+    r = conn.execute(
+        select(C.urgency_due, C.recency, C.id).where(C.id == conversation_id, *_where(flt))
+    ).first()
+    return None if r is None else (int(r[0]), int(r[1]), int(r[2]))
 
 
 def inbox_rows_by_id(conn: Connection, ids: Sequence[int]) -> list[InboxRow]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, tuple_, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -28,6 +28,7 @@ from storage.models import (
     Message,
     Outbox,
     RawMessage,
+    RefAlias,
     SyncCursor,
 )
 from storage.types import epoch, utcnow
@@ -143,6 +144,7 @@ def create_conversation(
     """A new open conversation with its reference assigned."""
     created = created_at or utcnow()
     conv = Conversation(
+        id=_first_free_id(s),
         account=account,
         channel=channel,
         customer_id=customer_id,
@@ -306,6 +308,20 @@ def count(conv: Conversation, *, direction: str, text: str, sent_at: datetime) -
             conv.last_inbound_at = sent_at
 
 
+def _first_free_id(s: Session) -> int | None:
+    """On SQLite, the id the next conversation must take when the newest ones were
+    merged away: SQLite would reuse the highest deleted rowid, and a merged-away
+    reference must keep leading to its merge target. None: let the database choose."""
+    if s.get_bind().dialect.name != "sqlite":
+        return None  # PostgreSQL sequences never go back
+    merged = [id_for_ref(r) or 0 for r in s.exec(select(RefAlias.ref)).all()]
+    if not merged:
+        return None
+    newest = s.exec(select(func.max(Conversation.id))).one() or 0
+    floor = max(merged)
+    return floor + 1 if floor >= newest else None
+
+
 def insert_conversations(s: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert new open conversations in bulk (``account``, ``channel``, ``customer_id``,
     ``thread_key``, ``subject``, ``created_at``), set their references, and return
@@ -327,6 +343,10 @@ def insert_conversations(s: Session, rows: Sequence[dict[str, Any]]) -> list[int
         }
         for row in rows
     ]
+    first = _first_free_id(s)
+    if first is not None:
+        for n, row in enumerate(full):
+            row["id"] = first + n
     result = s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), full)
     ids = [r[0] for r in result]
     s.execute(
@@ -470,15 +490,17 @@ def _linked_customers(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple
         if phone is None:
             continue
         digits = phone[1:]
-        other = (
-            (col(Identity.channel) == "matrix")
-            & (
-                col(Identity.address).like(f"@whatsapp\\_{digits}:%", escape="\\")
-                | col(Identity.address).like(f"@wa\\_{digits}:%", escape="\\")
+        if channel == "sms":
+            # Prefix ranges, not LIKE: they use the (channel, address) index.
+            puppets = [f"@whatsapp_{digits}:", f"@wa_{digits}:"]
+            other = (col(Identity.channel) == "matrix") & or_(
+                *(
+                    (col(Identity.address) >= p) & (col(Identity.address) < p[:-1] + ";")
+                    for p in puppets
+                )
             )
-            if channel == "sms"
-            else (col(Identity.channel) == "sms") & (col(Identity.address) == phone)
-        )
+        else:
+            other = (col(Identity.channel) == "sms") & (col(Identity.address) == phone)
         owners = set(s.exec(select(Identity.customer_id).where(other)).all())
         if len(owners) == 1:
             out[(channel, address)] = owners.pop()  # type: ignore[assignment]

@@ -564,3 +564,16 @@ def test_policy_errors(policies: list[Any], message: str) -> None:
     with pytest.raises(SLAConfigError) as info:
         policies_from_config({"policies": policies})
     assert str(info.value) == message
+
+
+def test_a_lazy_holiday_table_is_built_on_first_use_and_reports_a_bad_code() -> None:
+    """The console builds the holiday table off its start-up path."""
+    from omnitui.sla import LazyHolidays, SLAConfigError, calendar_from_config
+
+    sla = {"timezone": "America/New_York", "holidays": "US", "hours": {"mon": "09:00-17:00"}}
+    cal = calendar_from_config(sla, lazy=True)
+    assert isinstance(cal.holidays, LazyHolidays)  # type: ignore[attr-defined]
+    assert cal.is_closed_date(date(2026, 11, 26))  # type: ignore[attr-defined]  # Thanksgiving
+    bad = calendar_from_config({**sla, "holidays": "XX"}, lazy=True)
+    with pytest.raises(SLAConfigError, match="unknown country code"):
+        bad.holidays.load()  # type: ignore[attr-defined]

@@ -473,3 +473,24 @@ def test_which_mail_is_never_acknowledged(headers: str, auto: bool) -> None:
     from adapters.email.parse import is_auto_generated
 
     assert is_auto_generated(message_from_string(headers + "\n\nbody")) is auto
+
+
+def test_a_merged_away_reference_in_a_subject_leads_to_the_target_and_is_never_reused(
+    session: Session,
+) -> None:
+    desk = business_desk()
+    target = conv_of(session, desk.ingest(session, "mail", mail(1, ny(2026, 11, 23, 9))))
+    source = conv_of(
+        session, desk.ingest(session, "mail", mail(2, ny(2026, 11, 23, 10), frm="b@x.io"))
+    )
+    old_ref = source.ref
+    merge_conversations(desk, session, source, target)  # the newest conversation goes
+    session.commit()
+    fresh = conv_of(
+        session, desk.ingest(session, "mail", mail(3, ny(2026, 11, 23, 11), frm="c@x.io"))
+    )
+    assert fresh.ref != old_ref
+    answer = desk.ingest(
+        session, "mail", mail(4, ny(2026, 11, 23, 12), frm="b@x.io", subject=f"Re: [{old_ref}] x")
+    )
+    assert answer is not None and answer.conversation_id == target.id

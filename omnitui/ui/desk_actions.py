@@ -70,7 +70,7 @@ class DeskActions:
             self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         label = "until the customer replies" if until is None else f"until {_local(until, zone)}"
-        self._write(
+        self._write_guarded(
             conversation_id, lambda s, c: snooze(self.desk, s, c, until), f"Snoozed {label}."
         )
 
@@ -84,7 +84,7 @@ class DeskActions:
             self.desk.set_status(s, conv, status)
             done.append(status)
 
-        self._write(conversation_id, run)
+        self._write_guarded(conversation_id, run)
         if done:
             self.call_from_thread(self.notify, f"Now {done[0]}.", markup=False, timeout=3)
 

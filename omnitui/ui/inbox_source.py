@@ -87,7 +87,10 @@ class InboxSource:
             except ValueError:
                 return 0
         with self.engine.connect() as conn:
-            return queries.inbox_position(conn, self.filter, row.key)
+            # An action may have moved it (priority, SLA); if it left the view, the
+            # old key still points at what is now next.
+            key = queries.inbox_key(conn, self.filter, row.id) or row.key
+            return queries.inbox_position(conn, self.filter, key)
 
     def update_cached(self, row: InboxRow, **changes: object) -> None:
         """Patch a cached row in place (optimistic UI after an action)."""

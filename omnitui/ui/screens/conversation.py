@@ -52,11 +52,14 @@ class ConversationScreen(Screen):
     ConversationScreen #main { height: 1fr; }
     """
 
-    def __init__(self, conversation_id: int, compose: str | None = None) -> None:
+    def __init__(
+        self, conversation_id: int, compose: str | None = None, loaded: Loaded | None = None
+    ) -> None:
         super().__init__()
         self.conversation_id = conversation_id
         self.loaded: Loaded | None = None
         self._compose_mode = compose
+        self._preloaded = loaded
 
     @property
     def omni(self) -> OmniApp:
@@ -72,7 +75,11 @@ class ConversationScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(ThreadView).focus()
-        self.reload()
+        if self._preloaded is not None:
+            loaded, self._preloaded = self._preloaded, None
+            self._show(self.conversation_id, loaded)
+        else:
+            self.reload()
 
     @property
     def composer(self) -> Composer:
@@ -95,6 +102,8 @@ class ConversationScreen(Screen):
         self.app.call_from_thread(self._show, conversation_id, loaded)
 
     def _show(self, conversation_id: int, loaded: Loaded | None) -> None:
+        if conversation_id != self.conversation_id:
+            return  # a load overtaken by another (history pick, merge)
         if loaded is None:
             self.notify("That conversation no longer exists.", severity="error", markup=False)
             self.app.pop_screen()
@@ -114,12 +123,14 @@ class ConversationScreen(Screen):
             mode, self._compose_mode = self._compose_mode, None
             self.composer.open(mode, loaded.info.channel)
 
-    def open_other(self, conversation_id: int) -> None:
-        """Show another conversation (picked in the history pane)."""
-        if self.composer.has_draft:
+    def open_other(self, conversation_id: int, *, force: bool = False) -> None:
+        """Show another conversation (picked in the history pane, or the one this
+        conversation was merged into)."""
+        if self.composer.has_draft and not force:
             self.notify("Send or clear the draft first.", severity="warning")
             return
         self.composer.display = False
+        self.conversation_id = conversation_id
         self._load(conversation_id)
 
     @on(HistoryPane.OpenConversation)
@@ -208,8 +219,6 @@ class ConversationScreen(Screen):
         composer."""
         if self.loaded is None:
             return
-        if not self.composer.display:
-            self.composer.open("reply", self.loaded.info.channel)
         self.omni.pick_answer(self.conversation_id, self.loaded)
 
     def insert_answer(self, text: str, warnings: list[str]) -> None:
@@ -217,10 +226,12 @@ class ConversationScreen(Screen):
         if not self.composer.display:
             self.composer.open("reply", self.loaded.info.channel if self.loaded else "")
         if self.composer.text.strip():
-            self.composer.insert(("\n" if not self.composer.text.endswith("\n") else "") + text)
+            # A second answer goes after the draft, on its own paragraph.
+            self.composer.text = self.composer.text.rstrip("\n") + "\n\n" + text
         else:
             self.composer.text = text
-        self.composer.warnings = warnings
+        self.composer.warnings = [*self.composer.warnings, *warnings]
+        self.composer.move_cursor(self.composer.document.end)
         self.composer.focus()
 
     @on(Composer.PickerRequested)
