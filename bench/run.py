@@ -234,7 +234,9 @@ def measure_cli(url: str, runs: int, out: dict) -> None:
     engine = open_store(url)
     samples = []
     with engine.connect() as conn:
-        for word in ("refund", "grinder broken", "order", "Lieferung", "退款", "kettle")[: runs + 1]:
+        for word in ("refund", "grinder broken", "order", "Lieferung", "退款", "kettle")[
+            : runs + 1
+        ]:
             t0 = time.perf_counter()
             search(conn, word, limit=500)
             samples.append(time.perf_counter() - t0)

@@ -8,6 +8,7 @@ text contiguously, between escape sequences).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -16,7 +17,6 @@ import subprocess
 import termios
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 
@@ -142,10 +142,8 @@ class Console:
             self.proc.wait(timeout=5)
         except (subprocess.TimeoutExpired, ProcessLookupError):
             self.proc.kill()
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.master)
-        except OSError:
-            pass
 
 
 def cpu_seconds(pid: int) -> float:
