@@ -134,7 +134,11 @@ def root(
     state.config_path = config
     state.config_explicit = config is not None
     state.db_url = db
-    if ctx.invoked_subcommand is None:
+    if ctx.invoked_subcommand is not None:
+        import gc
+
+        gc.enable()  # off during start-up (omnitui/__main__.py); only the console waits
+    else:
         cfg = load()
         engine = open_engine(db_url(cfg))
         from omnitui.ui.app import run_console

@@ -358,18 +358,7 @@ class Desk:
         body = rendered.text.strip()
         at = utcnow()
         preview, last_at, recency = conv.preview, conv.last_message_at, conv.recency
-        item = repo.queue_outbox(s, conv, body, author=ACK_AUTHOR)
-        msg = repo.add_message(
-            s,
-            conv,
-            external_id=f"outbox:{item.id}",
-            direction="out",
-            text=body,
-            sent_at=at,
-            author=ACK_AUTHOR,
-            subject=conv.subject,
-        )
-        item.sent_message_id = msg.id
+        item = _queue_out(s, conv, body, ACK_AUTHOR, at)
         # The inbox keeps showing what the customer wrote, not the robot's answer.
         conv.preview, conv.last_message_at, conv.recency = preview, last_at, recency
         conv.acknowledged_at = at
@@ -426,18 +415,7 @@ class Desk:
         if not body.strip():
             raise DeskError("the reply is empty")
         at = at or utcnow()
-        item = repo.queue_outbox(s, conv, body, author=self.agent)
-        msg = repo.add_message(
-            s,
-            conv,
-            external_id=f"outbox:{item.id}",
-            direction="out",
-            text=body,
-            sent_at=at,
-            author=self.agent,
-            subject=conv.subject,
-        )
-        item.sent_message_id = msg.id
+        item = _queue_out(s, conv, body, self.agent, at)
         conv.unread = False
         self.on_agent_reply(conv, at)
         if conv.status == "snoozed":
@@ -569,3 +547,20 @@ class Desk:
             conversation_id=item.conversation_id,
             detail={"outbox_id": item.id, "error": error[:500], "will_retry": retry_at is not None},
         )
+
+
+def _queue_out(s: Session, conv: Conversation, body: str, author: str, at: datetime) -> Outbox:
+    """An outbox item and the ``out`` message that shows it in the thread at once."""
+    item = repo.queue_outbox(s, conv, body, author=author)
+    msg = repo.add_message(
+        s,
+        conv,
+        external_id=f"outbox:{item.id}",
+        direction="out",
+        text=body,
+        sent_at=at,
+        author=author,
+        subject=conv.subject,
+    )
+    item.sent_message_id = msg.id
+    return item

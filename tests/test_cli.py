@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,21 +10,7 @@ import pytest
 
 from omnitui.demo import seed
 from storage import open_store
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "omnitui", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        input=stdin,
-        cwd=cwd,
-        timeout=120,
-    )
+from tests.cli_run import run
 
 
 @pytest.fixture

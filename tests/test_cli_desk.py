@@ -4,10 +4,8 @@ driven as a user would: a subprocess on the demo data, checked through `export`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 
 from omnitui.demo import seed
 from storage import open_store
+from tests.cli_run import run
 
 DEMO_KB = Path(__file__).parents[1] / "omnitui" / "demo_kb"
 TYPO_ANSWER = """\
@@ -28,21 +27,6 @@ Hi {{ customer.fist_name }},
 
 Thanks for writing about {{ conversation.ref }}.
 """
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "omnitui", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        input=stdin,
-        cwd=cwd,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -59,6 +59,8 @@ class OmniApp(DeskActions, App):
         self.zone = display_zone(config.display_timezone)
         self.poller: Poller | None = None
         self.progress: dict[str, tuple[int, int]] = {}
+        #: One conversation screen, composed once and filled for each conversation.
+        self._conversation_screen: ConversationScreen | None = None
         self.alerts = _alert_settings(config)
         self._tracker = AlertTracker(self.alerts)
         #: The knowledge base, loaded by the first housekeeping round (off the UI
@@ -228,7 +230,14 @@ class OmniApp(DeskActions, App):
     def _push_conversation(self, conversation_id: int, compose: str | None, loaded) -> None:  # noqa: ANN001
         if isinstance(self.screen, ConversationScreen):
             return  # the agent already moved on (another key opened one)
-        self.push_screen(ConversationScreen(conversation_id, compose=compose, loaded=loaded))
+        screen = self._conversation_screen
+        if screen is None:
+            screen = ConversationScreen(conversation_id, compose=compose, loaded=loaded)
+            self._conversation_screen = screen
+            self.install_screen(screen, name="conversation")
+        else:
+            screen.show_conversation(conversation_id, compose, loaded)
+        self.push_screen(screen)
 
     def inbox_next(self) -> None:
         """After resolving from a conversation: the inbox with the next row highlighted."""
@@ -256,13 +265,22 @@ class OmniApp(DeskActions, App):
         self.data_changed()
 
     # -- knowledge base ------------------------------------------------------
+    @work(thread=True, exclusive=True, group="kb-load")
+    def _load_kb_then(self, conversation_id: int, loaded) -> None:  # noqa: ANN001
+        if self.kb is None:
+            kb = _knowledge_base(self.config)
+            if kb is not None:
+                kb.refresh()
+            self.kb = kb
+        self.call_from_thread(self.pick_answer, conversation_id, loaded)
+
     def pick_answer(self, conversation_id: int, loaded) -> None:  # noqa: ANN001 - Loaded
         """Open the KB picker for a conversation; the choice goes into its composer."""
         from omnitui.kb import placeholder_context, render
         from omnitui.ui.screens.kb_picker import KBPicker
 
         if self.kb is None and self.config.kb_dir is not None:
-            self.notify("The knowledge base is still loading…", markup=False)
+            self._load_kb_then(conversation_id, loaded)  # asked before housekeeping ran
             return
         if self.kb is None:
             self.notify(
@@ -536,6 +554,7 @@ def _calm_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(7000, 10, 100)  # CPython's defaults are (700, 10, 10)
+    gc.enable()  # off during start-up (omnitui/__main__.py)
 
 
 def _alert_settings(config: Config) -> AlertSettings:

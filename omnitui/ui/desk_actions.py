@@ -172,18 +172,23 @@ class DeskActions:
     def _merge(self, conversation_id: int, target_ref: str) -> None:
         from omnitui.workflow import find_by_ref, merge_conversations
 
-        moved: list[int] = []
-
-        def run(s: Session, conv: Conversation) -> None:
-            target = find_by_ref(s, target_ref)
-            if target is None:
-                raise DeskError(f"no conversation {target_ref!r}")
-            merge_conversations(self.desk, s, conv, target)
-            moved.append(target.id)  # type: ignore[arg-type]
-
-        self._write_guarded(conversation_id, run, f"Merged into {target_ref.upper()}.")
-        if moved:
-            self.call_from_thread(self.after_merge, conversation_id, moved[0])
+        # Not through _write: that would reload the merged-away conversation.
+        try:
+            with Session(self.engine) as s:
+                conv = s.get(Conversation, conversation_id)
+                target = find_by_ref(s, target_ref)
+                if conv is None or target is None:
+                    raise DeskError(f"no conversation {target_ref!r}")
+                merge_conversations(self.desk, s, conv, target)
+                s.commit()
+                target_id = target.id
+        except (DeskError, WorkflowError) as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.call_from_thread(self.after_merge, conversation_id, target_id)
+        self.call_from_thread(
+            self.notify, f"Merged into {target_ref.upper()}.", markup=False, timeout=3
+        )
 
     def after_merge(self, old_id: int, new_id: int) -> None:
         """Overridden by the app: show the conversation that stayed."""

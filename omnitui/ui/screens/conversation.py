@@ -81,6 +81,25 @@ class ConversationScreen(Screen):
         else:
             self.reload()
 
+    def show_conversation(
+        self, conversation_id: int, compose: str | None, loaded: Loaded | None
+    ) -> None:
+        """Reuse this (installed) screen for another conversation: composing a screen
+        costs more than filling one (docs/PERFORMANCE.md)."""
+        self.composer.text = ""
+        self.composer.warnings = []
+        self.composer.display = False
+        self.conversation_id = conversation_id
+        self.loaded = None
+        self._compose_mode = compose
+        self.query_one(HistoryPane).highlighted = None
+        thread = self.query_one(ThreadView)
+        thread.focus()
+        if loaded is not None:
+            self._show(conversation_id, loaded)
+        else:
+            self.reload()
+
     @property
     def composer(self) -> Composer:
         return self.query_one(Composer)
