@@ -294,17 +294,13 @@ def reply(
     if (body_file is None) == (kb is None):
         fail("give the text with --body-file FILE (or -) or --kb SHORTCUT, not both")
     cfg = load()
+    article = None
     if kb is not None:
-        from omnitui.cli_desk import _kb, render_for
+        from omnitui.cli_desk import _kb
 
         article = _kb(cfg).get(kb)
         if article is None:
             fail(f"--kb: no answer with shortcut {kb!r} (see `omnitui kb list`)", code=1)
-        body, warnings = render_for(cfg, article, ref)
-        for w in warnings:
-            print(f"omnitui: warning: {w}", file=sys.stderr)
-        if warnings and not force:
-            fail("not queued: fix the answer's placeholders, or add --force", code=1)
     elif body_file == "-":
         body = sys.stdin.read()
     else:
@@ -319,7 +315,15 @@ def reply(
     with Session(engine) as s:
         conv = find_by_ref(s, ref)
         if conv is None:
-            fail(f"no conversation {ref!r}")
+            fail(f"no conversation {ref!r}", code=1)
+        if article is not None:
+            from omnitui.cli_desk import render_for
+
+            body, warnings = render_for(s, desk, conv, article)
+            for w in warnings:
+                print(f"omnitui: warning: {w}", file=sys.stderr)
+            if warnings and not force:
+                fail("not queued: fix the answer's placeholders, or add --force", code=1)
         try:
             if note:
                 desk.note(s, conv, body)

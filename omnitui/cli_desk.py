@@ -54,7 +54,11 @@ def _conversation(s: Session, ref: str) -> Conversation:
     return conv
 
 
-def _act(ref: str, action: Callable[[Desk, Session, Conversation], Any], done: str) -> None:
+def _act(
+    ref: str,
+    action: Callable[[Desk, Session, Conversation], Any],
+    done: str | Callable[[Desk], str],
+) -> None:
     """Run one workflow action on REF, commit, print one line."""
     from omnitui.desk import DeskError
     from omnitui.workflow import WorkflowError
@@ -66,7 +70,7 @@ def _act(ref: str, action: Callable[[Desk, Session, Conversation], Any], done: s
         except (DeskError, WorkflowError) as exc:
             fail(f"{conv.ref}: {exc}", code=1)
         s.commit()
-        print(f"{conv.ref}: {done}")
+        print(f"{conv.ref}: {done if isinstance(done, str) else done(desk)}")
 
 
 @conv_app.command("show")
@@ -188,7 +192,7 @@ def conv_assign(
     def run(d: Desk, s: Session, c: Conversation) -> None:
         assign(d, s, c, None if none else (agent or d.agent))
 
-    _act(ref, run, "unassigned" if none else f"assigned to {agent or load().agent_name}")
+    _act(ref, run, "unassigned" if none else (lambda d: f"assigned to {agent or d.agent}"))
 
 
 @conv_app.command("merge")
@@ -332,34 +336,33 @@ def kb_show(
     if ref is None:
         print(article.body)
         return
-    text, warnings = render_for(cfg, article, ref)
+    with _desk_session() as (_cfg, desk, s):
+        text, warnings = render_for(s, desk, _conversation(s, ref), article)
     for w in warnings:
         print(f"omnitui: warning: {w}", file=sys.stderr)
     print(text)
 
 
-def render_for(cfg: Config, article: Any, ref: str) -> tuple[str, list[str]]:
-    """An answer rendered for conversation ``ref``: its text and any warnings."""
+def render_for(s: Session, desk: Desk, conv: Conversation, article: Any) -> tuple[str, list[str]]:
+    """An answer rendered for a conversation's customer: its text and any warnings."""
     from omnitui.kb import placeholder_context, render
     from storage.models import Customer
 
-    with _desk_session() as (_c, desk, s):
-        conv = _conversation(s, ref)
-        customer = s.get(Customer, conv.customer_id)
-        context = placeholder_context(
-            customer_name=customer.name if customer else "",
-            conversation_ref=conv.ref,
-            agent_name=desk.agent,
-            channel=conv.channel,
-            customer_vip=bool(customer and customer.vip),
+    if not article.allowed_on(conv.channel):
+        fail(
+            f"answer {article.shortcut!r} is not for {conv.channel} (channels: "
+            f"{', '.join(article.channels)})",
+            code=1,
         )
-        if not article.allowed_on(conv.channel):
-            fail(
-                f"answer {article.shortcut!r} is not for {conv.channel} (channels: "
-                f"{', '.join(article.channels)})",
-                code=1,
-            )
-        rendered = render(article, context, channel=conv.channel)
+    customer = s.get(Customer, conv.customer_id)
+    context = placeholder_context(
+        customer_name=customer.name if customer else "",
+        conversation_ref=conv.ref,
+        agent_name=desk.agent,
+        channel=conv.channel,
+        customer_vip=bool(customer and customer.vip),
+    )
+    rendered = render(article, context, channel=conv.channel)
     return rendered.text, list(rendered.warnings)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage import repository as repo
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 PAUSED = ("pending", "snoozed")
 #: When "tomorrow" and "next week" snoozes wake, in the agent's time zone.
 WAKE_TIME = time(9, 0)
-SNOOZE_PRESETS = ("1h", "4h", "tomorrow", "next-week", "reply")
 _TAG = re.compile(r"^[\w][\w.:/+-]{0,63}$")
 
 
@@ -333,17 +332,3 @@ def find_by_ref(s: Session, ref: str) -> Conversation | None:
         return conv
     alias = s.get(RefAlias, ref)
     return None if alias is None else s.get(Conversation, alias.conversation_id)
-
-
-def count_due(s: Session, now: datetime, within: timedelta) -> tuple[int, int]:
-    """How many running clocks are breached, and how many fall due within ``within``."""
-    breached = s.exec(
-        select(func.count(Conversation.id)).where(Conversation.urgency_due < epoch(now))
-    ).one()
-    soon = s.exec(
-        select(func.count(Conversation.id)).where(
-            Conversation.urgency_due >= epoch(now),
-            Conversation.urgency_due < epoch(now + within),
-        )
-    ).one()
-    return int(breached), int(soon)

@@ -66,6 +66,7 @@ class OmniApp(DeskActions, App):
         #: The knowledge base, loaded by the first housekeeping round (off the UI
         #: thread, after the first inbox rows are on screen).
         self.kb = None
+        self._calendar_checked = False
 
     # -- life cycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -134,7 +135,8 @@ class OmniApp(DeskActions, App):
         from omnitui.workflow import wake_due
 
         holidays = getattr(self.desk.calendar, "holidays", None)
-        if isinstance(holidays, LazyHolidays):
+        if isinstance(holidays, LazyHolidays) and not self._calendar_checked:
+            self._calendar_checked = True  # said once, not every round
             try:
                 holidays.load()
             except SLAConfigError as exc:
