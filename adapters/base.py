@@ -71,11 +71,31 @@ class Cursor:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RejectedItem:
+    """An item a poll fetched but could not turn into an :class:`InboundMessage`.
+
+    The sync service quarantines it with its raw payload (the mail's bytes, the API
+    update's JSON) in the same transaction as the cursor, so the cursor moves past it
+    and nothing is lost. ``error`` names what failed, never the item's content (see
+    :func:`describe_exception`).
+    """
+
+    external_id: str
+    raw: bytes
+    error: str
+    raw_type: str = "application/json"
+    folder: str = ""
+    received_at: datetime | None = None
+
+
 @dataclass
 class PollResult:
     """What one poll fetched, and the cursors to store in the same transaction."""
 
     messages: list[InboundMessage] = field(default_factory=list)
+    #: Items that could not be parsed or normalised: quarantined, never blocking.
+    rejected: list[RejectedItem] = field(default_factory=list)
     cursors: list[Cursor] = field(default_factory=list)
     #: More is waiting (a large first sync): commit this step and poll again.
     more: bool = False
@@ -119,6 +139,29 @@ class SendResult:
 
     provider_id: str
     external_id: str | None = None
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A one-line description of an item's failure that carries none of its content:
+    the exception's class and where our code raised it (module:line, function).
+
+    Exception messages are left out on purpose: ``int('…')``, ``KeyError``, database
+    errors and the like quote the data that failed, which may be a customer's text.
+    """
+    where = ""
+    tb = exc.__traceback__
+    frame_info = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if "/adapters/" in filename or "/omnitui/" in filename or "/storage/" in filename:
+            frame_info = tb
+        tb = tb.tb_next
+    if frame_info is not None:
+        code = frame_info.tb_frame.f_code
+        parts = code.co_filename.replace("\\", "/").split("/")
+        module = "/".join(parts[-2:])
+        where = f" in {module}:{frame_info.tb_lineno} ({code.co_name})"
+    return f"{type(exc).__name__}{where}"
 
 
 class AdapterError(Exception):
