@@ -94,13 +94,13 @@ class PollResult:
     """What one poll fetched, and the cursors to store in the same transaction."""
 
     messages: list[InboundMessage] = field(default_factory=list)
-    #: Items that could not be parsed or normalised: quarantined, never blocking.
-    rejected: list[RejectedItem] = field(default_factory=list)
     cursors: list[Cursor] = field(default_factory=list)
     #: More is waiting (a large first sync): commit this step and poll again.
     more: bool = False
     #: Messages fetched so far and in all, when the adapter knows (progress display).
     progress: tuple[int, int] | None = None
+    #: Items that could not be parsed or normalised: quarantined, never blocking.
+    rejected: list[RejectedItem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

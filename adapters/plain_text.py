@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import re
 
+#: C0 controls but tab and newline, DEL, and lone surrogates (no backend stores them;
+#: PostgreSQL refuses NUL). Carriage returns are turned into newlines first.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text every backend stores as it is: ``\\n`` line ends; no NUL, no other C0
+    control but tab and newline, no DEL, no lone surrogate."""
+    if not text:
+        return ""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _UNSTORABLE.sub("", text)
+
 
 def html_to_text(html: str) -> str:
     """Readable text from HTML, computed locally; no image or link is fetched."""

@@ -227,7 +227,8 @@ def sync(
             for acct in accounts:
                 outcome = service.round(acct)
                 if outcome.ok:
-                    print(f"{acct.name}: ok, {outcome.fetched} new, {outcome.sent} sent")
+                    kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
+                    print(f"{acct.name}: ok, {outcome.fetched} new, {outcome.sent} sent{kept}")
                 else:
                     failed = True
                     print(f"omnitui: {acct.name}: {outcome.error}", file=sys.stderr)
@@ -239,8 +240,12 @@ def sync(
 
     def report(outcome) -> None:  # noqa: ANN001
         if outcome.ok:
-            if outcome.fetched or outcome.sent:
-                print(f"{outcome.account}: {outcome.fetched} new, {outcome.sent} sent", flush=True)
+            if outcome.fetched or outcome.sent or outcome.quarantined:
+                kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
+                print(
+                    f"{outcome.account}: {outcome.fetched} new, {outcome.sent} sent{kept}",
+                    flush=True,
+                )
         else:
             print(f"omnitui: {outcome.account}: {outcome.error}", file=sys.stderr, flush=True)
 
@@ -478,6 +483,17 @@ def doctor() -> None:
     url = db_url(cfg)
     engine = open_engine(url)
     print(f"database: {engine.url.render_as_string(hide_password=True)} ok")
+    from storage import quarantine
+
+    with engine.connect() as conn:
+        kept = quarantine.count(conn)
+    if kept:
+        print(
+            f"quarantine: WARN {kept} item(s) could not be read or stored; "
+            "see `omnitui quarantine list`"
+        )
+    else:
+        print("quarantine: empty")
     problems += _doctor_desk(cfg)
     kinds = registry.available()
     print("adapters: " + (", ".join(f"{k} ({v})" for k, v in sorted(kinds.items())) or "none"))
@@ -587,4 +603,4 @@ def main() -> None:
 
 
 # The agent commands (conv, kb, customer merge/vip/note) register themselves on `app`.
-from omnitui import cli_desk  # noqa: E402, F401
+from omnitui import cli_desk, cli_quarantine  # noqa: E402, F401

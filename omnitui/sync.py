@@ -3,6 +3,17 @@
 One round per account: poll from the stored cursors, store the new messages and
 the advanced cursors in one transaction, then send the account's due replies.
 Failures become the account's status with exponential backoff, never a crash.
+
+One bad item never stops the rest: an item the adapter could not read arrives as a
+``RejectedItem`` and is quarantined with its raw payload; when the store refuses a
+step, its messages are stored one by one and the refused ones quarantined. Either way
+the quarantine rows commit with the advanced cursor. A store in trouble (disk full,
+locked, connection lost) is not an item's fault: the step is rolled back whole, the
+cursor stays, and the next round tries again. Polling and sending are independent: a
+failing poll never holds back the account's replies, nor the reverse.
+
+Any number of processes may run rounds against one store: each outbox item is
+claimed by a conditional UPDATE (queued → sending), so exactly one of them sends it.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from adapters import registry
@@ -25,15 +36,22 @@ from adapters.base import (
     Adapter,
     AdapterError,
     Cursor,
+    InboundMessage,
     OutboundMessage,
     PollResult,
+    RejectedItem,
     SendResult,
     UncertainDelivery,
+    describe_exception,
 )
 from omnitui.desk import ACK_AUTHOR, Desk
+from omnitui.inbound_clean import storable
+from omnitui.inbound_record import INBOUND_JSON, inbound_to_json
 from omnitui.message_ids import make_message_id
 from omnitui.workflow import wake_due
+from storage import quarantine
 from storage import repository as repo
+from storage.errors import describe_store_error, is_transient
 from storage.models import Conversation, Identity, Message, Outbox
 from storage.types import utcnow
 
@@ -61,7 +79,14 @@ class Outcome:
     sent: int = 0
     #: Replies tried this round, delivered or not (their state changed).
     attempted: int = 0
+    #: Items quarantined this round (they did not stop the rest).
+    quarantined: int = 0
     error: str | None = None
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take writes right now (disk full, locked, connection lost):
+    nothing of the step was kept, and the next round tries again."""
 
 
 def backoff(
@@ -77,6 +102,46 @@ def backoff(
     ceiling = min(base * (2 ** max(failures - 1, 0)), MAX_BACKOFF.total_seconds())
     wait = rng.uniform(ceiling / 2, ceiling)
     return max(wait, retry_after or 0.0)
+
+
+def _problem(stage: str, exc: BaseException) -> str:
+    """One line for the account's status: what failed, never an item's content."""
+    if isinstance(exc, AdapterError | StoreUnavailable):
+        text = str(exc) or type(exc).__name__
+    else:
+        text = f"unexpected error ({describe_exception(exc)})"
+    return f"{stage}: {text}" if stage else text
+
+
+def _item_error(exc: BaseException) -> str:
+    """Why the store refused an item: the database's words without data, or where our
+    code failed."""
+    from sqlalchemy.exc import StatementError
+
+    if isinstance(exc, StatementError):
+        return describe_store_error(exc)
+    return describe_exception(exc)
+
+
+def _store_problem(exc: BaseException) -> str:
+    return f"store unavailable: {describe_store_error(exc)}"
+
+
+def _rejected(msg: InboundMessage, error: str) -> RejectedItem:
+    """A message the store refused, as a quarantine item: its raw payload when the
+    adapter kept one, else the record itself as JSON (so nothing is lost)."""
+    raw, raw_type = msg.raw, msg.raw_type
+    if not raw:
+        raw, raw_type = inbound_to_json(msg), INBOUND_JSON
+    folder = (msg.source or "").rsplit("/", 2)[0] if msg.source else ""
+    return RejectedItem(
+        external_id=msg.external_id,
+        raw=raw,
+        raw_type=raw_type,
+        error=error,
+        folder=folder,
+        received_at=msg.sent_at,
+    )
 
 
 AdapterBuilder = Callable[["AccountConfig"], Adapter]
@@ -143,75 +208,215 @@ class SyncService:
 
     # -- one round ---------------------------------------------------------
     def round(self, account: AccountConfig) -> Outcome:
-        """Poll one account and send its due replies."""
+        """Poll one account and send its due replies; each half runs whatever the
+        other did."""
         started = utcnow()
-        with Session(self.engine) as s:
-            repo.set_account_state(
-                s, account.name, kind=account.kind, polling=True, last_attempt_at=started
-            )
-            wake_due(self.desk, s, started)  # snoozes that ran out come back as open
-            s.commit()
+        try:
+            with Session(self.engine) as s:
+                repo.set_account_state(
+                    s, account.name, kind=account.kind, polling=True, last_attempt_at=started
+                )
+                wake_due(self.desk, s, started)  # snoozes that ran out come back as open
+                s.commit()
+        except Exception as exc:  # noqa: BLE001 - the store is in trouble: say so, retry
+            return self._failed(account, StoreUnavailable(_store_problem(exc)), record=False)
         try:
             adapter = self.adapter(account)
-            fetched = self._poll(account, adapter)
-            sent, attempted = self._send_due(account, adapter)
-        except AdapterError as exc:
+        except Exception as exc:  # noqa: BLE001 - e.g. no adapter for the kind
             return self._failed(account, exc)
+        problems: list[str] = []
+        failure: Exception | None = None
+        fetched = kept = sent = attempted = 0
+        try:
+            fetched, kept = self._poll(account, adapter)
         except Exception as exc:  # noqa: BLE001 - an account must never crash the loop
-            log.exception("unexpected error polling %s", account.name)
-            return self._failed(account, exc)
-        with Session(self.engine) as s:
-            repo.set_account_state(
-                s,
+            if not isinstance(exc, AdapterError | StoreUnavailable):
+                log.error("unexpected error polling %s: %s", account.name, describe_exception(exc))
+            problems.append(_problem("", exc))
+            failure = exc
+        try:
+            sent, attempted = self._send_due(account, adapter)
+        except Exception as exc:  # noqa: BLE001 - sending failed as a whole
+            if not isinstance(exc, AdapterError | StoreUnavailable):
+                log.error("unexpected error sending %s: %s", account.name, describe_exception(exc))
+            problems.append(_problem("sending", exc))
+            failure = failure or exc
+        if failure is not None:
+            outcome = self._failed(account, failure, message="; ".join(problems))
+            return Outcome(
                 account.name,
-                polling=False,
-                last_ok_at=utcnow(),
-                last_error=None,
-                retry_after=None,
+                False,
+                fetched=fetched,
+                sent=sent,
+                attempted=attempted,
+                quarantined=kept,
+                error=outcome.error,
             )
-            s.commit()
+        try:
+            with Session(self.engine) as s:
+                repo.set_account_state(
+                    s,
+                    account.name,
+                    polling=False,
+                    last_ok_at=utcnow(),
+                    last_error=None,
+                    retry_after=None,
+                )
+                s.commit()
+        except Exception as exc:  # noqa: BLE001
+            return self._failed(account, StoreUnavailable(_store_problem(exc)), record=False)
         self._failures[account.name] = 0
-        return Outcome(account.name, True, fetched=fetched, sent=sent, attempted=attempted)
+        return Outcome(
+            account.name,
+            True,
+            fetched=fetched,
+            sent=sent,
+            attempted=attempted,
+            quarantined=kept,
+        )
 
-    def _failed(self, account: AccountConfig, exc: Exception) -> Outcome:
-        message = str(exc) or exc.__class__.__name__
+    def _failed(
+        self,
+        account: AccountConfig,
+        exc: Exception,
+        *,
+        message: str | None = None,
+        record: bool = True,
+    ) -> Outcome:
+        message = message or _problem("", exc)
         failures = self._failures.get(account.name, 0) + 1
         self._failures[account.name] = failures
         retry_after = getattr(exc, "retry_after", None)
         wait = backoff(failures, float(account.poll_seconds), retry_after=retry_after)
         now = utcnow()
-        with Session(self.engine) as s:
-            repo.set_account_state(
-                s,
-                account.name,
-                kind=account.kind,
-                polling=False,
-                last_error=message,
-                last_error_at=now,
-                retry_after=now + timedelta(seconds=wait),
-            )
-            s.commit()
+        if record:
+            try:
+                with Session(self.engine) as s:
+                    repo.set_account_state(
+                        s,
+                        account.name,
+                        kind=account.kind,
+                        polling=False,
+                        last_error=message,
+                        last_error_at=now,
+                        retry_after=now + timedelta(seconds=wait),
+                    )
+                    s.commit()
+            except Exception:  # noqa: BLE001 - the store is down too: the outcome says it
+                log.warning("%s: could not record the account's state", account.name)
         return Outcome(account.name, False, error=message)
 
-    def _poll(self, account: AccountConfig, adapter: Adapter) -> int:
-        with Session(self.engine) as s:
-            stored = repo.load_cursors(s, account.name)
+    def _poll(self, account: AccountConfig, adapter: Adapter) -> tuple[int, int]:
+        """Every poll step of one round; (messages stored, items quarantined)."""
+        try:
+            with Session(self.engine) as s:
+                stored = repo.load_cursors(s, account.name)
+        except Exception as exc:
+            if is_transient(exc):
+                raise StoreUnavailable(_store_problem(exc)) from None
+            raise
         cursors = {folder: Cursor(folder, state) for folder, state in stored.items()}
-        count = 0
-        fetched = 0
+        count = kept = fetched = 0
         for result in self._steps(adapter, cursors):
-            # The repository flushes where it needs ids, and those flushes put every
-            # row a later lookup depends on in place; autoflush would only add more.
-            with Session(self.engine, autoflush=False) as s:
-                count += len(self.desk.ingest_many(s, account.name, result.messages))
-                for cursor in result.cursors:
-                    repo.save_cursor(s, account.name, cursor.folder, cursor.state)
-                s.commit()
+            step_count, step_kept = self._store_step(account, result)
+            count += step_count
+            kept += step_kept
             if self.on_progress is not None and result.progress is not None:
                 step_done, step_total = result.progress
                 fetched += step_done
                 self.on_progress(account.name, count, (fetched, fetched + step_total - step_done))
-        return count
+        return count, kept
+
+    def _store_step(self, account: AccountConfig, result: PollResult) -> tuple[int, int]:
+        """Store one step's messages, quarantined items and cursors in one transaction;
+        when the store refuses the batch, store message by message instead."""
+        rejected = list(result.rejected)
+        messages: list[InboundMessage] = []
+        for msg in result.messages:
+            try:
+                messages.append(storable(msg))
+            except Exception as exc:  # noqa: BLE001 - an adapter record we cannot clean
+                rejected.append(_rejected(msg, describe_exception(exc)))
+        try:
+            # The repository flushes where it needs ids, and those flushes put every
+            # row a later lookup depends on in place; autoflush would only add more.
+            with Session(self.engine, autoflush=False) as s:
+                count = len(self.desk.ingest_many(s, account.name, messages))
+                self._keep(s, account, rejected, "parse")
+                for cursor in result.cursors:
+                    repo.save_cursor(s, account.name, cursor.folder, cursor.state)
+                s.commit()
+            return count, len(rejected)
+        except Exception as exc:  # noqa: BLE001 - find the item(s) at fault below
+            if is_transient(exc):
+                raise StoreUnavailable(_store_problem(exc)) from None
+            log.info(
+                "%s: a batch was refused (%s); storing one by one",
+                account.name,
+                describe_store_error(exc),
+            )
+        return self._store_one_by_one(account, messages, rejected, result.cursors)
+
+    def _store_one_by_one(
+        self,
+        account: AccountConfig,
+        messages: list[InboundMessage],
+        rejected: list[RejectedItem],
+        cursors: list[Cursor],
+    ) -> tuple[int, int]:
+        count = 0
+        refused: list[RejectedItem] = []
+        for msg in messages:
+            try:
+                with Session(self.engine, autoflush=False) as s:
+                    count += len(self.desk.ingest_many(s, account.name, [msg]))
+                    s.commit()
+            except Exception as exc:  # noqa: BLE001 - this item, or the store?
+                if is_transient(exc):
+                    raise StoreUnavailable(_store_problem(exc)) from None
+                if self._stored_meanwhile(account, msg):
+                    continue  # another process stored it first: not a bad item
+                refused.append(_rejected(msg, _item_error(exc)))
+        try:
+            with Session(self.engine, autoflush=False) as s:
+                self._keep(s, account, rejected, "parse")
+                self._keep(s, account, refused, "store")
+                for cursor in cursors:
+                    repo.save_cursor(s, account.name, cursor.folder, cursor.state)
+                s.commit()
+        except Exception as exc:
+            if is_transient(exc):
+                raise StoreUnavailable(_store_problem(exc)) from None
+            raise
+        return count, len(rejected) + len(refused)
+
+    def _stored_meanwhile(self, account: AccountConfig, msg: InboundMessage) -> bool:
+        try:
+            with Session(self.engine) as s:
+                ext, mids = repo.known_messages(
+                    s, account.name, [msg.external_id], [msg.message_id] if msg.message_id else []
+                )
+        except Exception:  # noqa: BLE001
+            return False
+        return msg.external_id in ext or bool(msg.message_id and msg.message_id in mids)
+
+    def _keep(
+        self, s: Session, account: AccountConfig, items: list[RejectedItem], stage: str
+    ) -> None:
+        for item in items:
+            quarantine.put(
+                s,
+                account=account.name,
+                kind=account.kind,
+                external_id=item.external_id,
+                raw=item.raw,
+                raw_type=item.raw_type,
+                error=item.error,
+                folder=item.folder,
+                stage=stage,
+                received_at=item.received_at,
+            )
+            log.warning("%s: quarantined %s (%s)", account.name, item.external_id[:80], item.error)
 
     def _steps(self, adapter: Adapter, cursors: dict[str, Cursor]) -> Iterator[PollResult]:
         """The poll steps of one round. After a first step that says more is waiting (a
@@ -318,28 +523,56 @@ class SyncService:
                     )
             s.commit()
 
+    def _claim(self, outbox_id: int) -> bool:
+        """Take a queued item for sending, atomically: one conditional UPDATE, so of
+        any number of processes exactly one gets it."""
+        now = utcnow()
+        with Session(self.engine) as s:
+            claimed = s.execute(
+                update(Outbox)
+                .where(
+                    col(Outbox.id) == outbox_id,
+                    col(Outbox.state) == "queued",
+                    (col(Outbox.next_attempt_at).is_(None)) | (col(Outbox.next_attempt_at) <= now),
+                )
+                .values(state="sending", updated_at=now)
+            ).rowcount
+            s.commit()
+        return claimed == 1
+
     def _send_one(self, outbox_id: int | None, adapter: Adapter) -> bool:
+        if outbox_id is None or not self._claim(outbox_id):
+            return False  # sent, withdrawn, or taken by another process meanwhile
         with Session(self.engine) as s:
             item = s.get(Outbox, outbox_id)
-            if item is None or item.state != "queued":
+            if item is None:
                 return False
             prepare = getattr(adapter, "prepare", None)
-            if prepare is not None and item.mime is None:
-                if item.message_id_header is None:
-                    conv = s.get(Conversation, item.conversation_id)
-                    address = str(self._account_setting(item.account, "address") or "")
-                    item.message_id_header = make_message_id(
-                        conv.ref if conv and conv.ref else "",
-                        address.rpartition("@")[2],
-                        self.desk.signing(),
+            try:
+                if prepare is not None and item.mime is None:
+                    if item.message_id_header is None:
+                        conv = s.get(Conversation, item.conversation_id)
+                        address = str(self._account_setting(item.account, "address") or "")
+                        item.message_id_header = make_message_id(
+                            conv.ref if conv and conv.ref else "",
+                            address.rpartition("@")[2],
+                            self.desk.signing(),
+                        )
+                    prepared = prepare(outbound_for(s, item))
+                    item.message_id_header = prepared.message_id
+                    item.mime = prepared.mime
+                outbound = outbound_for(s, item)
+            except Exception as exc:  # noqa: BLE001 - this reply cannot be built
+                s.rollback()
+                item = s.get(Outbox, outbox_id)
+                if item is not None:
+                    self.desk.mark_failed(
+                        s, item, f"cannot prepare: {describe_exception(exc)}", retry_at=None
                     )
-                prepared = prepare(outbound_for(s, item))
-                item.message_id_header = prepared.message_id
-                item.mime = prepared.mime
-            item.state = "sending"
+                    s.commit()
+                return False
             item.updated_at = utcnow()
             s.commit()
-            outbound = outbound_for(s, item)
         try:
             result: SendResult = adapter.send(outbound)
         except UncertainDelivery as exc:

@@ -1,5 +1,56 @@
-"""Errors the store raises for the caller to show as one clear line."""
+"""Errors the store raises for the caller to show as one clear line, and how the
+sync tells a store in trouble from an item the store refuses."""
+
+from __future__ import annotations
+
+import re
 
 
 class StoreError(Exception):
     """The database URL is unusable, or the store cannot be opened or migrated."""
+
+
+#: PostgreSQL SQLSTATE classes that an item causes (not the server's health): data
+#: exceptions (22…), integrity violations (23…), program limits such as an oversized
+#: index entry (54…).
+_ITEM_SQLSTATES = ("22", "23", "54")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure is the store's state (disk full, locked, connection lost,
+    server restarting) rather than the item being written: the step should be retried
+    later as it is, not its items quarantined."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, InterfaceError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = str(getattr(exc.orig, "sqlstate", "") or "")
+        if state[:2] in _ITEM_SQLSTATES:
+            return False
+        return isinstance(exc, OperationalError)
+    import sqlite3
+
+    return isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError)
+
+
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def describe_store_error(exc: BaseException) -> str:
+    """A one-line description of a database failure without the data it concerned:
+    the driver's error class and the first line of its message with quoted values
+    removed; never the SQL, its parameters, or PostgreSQL's DETAIL lines (which quote
+    the rows, i.e. other customers' text)."""
+    from sqlalchemy.exc import DBAPIError, StatementError
+
+    if not isinstance(exc, DBAPIError | StatementError) or getattr(exc, "orig", None) is None:
+        return type(exc).__name__  # not the driver's words: they may quote the data
+    orig: BaseException = exc.orig  # type: ignore[assignment]
+    first = (str(orig).strip().splitlines() or [""])[0]
+    first = _QUOTED.sub("…", first)[:200]
+    name = type(orig).__name__
+    return f"{name}: {first}" if first else name

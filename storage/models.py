@@ -242,6 +242,33 @@ class RefAlias(SQLModel, table=True):
     conversation_id: int | None = _fk("conversation.id")
 
 
+class Quarantine(SQLModel, table=True):
+    """An item an adapter could not parse or the store could not take: its raw payload
+    (a mail's bytes, an API update's JSON) and what failed, kept until an agent drops
+    it. ``error`` names the failure, never the content; one row per (account, external
+    id), however often the item is seen again."""
+
+    __table_args__ = (
+        UniqueConstraint("account", "external_id", name="uq_quarantine_account_external"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(sa_column=Column(String(128), nullable=False))
+    kind: str = Field(default="", sa_column=Column(String(32), nullable=False, default=""))
+    folder: str = Field(default="", sa_column=Column(String(512), nullable=False, default=""))
+    external_id: str = Field(sa_column=Column(String(512), nullable=False))
+    #: ``parse`` (the adapter could not read it) or ``store`` (the store refused it).
+    stage: str = Field(default="parse", sa_column=Column(String(16), nullable=False))
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    raw_type: str = Field(default="application/json", sa_column=Column(String(128), nullable=False))
+    received_at: datetime | None = _ts()
+    created_at: datetime = _ts(stamp=True)
+    updated_at: datetime = _ts(stamp=True)
+    #: Times it was seen or retried and failed.
+    attempts: int = 1
+
+
 class AccountState(SQLModel, table=True):
     """Health of one account as the last poll left it; read by the status line."""
 

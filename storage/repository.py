@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, or_, tuple_, update
 from sqlmodel import Session, col, select
 
+from storage.limits import MAX_INT
 from storage.models import (
     NO_DUE,
     AccountState,
@@ -64,10 +65,12 @@ def id_for_ref(ref: str) -> int | None:
     if not ref.startswith(REF_PREFIX):
         return None
     digits = ref[len(REF_PREFIX) :]
-    if not digits.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit), and no more than an id holds:
+    # a subject's [C-99999999999999999999999] is not one of ours, on any backend.
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 10:
         return None
     value = int(digits) - REF_OFFSET
-    return value if value > 0 else None
+    return value if 0 < value <= MAX_INT else None
 
 
 def log_event(

@@ -54,15 +54,42 @@ def test_crash_before_commit_loses_and_duplicates_nothing(engine: Engine) -> Non
     class Crashing(Desk):
         def ingest_many(self, s, acct, msgs):  # type: ignore[no-untyped-def]
             super().ingest_many(s, acct, msgs[:3])  # half the batch is written, then…
-            raise RuntimeError("power cut")
+            raise KeyboardInterrupt("power cut")  # the process dies: nothing catches it
 
-    outcome = service(engine, channel, Crashing()).round(account())
-    assert not outcome.ok and "power cut" in (outcome.error or "")
+    with pytest.raises(KeyboardInterrupt):
+        service(engine, channel, Crashing()).round(account())
     assert messages(engine) == []  # nothing half-stored
     with Session(engine) as s:
         assert s.exec(select(SyncCursor)).all() == []  # cursor not advanced
-    assert service(engine, channel).round(account()).fetched == 6
+    outcome = service(engine, channel).round(account())
+    assert outcome.ok and outcome.fetched == 6
     assert len(messages(engine)) == 6
+
+
+def test_a_message_the_store_refuses_is_quarantined_and_the_rest_are_stored(
+    engine: Engine,
+) -> None:
+    channel = FakeChannel([chat_message(i) for i in range(6)])
+
+    class Picky(Desk):
+        def ingest_many(self, s, acct, msgs):  # type: ignore[no-untyped-def]
+            if any(m.external_id == "5001:3" for m in msgs):
+                raise ValueError("refused: secret customer text")
+            return super().ingest_many(s, acct, msgs)
+
+    outcome = service(engine, channel, Picky()).round(account())
+    assert outcome.ok and outcome.fetched == 5 and outcome.quarantined == 1
+    assert sorted(m.external_id for m in messages(engine)) == [
+        f"5001:{i}" for i in (0, 1, 2, 4, 5)
+    ]
+    from storage.models import Quarantine
+
+    with Session(engine) as s:
+        (item,) = s.exec(select(Quarantine)).all()
+        assert item.external_id == "5001:3" and item.stage == "store"
+        assert b"message 3" in item.raw  # the record itself is kept: nothing is lost
+        assert "ValueError" in item.error and "secret" not in item.error
+        assert s.exec(select(SyncCursor)).one().state == {"offset": 6}
 
 
 def test_redelivered_messages_are_not_duplicated(engine: Engine) -> None:

@@ -20,12 +20,14 @@ from adapters.base import (
     OutboundMessage,
     PollResult,
     PreparedSend,
+    RejectedItem,
     SecretGetter,
     Sender,
     SendResult,
+    describe_exception,
 )
 from adapters.email import imap_poller, smtp_sender
-from adapters.email.parse import ParsedMail
+from adapters.email.parse import ParsedMail, parse_message
 from adapters.email.parse_pool import parse_all
 
 DEFAULT_BATCH = 500
@@ -68,6 +70,8 @@ class EmailAdapter:
         self.since = date.fromisoformat(str(since)) if since else None
         self._client: IMAPClient | None = None
         self._idler: IMAPClient | None = None
+        #: Per folder, the UID after the last one a poll returned (for IDLE's check).
+        self._next_uid: dict[str, tuple[int, int]] = {}
 
     # -- IMAP --------------------------------------------------------------
     def _connect(self) -> IMAPClient:
@@ -109,10 +113,12 @@ class EmailAdapter:
                 mails, new_state, rest = imap_poller.fetch_new(
                     client, folder, state, batch=budget, since=self.since
                 )
-                parsed = parse_all([mail.raw for mail in mails])
-                for mail, mail_parsed in zip(mails, parsed, strict=True):
-                    result.messages.append(self._inbound(mail, mail_parsed))
+                self._take(mails, result)
                 result.cursors.append(Cursor(folder, new_state))
+                self._next_uid[folder] = (
+                    int(new_state["uidvalidity"]),
+                    int(new_state["last_uid"]) + 1,
+                )
                 budget -= len(mails)
                 if rest or budget <= 0:
                     result.more = True
@@ -127,6 +133,42 @@ class EmailAdapter:
         if done:
             result.progress = (done, done + (rest if result.more else 0))
         return result
+
+    def _take(self, mails: list[imap_poller.FetchedMail], result: PollResult) -> None:
+        """Parse each mail on its own: one that cannot be turned into a message goes to
+        ``result.rejected`` with its bytes (quarantine), and the rest carry on."""
+        try:
+            parsed: list[ParsedMail | None] = list(parse_all([mail.raw for mail in mails]))
+        except Exception:  # noqa: BLE001 - the pool failed as a whole: parse one by one
+            parsed = [None] * len(mails)
+        for mail, mail_parsed in zip(mails, parsed, strict=True):
+            try:
+                if mail_parsed is None:
+                    mail_parsed = parse_message(mail.raw)
+                result.messages.append(self._inbound(mail, mail_parsed))
+            except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
+                result.rejected.append(
+                    RejectedItem(
+                        external_id=f"uid:{mail.source}",
+                        raw=mail.raw,
+                        raw_type="message/rfc822",
+                        error=describe_exception(exc),
+                        folder=mail.folder,
+                        received_at=mail.internal_date,
+                    )
+                )
+
+    def reparse(
+        self, external_id: str, raw: bytes, raw_type: str, folder: str
+    ) -> list[InboundMessage]:
+        """The message in a quarantined mail's bytes (``omnitui quarantine retry``)."""
+        source = external_id.removeprefix("uid:").split("/")
+        try:
+            uidvalidity, uid = int(source[-2]), int(source[-1])
+        except (IndexError, ValueError):
+            uidvalidity, uid = 0, 0
+        mail = imap_poller.FetchedMail(folder, uidvalidity, uid, raw, None)
+        return [self._inbound(mail, parse_message(raw))]
 
     def _inbound(self, mail: imap_poller.FetchedMail, parsed: ParsedMail) -> InboundMessage:
         external = (
@@ -217,7 +259,10 @@ class EmailAdapter:
                 self._idler = self._connect()
             if not self._idler.has_capability("IDLE"):
                 return False
-            return imap_poller.idle_until_news(self._idler, self.folders[0], seconds, interrupted)
+            folder = self.folders[0]
+            return imap_poller.idle_until_news(
+                self._idler, folder, seconds, interrupted, known=self._next_uid.get(folder)
+            )
         except (IMAPClientError, OSError) as exc:
             self._drop_idler()
             raise AdapterError(f"IMAP IDLE: {exc}") from None

@@ -138,6 +138,10 @@ def fetch_new(
             mails.append(FetchedMail(folder, uidvalidity, uid, raw, internal))
     if todo:
         new_state["last_uid"] = todo[-1]
+    elif uidnext:
+        # Nothing left below UIDNEXT (expunged, or before ``since``): UIDs only grow, so
+        # none of those can appear again; IDLE's "anything new?" check relies on this.
+        new_state["last_uid"] = max(last_uid, uidnext - 1)
     return mails, new_state, rest
 
 
@@ -148,12 +152,26 @@ def message_in_folder(client: IMAPClient, folder: str, message_id: str) -> bool:
 
 
 def idle_until_news(
-    client: IMAPClient, folder: str, seconds: float, interrupted: Callable[[], bool]
+    client: IMAPClient,
+    folder: str,
+    seconds: float,
+    interrupted: Callable[[], bool],
+    *,
+    known: tuple[int, int] | None = None,
 ) -> bool:
     """IDLE on ``folder`` until the server reports new or changed mail (True), the
-    caller is ``interrupted`` (True), or ``seconds`` pass (False)."""
+    caller is ``interrupted`` (True), or ``seconds`` pass (False).
+
+    ``known`` is ``(UIDVALIDITY, UIDNEXT)`` as the last poll left the folder: mail that
+    arrived between that poll and this SELECT is reported at once (True), since IDLE
+    only announces what arrives after it starts."""
     deadline = time.monotonic() + seconds
-    client.select_folder(folder, readonly=True)
+    info = client.select_folder(folder, readonly=True)
+    if known is not None:
+        uidvalidity = int(info.get(b"UIDVALIDITY", 0) or 0)
+        uidnext = int(info.get(b"UIDNEXT", 0) or 0)
+        if uidvalidity != known[0] or uidnext > known[1]:
+            return True
     while True:
         cycle_end = min(deadline, time.monotonic() + IDLE_RENEW)
         client.idle()

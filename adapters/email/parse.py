@@ -1,38 +1,73 @@
 """Turn raw RFC 822 bytes into the fields the helpdesk needs, without ever failing.
 
-``email`` with ``policy.default`` raises on some malformed headers (and is slow), so
-parsing uses ``compat32``, which never raises, and decodes what it can itself:
-unknown or wrong charsets decode with replacement, RFC 2047 words and RFC 2231
-parameters are handled, HTML-only mail is converted to text locally (inscriptis;
-nothing remote is fetched).
+Parsing uses ``compat32`` (never raises on malformed headers, and several times faster
+than ``policy.default``), but no header value is ever read through it: every header is
+read by :func:`header_values`, which takes the stored raw value, restores raw 8-bit
+bytes (RFC 6532 UTF-8, or a legacy charset) and only then decodes RFC 2047 words, so no
+``email.header.Header`` object ever reaches string code.
+
+The rules, each owned here:
+
+- Address lists are split *before* display names are decoded, and the address itself
+  is never decoded (decoding first is the "Mailsploit" forgery:
+  ``=?utf-8?b?YWxpY2VAdmljdGltLmV4YW1wbGU=?= <mallory@attacker.example>`` is a mail
+  from mallory, whatever its display name says).
+- Message-IDs are kept exactly as sent (8-bit bytes decoded the same way everywhere), so
+  a customer's reply that quotes one threads.
+- A body charset that lies falls back to UTF-8, then a guess (charset-normalizer), then
+  cp1252/Latin-1: never to replacement characters.
+- Text comes out with ``\\n`` line ends and without NUL or other C0 controls.
+- Depth is bounded: the part tree is walked iteratively to :data:`MAX_DEPTH`, and a
+  message nested too deep for the parser is read as headers plus a text body.
+- A malformed line in the header block is skipped, not the rest of the headers.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.policy
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from adapters.plain_text import html_to_text
+from adapters.plain_text import clean_text, html_to_text
+
+#: Deepest multipart nesting read (real mail rarely passes 5).
+MAX_DEPTH = 40
+#: Most leaf parts read from one message.
+MAX_PARTS = 2000
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+#: What the feed parser accepts as a header line (same as email.feedparser.headerRE).
+_HEADER_LINE = re.compile(rb"^(From |[\x21-\x39\x3b-\x7e]*:|[\t ])")
+_FIELD_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[\t ]*:")
 _CHARSET_ALIASES = {
     "gb2312": "gb18030",
     "gbk": "gb18030",
     "x-gbk": "gb18030",
+    "cp936": "gb18030",
     "ks_c_5601-1987": "cp949",
     "iso-8859-8-i": "iso-8859-8",
     "x-sjis": "shift_jis",
-    "unknown-8bit": "latin-1",
-    "x-unknown": "latin-1",
+    "unknown-8bit": "cp1252",
+    "x-unknown": "cp1252",
+    "unknown": "cp1252",
     "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "iso-8859-1": "cp1252",  # what "Latin-1" mail is in practice (WHATWG does the same)
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
 }
+#: Multi-byte charsets: a message with a few broken bytes reads better in its own
+#: charset with a replacement character than as a wrong single-byte guess.
+_MULTIBYTE = ("gb18030", "big5", "shift_jis", "euc_jp", "euc-jp", "cp949", "euc-kr", "iso-2022")
 
 
 @dataclass(frozen=True)
@@ -60,82 +95,281 @@ class ParsedMail:
     attachments: tuple[ParsedAttachment, ...] = field(default_factory=tuple)
     auto_generated: bool = False
     content_hash: str = ""
+    #: What could not be read (e.g. a body nested past MAX_DEPTH); never content.
+    defects: tuple[str, ...] = ()
+
+
+# -- charsets ---------------------------------------------------------------
+def _codec(charset: str | None) -> str | None:
+    if not isinstance(charset, str) or not charset:
+        return None
+    name = "".join(charset.strip().strip("\"'").lower().split())
+    name = name.split("*", 1)[0]  # RFC 2231 language suffix: utf-8*en
+    return _CHARSET_ALIASES.get(name, name) or None
+
+
+def _strict(payload: bytes, codec: str | None) -> str | None:
+    if not codec:
+        return None
+    try:
+        return payload.decode(codec)
+    except (LookupError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _guess(payload: bytes) -> str | None:
+    """charset-normalizer's best reading of 8-bit text whose label lied."""
+    if len(payload) < 64:
+        return None  # too little text for a guess to beat cp1252
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(payload[:200_000]).best()
+    except Exception:  # noqa: BLE001 - a guess is optional
+        return None
+    if best is None or best.chaos > 0.2:
+        return None
+    return _strict(payload, best.encoding)
 
 
 def decode_text(payload: bytes, charset: str | None) -> str:
-    """Bytes to text: the declared charset (with aliases for mislabelled ones), then
-    UTF-8, then Latin-1; never raises."""
-    candidates = []
-    if charset:
-        name = charset.strip().strip('"').lower()
-        candidates.append(_CHARSET_ALIASES.get(name, name))
-    candidates += ["utf-8"]
-    for name in candidates:
+    """Bytes to text, never raising and never with replacement characters when the
+    bytes have a sensible reading: the declared charset (aliases for mislabelled
+    ones, GB2312 read as its superset GB18030), UTF-8, the declared multi-byte charset
+    with a few bad bytes replaced, a guess, then cp1252 and Latin-1."""
+    codec = _codec(charset)
+    for attempt in (codec, "utf-8"):
+        text = _strict(payload, attempt)
+        if text is not None:
+            return text
+    if codec and codec.startswith(_MULTIBYTE):
         try:
-            return payload.decode(name)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    if charset:
-        name = _CHARSET_ALIASES.get(charset.strip().lower(), charset.strip().lower())
-        try:
-            return payload.decode(name, errors="replace")
+            text = payload.decode(codec, errors="replace")
+            if text.count("\ufffd") * 100 <= max(len(text), 1):
+                return text
         except LookupError:
             pass
-    return payload.decode("latin-1")
+    return _guess(payload) or _strict(payload, "cp1252") or payload.decode("latin-1")
+
+
+# -- headers ----------------------------------------------------------------
+def _restore_8bit(value: str, hint: str | None) -> str:
+    """A header value as the parser stored it (raw 8-bit bytes as surrogate escapes)
+    back to text: RFC 6532 UTF-8 first, then the message's own charset, then cp1252."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    raw = value.encode("ascii", "surrogateescape")
+    for codec in ("utf-8", _codec(hint)):
+        text = _strict(raw, codec)
+        if text is not None:
+            return text
+    return _strict(raw, "cp1252") or raw.decode("latin-1")
+
+
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded words in ``value`` (any charset; adjacent words in one
+    charset are joined before decoding, so a character split across words survives);
+    text around them is kept as it is, and whitespace between two words dropped."""
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    pending = b""
+    pending_codec: str | None = None
+    pos = 0
+    last_word_end: int | None = None
+
+    def flush() -> None:
+        nonlocal pending, pending_codec
+        if pending:
+            out.append(decode_text(pending, pending_codec))
+        pending, pending_codec = b"", None
+
+    for match in _ENCODED_WORD.finditer(value):
+        between = value[pos : match.start()]
+        # RFC 2047 6.2: whitespace between two adjacent encoded words is not text.
+        if between and not (between.isspace() and last_word_end == pos):
+            flush()
+            out.append(between)
+        charset, kind, data = match.group(1), match.group(2).lower(), match.group(3)
+        try:
+            if kind == "b":
+                raw = base64.b64decode(data + "=" * (-len(data) % 4), validate=False)
+            else:
+                raw = _q_decode(data)
+        except (binascii.Error, ValueError):
+            flush()
+            out.append(match.group(0))
+            pos = last_word_end = match.end()
+            continue
+        codec = _codec(charset)
+        if pending and codec != pending_codec:
+            flush()
+        pending += raw
+        pending_codec = codec
+        pos = last_word_end = match.end()
+    flush()
+    out.append(value[pos:])
+    return "".join(out)
+
+
+_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
+
+
+def _q_decode(data: str) -> bytes:
+    data = data.replace("_", " ")
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        if data[i] == "=" and _HEX2.fullmatch(data, i + 1, i + 3):
+            out.append(int(data[i + 1 : i + 3], 16))
+            i += 3
+            continue
+        out.extend(data[i].encode("utf-8", "surrogateescape"))
+        i += 1
+    return bytes(out)
+
+
+def _unfold(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _charset_hint(msg: Message) -> str | None:
+    try:
+        for part in _parts(msg):
+            charset = part.get_param("charset")
+            if isinstance(charset, str) and charset:
+                return charset
+    except Exception:  # noqa: BLE001 - a hint is optional
+        return None
+    return None
+
+
+def header_values(msg: Message, name: str, *, hint: str | None = None) -> list[str]:
+    """Every value of header ``name`` as text, 8-bit bytes restored, unfolded, RFC 2047
+    words *not* yet decoded. The one way headers are read in omnitui."""
+    wanted = name.lower()
+    values: list[str] = []
+    try:
+        items = msg.raw_items()
+    except Exception:  # noqa: BLE001
+        return values
+    for key, value in items:
+        if not isinstance(key, str) or key.lower() != wanted:
+            continue
+        if not isinstance(value, str):
+            try:
+                value = str(value)
+            except Exception:  # noqa: BLE001 - an object that will not print
+                continue
+        values.append(_unfold(_restore_8bit(value, hint)))
+    return values
+
+
+def header_text(msg: Message, name: str, *, hint: str | None = None) -> str:
+    """An unstructured header (Subject…) as clean text: first value, words decoded."""
+    values = header_values(msg, name, hint=hint)
+    return _one_line(decode_words(values[0])) if values else ""
 
 
 def decode_header_value(value: object) -> str:
-    """A header as text, RFC 2047 words decoded, whatever the input looks like."""
+    """A header-like value (e.g. an attachment's file name) as one line of text."""
     if value is None:
         return ""
     if not isinstance(value, str):
         try:
             value = str(value)
-        except Exception:  # noqa: BLE001 - malformed header objects
+        except Exception:  # noqa: BLE001
             return ""
-    if "=?" not in value:
-        return " ".join(value.split())
+    return _one_line(decode_words(_unfold(_restore_8bit(value, None))))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(clean_text(text).split())
+
+
+def addresses(msg: Message, *names: str, hint: str | None = None) -> list[tuple[str, str]]:
+    """``(display name, address)`` pairs of address headers: the list is split first,
+    then each display name decoded; the address is never decoded."""
+    pairs: list[tuple[str, str]] = []
+    for name in names:
+        for value in header_values(msg, name, hint=hint):
+            try:
+                found = getaddresses([value])
+            except Exception:  # noqa: BLE001 - an unsplittable list
+                found = []
+            for display, address in found:
+                address = "".join(clean_text(address).split())
+                display = _one_line(decode_words(display))
+                if address or display:
+                    pairs.append((display, address))
+    return pairs
+
+
+def _msgids(values: list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for value in values:
+        ids = _MSGID.findall(clean_text(value))
+        if not ids:
+            bare = value.strip()
+            if bare and " " not in bare and "@" in bare and "<" not in bare and ">" not in bare:
+                ids = [f"<{bare}>"]  # a Message-ID sent without its angle brackets
+        found.extend(ids)
+    return tuple(found)
+
+
+# -- structure --------------------------------------------------------------
+def repair_header_block(raw: bytes) -> bytes:
+    """Drop lines in the header block that are not headers when real header fields
+    follow them (the parser would otherwise end the headers at the first bad line,
+    losing sender, subject and threading). Unchanged bytes when nothing is wrong."""
+    lines = raw.splitlines(keepends=True)
+    end = min(len(lines), 10_000)
+    for i, line in enumerate(lines[:end]):
+        if not line.strip(b"\r\n"):
+            end = i
+            break
+    bad = [i for i in range(end) if not _HEADER_LINE.match(lines[i])]
+    if not bad:
+        return raw
+    last_field = max((j for j in range(end) if _FIELD_LINE.match(lines[j])), default=-1)
+    out: list[bytes] = []
+    for i, line in enumerate(lines[:end]):
+        if _HEADER_LINE.match(line):
+            out.append(line)
+        elif i < last_field:
+            continue  # a stray line amid the headers: skip it, keep the headers
+        else:
+            # Body text right after the headers with no blank line: the body starts here.
+            out.append(b"\r\n" if line.endswith(b"\r\n") else b"\n")
+            out.extend(lines[i:])
+            return b"".join(out)
+    out.extend(lines[end:])
+    return b"".join(out)
+
+
+def _parse(raw: bytes) -> tuple[Message, list[str]]:
+    """The lenient parse; a message nested deeper than the parser can recurse is read
+    as its headers plus the rest as text."""
     try:
-        parts = decode_header(value)
-        out = []
-        for chunk, charset in parts:
-            if isinstance(chunk, bytes):
-                out.append(decode_text(chunk, charset))
-            else:
-                out.append(chunk)
-        return " ".join("".join(out).split())
-    except Exception:  # noqa: BLE001 - fall back to make_header, then the raw value
-        try:
-            return " ".join(str(make_header(decode_header(value))).split())
-        except Exception:  # noqa: BLE001
-            return " ".join(value.split())
+        return email.message_from_bytes(raw, policy=email.policy.compat32), []
+    except RecursionError:
+        from email.parser import BytesParser
+
+        msg = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
+        return msg, ["structure nested too deep; body read as text"]
 
 
-def _msgids(value: str) -> tuple[str, ...]:
-    return tuple(_MSGID.findall(value or ""))
-
-
-def _parse(raw: bytes) -> Message:
-    """The lenient parser: ``compat32`` never raises on malformed headers and is several
-    times faster than ``policy.default``; headers are decoded by :func:`decode_header_value`
-    (RFC 2047) and parameters by the RFC 2231 helpers, so nothing is lost."""
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
-
-
-def _header(msg: Message, name: str) -> str:
-    try:
-        value = msg.get(name)
-    except Exception:  # noqa: BLE001
-        try:
-            value = email.message_from_bytes(b"", policy=email.policy.compat32).get(name)
-        except Exception:  # noqa: BLE001
-            value = None
-    return decode_header_value(value)
-
-
-def _raw_header(raw_headers: Message, name: str) -> str:
-    values = raw_headers.get_all(name) or []
-    return " ".join(str(v) for v in values)
+def _parts(msg: Message) -> Iterator[Message]:
+    """Every part, depth first, iteratively, at most MAX_DEPTH deep and MAX_PARTS many."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while stack and seen < MAX_PARTS:
+        part, depth = stack.pop()
+        seen += 1
+        yield part
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list) and depth < MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in reversed(payload))
 
 
 def _filename(part: Message) -> str | None:
@@ -158,7 +392,7 @@ def _filename(part: Message) -> str | None:
             name = email.utils.collapse_rfc2231_value(name)
         except Exception:  # noqa: BLE001
             name = str(name[-1])
-    return decode_header_value(name) if name else None
+    return decode_header_value(name) or None if name else None
 
 
 def _payload(part: Message) -> bytes:
@@ -168,19 +402,15 @@ def _payload(part: Message) -> bytes:
         data = None
     if data is None:
         raw = part.get_payload()
-        data = raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
-    return data
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    return data if isinstance(data, bytes) else b""
 
 
-def _walk(msg: Message) -> tuple[str, str, list[ParsedAttachment]]:
+def _walk(msg: Message, defects: list[str]) -> tuple[str, str, list[ParsedAttachment]]:
     plain: list[str] = []
     html: list[str] = []
     attachments: list[ParsedAttachment] = []
-    try:
-        parts = list(msg.walk())
-    except Exception:  # noqa: BLE001
-        parts = [msg]
-    for part in parts:
+    for part in _parts(msg):
         try:
             if part.is_multipart():
                 continue
@@ -205,71 +435,97 @@ def _walk(msg: Message) -> tuple[str, str, list[ParsedAttachment]]:
             continue
         if ctype == "message/rfc822" and not name:
             name = "forwarded.eml"
-        attachments.append(ParsedAttachment(name or "attachment", ctype, data))
+        attachments.append(ParsedAttachment(name or "attachment", clean_text(ctype), data))
     return "\n\n".join(plain), "\n\n".join(html), attachments
 
 
-def is_auto_generated(headers: Message) -> bool:
-    """Auto-replies, bulk and list mail (never send an acknowledgement to these)."""
-    auto = (headers.get("Auto-Submitted") or "").strip().lower()
-    if auto and auto != "no":
-        return True
-    precedence = (headers.get("Precedence") or "").strip().lower()
-    if precedence in ("bulk", "list", "junk", "auto_reply"):
-        return True
-    if headers.get("List-Id") or headers.get("List-Unsubscribe"):
-        return True
-    if (headers.get("Return-Path") or "").strip() == "<>":
-        return True  # a bounce (null sender, RFC 3834 §2)
-    sender = (headers.get("From") or "").lower()
-    if any(f"{who}@" in sender for who in _ROBOTS):
-        return True
-    return bool(headers.get("X-Autoreply") or headers.get("X-Autorespond"))
-
-
+# -- classification ---------------------------------------------------------
 #: Local parts of senders that are programs, not people.
 _ROBOTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply")
 
 
+def is_auto_generated(headers: Message) -> bool:
+    """Auto-replies, bulk and list mail (never send an acknowledgement to these)."""
+
+    def first(name: str) -> str:
+        values = header_values(headers, name)
+        return values[0] if values else ""
+
+    auto = first("Auto-Submitted").strip().lower()
+    if auto and auto != "no":
+        return True
+    if first("Precedence").strip().lower() in ("bulk", "list", "junk", "auto_reply"):
+        return True
+    if first("List-Id") or first("List-Unsubscribe"):
+        return True
+    if first("Return-Path").strip() == "<>":
+        return True  # a bounce (null sender, RFC 3834 §2)
+    sender = first("From").lower()
+    if any(f"{who}@" in sender for who in _ROBOTS):
+        return True
+    return bool(first("X-Autoreply") or first("X-Autorespond"))
+
+
+# -- the entry point --------------------------------------------------------
 def parse_message(raw: bytes) -> ParsedMail:
     """Parse one message; never raises, whatever the bytes."""
     digest = hashlib.sha256(raw).hexdigest()
-    msg = _parse(raw)
-    headers = msg
-    subject = _header(msg, "subject")
     try:
-        from_pairs = getaddresses([_header(msg, "from")])
-    except Exception:  # noqa: BLE001
-        from_pairs = []
-    from_name, from_addr = from_pairs[0] if from_pairs else ("", "")
-    try:
-        to = tuple(a for _, a in getaddresses([_header(msg, "to"), _header(msg, "cc")]) if a)
-    except Exception:  # noqa: BLE001
-        to = ()
+        return _parse_message(raw, digest)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: keep the mail
+        return ParsedMail(
+            message_id=None,
+            in_reply_to=None,
+            references=(),
+            subject="",
+            from_name="",
+            from_addr="",
+            to=(),
+            date=None,
+            text=clean_text(raw[:200_000].decode("utf-8", "replace")),
+            content_hash=digest,
+            defects=(f"unreadable structure ({type(exc).__name__}); shown as raw text",),
+        )
+
+
+def _parse_message(raw: bytes, digest: str) -> ParsedMail:
+    msg, defects = _parse(repair_header_block(raw))
+    hint = _charset_hint(msg)
+    subject = header_text(msg, "subject", hint=hint)
+    senders = addresses(msg, "from", hint=hint)
+    with_address = [pair for pair in senders if "@" in pair[1]]
+    from_name, from_addr = (with_address or senders or [("", "")])[0]
+    to = tuple(a for _, a in addresses(msg, "to", "cc", hint=hint) if a)
     date = None
-    date_header = _raw_header(headers, "Date")
-    if date_header:
+    date_values = header_values(msg, "Date")
+    if date_values:
         try:
-            date = parsedate_to_datetime(date_header)
+            date = parsedate_to_datetime(date_values[0])
             if date.tzinfo is None:
                 date = date.replace(tzinfo=UTC)
-        except (TypeError, ValueError, IndexError):
+            date.astimezone(UTC)  # out-of-range offsets fail here, not later
+        except Exception:  # noqa: BLE001 - any unreadable date is no date
             date = None
-    message_ids = _msgids(_raw_header(headers, "Message-ID"))
-    reply_to_ids = _msgids(_raw_header(headers, "In-Reply-To"))
-    plain, html, attachments = _walk(msg)
-    text = plain.strip() or (html_to_text(html) if html else "")
+    message_ids = _msgids(header_values(msg, "Message-ID", hint=hint))
+    reply_to_ids = _msgids(header_values(msg, "In-Reply-To", hint=hint))
+    if defects:
+        body = raw.partition(b"\n\n")[2] or raw.partition(b"\r\n\r\n")[2]
+        plain, html, attachments = decode_text(body[:2_000_000], hint), "", []
+    else:
+        plain, html, attachments = _walk(msg, defects)
+    text = clean_text(plain).strip() or (clean_text(html_to_text(html)) if html else "")
     return ParsedMail(
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=reply_to_ids[0] if reply_to_ids else None,
-        references=_msgids(_raw_header(headers, "References")),
+        references=_msgids(header_values(msg, "References", hint=hint)),
         subject=subject,
         from_name=from_name,
-        from_addr=from_addr.strip(),
+        from_addr=from_addr,
         to=to,
         date=date,
         text=text,
         attachments=tuple(attachments),
-        auto_generated=is_auto_generated(headers),
+        auto_generated=is_auto_generated(msg),
         content_hash=digest,
+        defects=tuple(defects),
     )
