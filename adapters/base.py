@@ -192,7 +192,14 @@ SecretGetter = Callable[[str], str]
 
 @runtime_checkable
 class Adapter(Protocol):
-    """One channel account. Built with its settings and a way to fetch its secrets."""
+    """One channel account. Built with its settings and a way to fetch its secrets.
+
+    Optional hook: ``reparse(external_id, raw, raw_type, folder) -> list[InboundMessage]``
+    turns a quarantined item (a :class:`RejectedItem`'s fields) into messages again from
+    its stored raw payload alone, with no network and no secret (``omnitui quarantine
+    retry``, e.g. after an upgrade). It returns ``[]`` for an item that is ignored on
+    purpose and raises when the item still cannot be used.
+    """
 
     kind: str
 

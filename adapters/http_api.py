@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -57,7 +56,7 @@ def json_body(service: str, response: httpx.Response) -> dict[str, Any]:
     """The response's JSON object, or a retryable error when it is not one."""
     try:
         body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; too deep
         raise AdapterError(
             f"{service}: malformed answer (HTTP {response.status_code}, not JSON)"
         ) from None

@@ -5,7 +5,6 @@ never posts twice."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,16 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.json_items import (
+    Unusable,
+    as_list,
+    as_text,
+    aware,
+    ident,
+    loads,
+    raw_json,
+    rejected,
+)
 from adapters.plain_text import html_to_text, split_text
 
 FOLDER = "notifications"
@@ -43,6 +52,39 @@ def _rate_limit_wait(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return max((when - datetime.now(UTC)).total_seconds(), 1.0)
+
+
+def _notification_id(notification: Any) -> str | None:
+    """A notification's id, when it is one that can be sent back as ``min_id``."""
+    if not isinstance(notification, dict):
+        return None
+    value = notification.get("id")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= 255
+        and value.isprintable()
+        and not any(ch.isspace() for ch in value)
+    ):
+        return value
+    return None
+
+
+def _order(notification: dict[str, Any]) -> int:
+    """Sort key: numeric ids (Mastodon's) by value, others first."""
+    known = _notification_id(notification) or ""
+    return int(known) if known.isascii() and known.isdigit() else 0
+
+
+def _created(value: Any) -> datetime | None:
+    """An ISO 8601 ``created_at``, aware; None when missing or not a date."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
 
 
 class MastodonAdapter(ApiAdapter):
@@ -87,7 +129,7 @@ class MastodonAdapter(ApiAdapter):
         if response.status_code == 200:
             try:
                 return response.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                 raise AdapterError(f"{service}: malformed answer (not JSON)") from None
         body: dict[str, Any] | None
         try:
@@ -102,14 +144,15 @@ class MastodonAdapter(ApiAdapter):
 
     def address(self, account: Mapping[str, Any]) -> str:
         """``@user@instance`` for any account (local accounts get our host)."""
-        acct = str(account.get("acct", ""))
+        acct = as_text(account.get("acct")).lstrip("@")
         return "@" + (acct if "@" in acct else f"{acct}@{self.host}")
 
     def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
         """Mentions (and so direct messages) newer than the stored id, oldest first;
-        pages forward with ``min_id`` until a page comes back empty."""
+        pages forward with ``min_id`` until a page comes back empty. Each notification
+        is read on its own: one that cannot be used goes to ``rejected``."""
         newest = cursors.get(FOLDER, Cursor(FOLDER)).state.get("min_id")
-        collected: list[dict[str, Any]] = []
+        collected: list[Any] = []
         for _page in range(50):
             params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", PAGE)]
             if newest:
@@ -117,54 +160,79 @@ class MastodonAdapter(ApiAdapter):
             page = self.request("GET", "/api/v1/notifications", params=params)
             if not isinstance(page, list):
                 raise AdapterError("Mastodon notifications: malformed answer (not a list)")
-            page = [n for n in page if isinstance(n, dict) and n.get("id")]
-            if not page:
+            ordered = sorted((n for n in page if _notification_id(n) is not None), key=_order)
+            collected += ordered + [n for n in page if _notification_id(n) is None]
+            if not ordered:
                 break
-            page.sort(key=lambda n: int(n["id"]) if str(n["id"]).isdigit() else 0)
-            collected += page
-            newest = page[-1]["id"]
+            newest = _notification_id(ordered[-1])
             if len(page) < PAGE:
                 break
         result = PollResult()
         for notification in collected:
-            inbound = self._inbound(notification)
+            try:
+                inbound = self._inbound(notification)
+            except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
+                known = _notification_id(notification)
+                external = f"notification:{known}" if known is not None else None
+                result.rejected.append(
+                    rejected(notification, exc, folder=FOLDER, external_id=external)
+                )
+                continue
             if inbound is not None:
                 result.messages.append(inbound)
         if newest:
             result.cursors.append(Cursor(FOLDER, {"min_id": newest}))
         return result
 
-    def _inbound(self, notification: dict[str, Any]) -> InboundMessage | None:
-        status = notification.get("status")
-        account = notification.get("account") or {}
-        if notification.get("type") != "mention" or not isinstance(status, dict):
+    def reparse(
+        self, external_id: str, raw: bytes, raw_type: str, folder: str
+    ) -> list[InboundMessage]:
+        """The message in a quarantined notification's JSON, read again without the
+        network (``omnitui quarantine retry``); [] for one that is ignored on purpose."""
+        inbound = self._inbound(loads(raw))
+        return [inbound] if inbound is not None else []
+
+    def _inbound(self, notification: Any) -> InboundMessage | None:
+        """The mention a notification carries; None for other notification types;
+        raises when it cannot be used (no status, no status id, no sender)."""
+        if not isinstance(notification, dict):
+            raise Unusable("notification is not an object")
+        if notification.get("type") != "mention":
             return None
+        status = notification.get("status")
+        if not isinstance(status, dict):
+            raise Unusable("mention without a status")
+        status_id = ident(status.get("id"))
+        if status_id is None:
+            raise Unusable("status without an id")
+        account = notification.get("account")
+        if not isinstance(account, dict) or not as_text(account.get("acct")):
+            account = status.get("account")  # the status's author is the same account
+        if not isinstance(account, dict) or not as_text(account.get("acct")):
+            raise Unusable("no sender account")
         address = self.address(account)
-        created = status.get("created_at") or notification.get("created_at")
-        try:
-            sent_at = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-        except ValueError:
-            sent_at = datetime.now(UTC)
+        sent_at = _created(status.get("created_at")) or _created(notification.get("created_at"))
         attachments = tuple(
             InboundAttachment(
-                str(m.get("description") or f"{m.get('type', 'media')}-{m.get('id')}"),
+                as_text(m.get("description"))
+                or f"{as_text(m.get('type')) or 'media'}-{as_text(m.get('id'))}",
                 {"image": "image/*", "video": "video/*", "gifv": "video/*", "audio": "audio/*"}.get(
-                    str(m.get("type")), "application/octet-stream"
+                    as_text(m.get("type")), "application/octet-stream"
                 ),
                 0,
-                remote_ref=str(m.get("url") or ""),
+                remote_ref=as_text(m.get("url")),
             )
-            for m in status.get("media_attachments") or []
+            for m in as_list(status.get("media_attachments"))
             if isinstance(m, dict)
         )
         return InboundMessage(
-            external_id=str(status.get("id")),
+            external_id=status_id,
             channel="mastodon",
-            sender=Sender("mastodon", address, str(account.get("display_name") or "")),
-            sent_at=sent_at,
-            text=html_to_text(str(status.get("content") or "")),
+            sender=Sender("mastodon", address, as_text(account.get("display_name"))),
+            sent_at=sent_at or datetime.now(UTC),
+            text=html_to_text(as_text(status.get("content"))),
             thread_key=address,
-            raw=json.dumps(notification, ensure_ascii=False).encode("utf-8"),
+            raw=raw_json(notification),
             raw_type="application/json",
             attachments=attachments,
         )

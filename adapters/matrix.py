@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +27,16 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.json_items import (
+    Unusable,
+    as_dict,
+    as_list,
+    as_text,
+    loads,
+    raw_json,
+    rejected,
+    timestamp,
+)
 
 FOLDER = "sync"
 API = "/_matrix/client/v3"
@@ -83,13 +92,16 @@ class MatrixAdapter(ApiAdapter):
         body = json_body(service, response)
         if response.status_code == 200:
             return body
-        if "retry_after_ms" in body:
-            body = {**body, "retry_after": body["retry_after_ms"] / 1000}
+        wait_ms = body.get("retry_after_ms")
+        if isinstance(wait_ms, int | float) and not isinstance(wait_ms, bool):
+            body = {**body, "retry_after": wait_ms / 1000}
         detail = f"{body.get('errcode', '')} {body.get('error', '')}".strip()
         raise error_for(service, response, body, redact(detail, [self.token]))
 
     def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
-        """New room messages since the stored ``next_batch``; joins DM invites."""
+        """New room messages since the stored ``next_batch``; joins DM invites. Each
+        event is read on its own: one that cannot be used goes to ``rejected`` (with its
+        room id) and the rest of the sync is taken."""
         since = cursors.get(FOLDER, Cursor(FOLDER)).state.get("since")
         params: dict[str, Any] = {
             "filter": SYNC_FILTER,
@@ -99,30 +111,100 @@ class MatrixAdapter(ApiAdapter):
             params["since"] = since
         body = self.request("GET", f"{API}/sync", params=params, wait=self.long_poll)
         next_batch = body.get("next_batch")
-        if not isinstance(next_batch, str):
+        if not isinstance(next_batch, str) or not _sendable(next_batch):
             raise AdapterError("Matrix sync: malformed answer (no next_batch)")
         rooms = body.get("rooms") or {}
+        if not isinstance(rooms, dict) or not isinstance(rooms.get("join") or {}, dict):
+            raise AdapterError("Matrix sync: malformed answer (rooms is not an object)")
+        joined: dict[str, Any] = rooms.get("join") or {}
         result = PollResult()
-        for room_id in rooms.get("invite") or {}:
-            self.request("POST", f"{API}/join/{quote(room_id, safe='')}", payload={})
-        for room_id, room in (rooms.get("join") or {}).items():
-            for event in (room.get("state") or {}).get("events") or []:
+        for room_id in as_dict(rooms.get("invite")):
+            self._join(room_id)
+        for room_id, room in joined.items():
+            events = _timeline_events(room)
+            if events is None:
+                # Not the shape of a joined room: keep it whole, so nothing in it is lost.
+                error = Unusable("joined room without a timeline list")
+                item = {"room_id": room_id, "room": room}
+                result.rejected.append(rejected(item, error, folder=FOLDER))
+                continue
+            for event in as_list(as_dict(room.get("state")).get("events")):
                 self._remember_name(event)
-            timeline = room.get("timeline") or {}
-            events = list(timeline.get("events") or [])
-            if timeline.get("limited") and since and timeline.get("prev_batch"):
-                events = self._backfill(room_id, timeline["prev_batch"], since) + events
+            timeline = as_dict(room.get("timeline"))
+            prev_batch = timeline.get("prev_batch")
+            if timeline.get("limited") is True and since and isinstance(prev_batch, str):
+                try:
+                    events = self._backfill(room_id, prev_batch, since) + events
+                except AdapterError as exc:
+                    if exc.retryable:
+                        raise
+                    # The gap cannot be read (room left, token refused): say so in the
+                    # quarantine rather than stop this account's ingest for good.
+                    gap = {"room_id": room_id, "gap": {"from": prev_batch, "to": since}}
+                    result.rejected.append(rejected(gap, exc, folder=FOLDER))
             for event in events:
-                self._remember_name(event)
-                inbound = self._inbound(room_id, event)
-                if inbound is not None:
-                    result.messages.append(inbound)
+                self._take(room_id, event, result)
         result.cursors.append(Cursor(FOLDER, {"since": next_batch}))
         return result
 
-    def _backfill(self, room_id: str, prev_batch: str, since: str) -> list[dict[str, Any]]:
+    def _join(self, room_id: str) -> None:
+        """Accept an invite; one that can no longer be accepted (withdrawn, forbidden)
+        is left, a passing failure fails the poll so the invite comes again."""
+        if not _sendable(room_id):
+            return  # no homeserver has such a room id
+        try:
+            self.request("POST", f"{API}/join/{quote(room_id, safe='')}", payload={})
+        except AdapterError as exc:
+            if exc.retryable:
+                raise
+
+    def _take(self, room_id: str, event: Any, result: PollResult) -> None:
+        """One timeline event into ``result``: a message, nothing, or a rejected item."""
+        try:
+            self._remember_name(event)
+            inbound = self._inbound(room_id, event)
+        except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
+            item = event
+            if isinstance(event, dict) and "room_id" not in event:
+                item = {**event, "room_id": room_id}  # reparse needs the room
+            event_id = as_dict(event).get("event_id")
+            external = event_id if isinstance(event_id, str) and event_id else None
+            result.rejected.append(rejected(item, exc, folder=FOLDER, external_id=external))
+            return
+        if inbound is not None:
+            result.messages.append(inbound)
+
+    def reparse(
+        self, external_id: str, raw: bytes, raw_type: str, folder: str
+    ) -> list[InboundMessage]:
+        """The message in a quarantined event's JSON (with its ``room_id``), read again
+        without the network (``omnitui quarantine retry``); [] for an event that is
+        ignored on purpose. Display names are those this adapter has seen.
+
+        A quarantined joined room (``{"room_id", "room"}``) gives the messages of its
+        timeline once it can be read; a timeline gap (``{"room_id", "gap"}``) can only
+        be read from the homeserver, so it raises."""
+        item = loads(raw)
+        record = as_dict(item)
+        room_id = record.get("room_id")
+        if not isinstance(room_id, str) or not room_id:
+            raise Unusable("no room id")
+        if "type" not in record and "gap" in record:
+            raise Unusable("a timeline gap is read from the homeserver only")
+        if "type" not in record and "room" in record:
+            events = _timeline_events(record["room"])
+            if events is None:
+                raise Unusable("joined room without a timeline list")
+            found = [self._inbound(room_id, event) for event in events]
+            return [message for message in found if message is not None]
+        inbound = self._inbound(room_id, item)
+        return [inbound] if inbound is not None else []
+
+    def _backfill(self, room_id: str, prev_batch: str, since: str) -> list[Any]:
         """Events between the previous sync and this one's timeline, oldest first."""
-        events: list[dict[str, Any]] = []
+        events: list[Any] = []
+        if not _sendable(room_id) or not _sendable(prev_batch):
+            raise AdapterError("Matrix messages: room id or token not valid text", retryable=False)
         token = prev_batch
         for _page in range(50):
             page = self.request(
@@ -130,47 +212,70 @@ class MatrixAdapter(ApiAdapter):
                 f"{API}/rooms/{quote(room_id, safe='')}/messages",
                 params={"dir": "b", "from": token, "to": since, "limit": 100},
             )
-            chunk = page.get("chunk") or []
+            chunk = as_list(page.get("chunk"))
             events = list(reversed(chunk)) + events
-            token = page.get("end")
-            if not chunk or not token:
+            end = page.get("end")
+            if not chunk or not isinstance(end, str) or not end or not _sendable(end):
                 break
+            token = end
         return events
 
-    def _remember_name(self, event: Mapping[str, Any]) -> None:
-        if event.get("type") == "m.room.member":
-            name = (event.get("content") or {}).get("displayname")
+    def _remember_name(self, event: Any) -> None:
+        if isinstance(event, dict) and event.get("type") == "m.room.member":
+            name = as_dict(event.get("content")).get("displayname")
             key = event.get("state_key")
             if isinstance(name, str) and isinstance(key, str):
                 self._names[key] = name
 
-    def _inbound(self, room_id: str, event: Mapping[str, Any]) -> InboundMessage | None:
+    def _inbound(self, room_id: str, event: Any) -> InboundMessage | None:
+        """The message in a room event; None for what is ignored on purpose (other event
+        types, our own messages); raises when it cannot be used (no id, no sender)."""
+        if not isinstance(event, dict):
+            raise Unusable("event is not an object")
         if event.get("type") != "m.room.message" or event.get("sender") == self.user_id:
             return None
-        content = event.get("content") or {}
-        body = str(content.get("body") or "")
-        if content.get("msgtype") not in ("m.text", "m.notice", "m.emote"):
-            body = f"({content.get('msgtype', 'message')}) {body}".strip()
-        sender = str(event.get("sender", ""))
-        edit = content.get("m.relates_to") or {}
-        if edit.get("rel_type") == "m.replace" and isinstance(content.get("m.new_content"), dict):
+        sender = event.get("sender")
+        if not isinstance(sender, str) or not sender:
+            raise Unusable("no sender")
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            raise Unusable("no event id")
+        content = as_dict(event.get("content"))
+        msgtype = as_text(content.get("msgtype"))
+        body = as_text(content.get("body"))
+        if msgtype not in ("m.text", "m.notice", "m.emote"):
+            body = f"({msgtype or 'message'}) {body}".strip()
+        who = Sender("matrix", sender, self._names.get(sender, ""))
+        sent_at = timestamp(event.get("origin_server_ts"), per_second=1000)
+        raw = raw_json(event)
+        relation = as_dict(content.get("m.relates_to"))
+        new_content = content.get("m.new_content")
+        original = relation.get("event_id")
+        if (
+            relation.get("rel_type") == "m.replace"
+            and isinstance(new_content, dict)
+            and isinstance(original, str)
+            and original
+        ):
             return InboundMessage(
-                external_id=str(edit.get("event_id")),
+                external_id=original,
                 channel="matrix",
-                sender=Sender("matrix", sender, self._names.get(sender, "")),
-                sent_at=datetime.fromtimestamp(int(event.get("origin_server_ts", 0)) / 1000, UTC),
-                text=str(content["m.new_content"].get("body") or ""),
+                sender=who,
+                sent_at=sent_at,
+                text=as_text(new_content.get("body")),
                 thread_key=room_id,
+                raw=raw,
+                raw_type="application/json",
                 edited=True,
             )
         return InboundMessage(
-            external_id=str(event.get("event_id")),
+            external_id=event_id,
             channel="matrix",
-            sender=Sender("matrix", sender, self._names.get(sender, "")),
-            sent_at=datetime.fromtimestamp(int(event.get("origin_server_ts", 0)) / 1000, UTC),
+            sender=who,
+            sent_at=sent_at,
             text=body,
             thread_key=room_id,
-            raw=json.dumps(dict(event), ensure_ascii=False).encode("utf-8"),
+            raw=raw,
             raw_type="application/json",
         )
 
@@ -186,6 +291,31 @@ class MatrixAdapter(ApiAdapter):
         )
         event_id = str(sent.get("event_id", ""))
         return SendResult(provider_id=event_id, external_id=event_id)
+
+
+def _sendable(text: str) -> bool:
+    """Whether ``text`` can go into a URL (UTF-8: no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _timeline_events(room: Any) -> list[Any] | None:
+    """A joined room's timeline events (empty when there are none); None when the room
+    is not shaped like one (not an object, a timeline or event list of another type)."""
+    if not isinstance(room, dict):
+        return None
+    timeline = room.get("timeline")
+    if not timeline:
+        return []
+    if not isinstance(timeline, dict):
+        return None
+    events = timeline.get("events")
+    if not events:
+        return []
+    return list(events) if isinstance(events, list) else None
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> MatrixAdapter:

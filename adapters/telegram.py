@@ -8,9 +8,7 @@ redacted from every error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -27,6 +25,18 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.json_items import (
+    Unusable,
+    as_dict,
+    as_int,
+    as_list,
+    as_text,
+    ident,
+    loads,
+    raw_json,
+    rejected,
+    timestamp,
+)
 from adapters.plain_text import split_text
 
 DEFAULT_API = "https://api.telegram.org"
@@ -76,7 +86,8 @@ class TelegramAdapter(ApiAdapter):
         raise error_for(service, response, body, description)
 
     def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
-        """Updates after the stored offset (long poll)."""
+        """Updates after the stored offset (long poll). Each update is read on its own:
+        one that cannot be used goes to ``rejected`` and the offset moves past it."""
         if not self._webhook_cleared:
             self.call("deleteWebhook", {"drop_pending_updates": False})
             self._webhook_cleared = True
@@ -94,59 +105,92 @@ class TelegramAdapter(ApiAdapter):
         result = PollResult()
         last = offset - 1
         for update in updates:
-            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            update_id = _update_id(update)
+            if update_id is not None:
+                last = max(last, update_id)
+            try:
+                inbound = self._normalise(update)
+            except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
+                external = f"update:{update_id}" if update_id is not None else None
+                result.rejected.append(rejected(update, exc, folder=FOLDER, external_id=external))
                 continue
-            last = max(last, update["update_id"])
-            message = update.get("message") or update.get("edited_message")
-            if isinstance(message, dict):
-                inbound = self._inbound(message, edited="edited_message" in update)
-                if inbound is not None:
-                    result.messages.append(inbound)
+            if inbound is not None:
+                result.messages.append(inbound)
         result.cursors.append(Cursor(FOLDER, {"offset": last + 1 if last >= 0 else offset}))
         result.more = len(updates) >= 100
         return result
 
+    def reparse(
+        self, external_id: str, raw: bytes, raw_type: str, folder: str
+    ) -> list[InboundMessage]:
+        """The message in a quarantined update's JSON, read again without the network
+        (``omnitui quarantine retry``); [] for an update that is ignored on purpose."""
+        inbound = self._normalise(loads(raw))
+        return [inbound] if inbound is not None else []
+
+    def _normalise(self, update: Any) -> InboundMessage | None:
+        """The message an update carries; None for what is ignored on purpose (other
+        update kinds, the bot's own messages); raises when it cannot be used."""
+        if not isinstance(update, dict):
+            raise Unusable("update is not an object")
+        for kind in ("message", "edited_message"):
+            if kind in update:
+                message = update[kind]
+                break
+        else:
+            return None  # an update kind we did not ask for
+        if not isinstance(message, dict):
+            raise Unusable("message is not an object")
+        return self._inbound(message, edited=kind == "edited_message")
+
     def _inbound(self, message: dict[str, Any], *, edited: bool) -> InboundMessage | None:
-        chat = message.get("chat") or {}
-        sender = message.get("from") or {}
-        if "id" not in chat or "message_id" not in message or sender.get("is_bot"):
+        sender = as_dict(message.get("from"))
+        if sender.get("is_bot") is True:
             return None
-        name = " ".join(p for p in (sender.get("first_name"), sender.get("last_name")) if p)
-        if not name and sender.get("username"):
-            name = "@" + str(sender["username"])
+        chat_id = ident(as_dict(message.get("chat")).get("id"))
+        if chat_id is None:
+            raise Unusable("no chat id")
+        message_id = ident(message.get("message_id"))
+        if message_id is None:
+            raise Unusable("no message id")
+        name = " ".join(
+            p for p in (as_text(sender.get("first_name")), as_text(sender.get("last_name"))) if p
+        )
+        if not name and as_text(sender.get("username")):
+            name = "@" + as_text(sender["username"])
         attachments: list[InboundAttachment] = []
-        photos = message.get("photo") or []
+        photos = [p for p in as_list(message.get("photo")) if isinstance(p, dict)]
         if photos:
-            best = max(photos, key=lambda p: p.get("file_size") or 0)
+            best = max(photos, key=lambda p: as_int(p.get("file_size")))
             attachments.append(
                 InboundAttachment(
                     "photo.jpg",
                     "image/jpeg",
-                    int(best.get("file_size") or 0),
-                    remote_ref=str(best.get("file_id", "")),
+                    max(0, as_int(best.get("file_size"))),
+                    remote_ref=as_text(best.get("file_id")),
                 )
             )
         document = message.get("document")
         if isinstance(document, dict):
             attachments.append(
                 InboundAttachment(
-                    str(document.get("file_name") or "document"),
-                    str(document.get("mime_type") or "application/octet-stream"),
-                    int(document.get("file_size") or 0),
-                    remote_ref=str(document.get("file_id", "")),
+                    as_text(document.get("file_name")) or "document",
+                    as_text(document.get("mime_type")) or "application/octet-stream",
+                    max(0, as_int(document.get("file_size"))),
+                    remote_ref=as_text(document.get("file_id")),
                 )
             )
-        text = str(message.get("text") or message.get("caption") or "")
+        text = as_text(message.get("text")) or as_text(message.get("caption"))
         if not text and not attachments:
             text = "(unsupported message: sticker, location or similar)"
         return InboundMessage(
-            external_id=f"{chat['id']}:{message['message_id']}",
+            external_id=f"{chat_id}:{message_id}",
             channel="telegram",
-            sender=Sender("telegram", str(sender.get("id", chat["id"])), name),
-            sent_at=datetime.fromtimestamp(int(message.get("date", 0)), UTC),
+            sender=Sender("telegram", ident(sender.get("id")) or chat_id, name),
+            sent_at=timestamp(message.get("date")),
             text=text,
-            thread_key=str(chat["id"]),
-            raw=json.dumps(message, ensure_ascii=False).encode("utf-8"),
+            thread_key=chat_id,
+            raw=raw_json(message),
             raw_type="application/json",
             attachments=tuple(attachments),
             edited=edited,
@@ -160,7 +204,10 @@ class TelegramAdapter(ApiAdapter):
             raise AdapterError("Telegram: no chat for this conversation", retryable=False)
         reply_to = None
         if message.reply_to_external_id and ":" in message.reply_to_external_id:
-            reply_to = int(message.reply_to_external_id.rsplit(":", 1)[1])
+            try:
+                reply_to = int(message.reply_to_external_id.rsplit(":", 1)[1])
+            except ValueError:
+                reply_to = None  # not a Bot API message id: send without the reply link
         first_id: str | None = None
         for n, piece in enumerate(split_text(message.text, TEXT_LIMIT)):
             payload: dict[str, Any] = {"chat_id": chat_id, "text": piece}
@@ -189,6 +236,15 @@ class TelegramAdapter(ApiAdapter):
         if response.status_code != 200:
             raise AdapterError(f"Telegram file download: HTTP {response.status_code}")
         return response.content
+
+
+def _update_id(update: Any) -> int | None:
+    """The update's ``update_id`` (what the offset counts), if it has a usable one."""
+    if isinstance(update, dict):
+        value = update.get("update_id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> TelegramAdapter:

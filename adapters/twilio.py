@@ -8,11 +8,11 @@ today again and the store's unique key on the SID drops what it already has;
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -27,9 +27,21 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.json_items import (
+    Unusable,
+    as_dict,
+    as_int,
+    as_list,
+    as_text,
+    aware,
+    loads,
+    raw_json,
+    rejected,
+)
 from adapters.plain_text import split_text
 
 DEFAULT_API = "https://api.twilio.com"
+FOLDER = "messages"
 #: Twilio concatenates up to 1,600 characters into one logical SMS.
 BODY_LIMIT = 1600
 GSM7 = set(
@@ -49,11 +61,33 @@ def sms_segments(text: str) -> tuple[int, str]:
 
 
 def _when(value: Any) -> datetime:
-    try:
-        parsed = parsedate_to_datetime(str(value))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (TypeError, ValueError, IndexError):
+    """An RFC 2822 date (``Mon, 23 Nov 2026 09:00:00 +0000``), aware; now when it is
+    missing or not a date."""
+    if not isinstance(value, str) or len(value) > 128:
         return datetime.now(UTC)
+    try:
+        return aware(parsedate_to_datetime(value))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return datetime.now(UTC)
+
+
+def _sid(value: Any) -> str | None:
+    """A Twilio SID (``SM…``, ``CA…``, ``RE…``): a non-empty string of letters and
+    digits; None otherwise."""
+    if isinstance(value, str) and value.isascii() and value.isalnum() and len(value) <= 64:
+        return value
+    return None
+
+
+def _next_page(uri: Any) -> str | None:
+    """The next page's path, when ``next_page_uri`` is one (else: the last page)."""
+    if isinstance(uri, str) and uri.startswith("/") and not uri.startswith("//"):
+        try:
+            uri.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+        return uri
+    return None
 
 
 class TwilioAdapter(ApiAdapter):
@@ -101,9 +135,9 @@ class TwilioAdapter(ApiAdapter):
         detail = f"{body.get('message', '')} (code {body.get('code', '?')})"
         raise error_for(service, response, body, redact(detail, [self.token]))
 
-    def _pages(self, resource: str, key: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    def _pages(self, resource: str, key: str, params: dict[str, str]) -> list[Any]:
         path: str | None = f"/2010-04-01/Accounts/{self.account_sid}/{resource}.json"
-        items: list[dict[str, Any]] = []
+        items: list[Any] = []
         query: dict[str, str] | None = {**params, "PageSize": "100"}
         for _page in range(100):
             if path is None:
@@ -112,69 +146,133 @@ class TwilioAdapter(ApiAdapter):
             page = body.get(key)
             if not isinstance(page, list):
                 raise AdapterError(f"Twilio {resource}: malformed answer (no {key} list)")
-            items += [i for i in page if isinstance(i, dict)]
-            path, query = body.get("next_page_uri"), None
+            items += page
+            path, query = _next_page(body.get("next_page_uri")), None
         return items
 
     def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
-        """Inbound SMS (and calls) of yesterday and today; the store drops repeats."""
+        """Inbound SMS (and calls) of yesterday and today; the store drops repeats. Each
+        record is read on its own: one that cannot be used goes to ``rejected``."""
         today = self._today or datetime.now(UTC).date()
         since = (today - timedelta(days=1)).isoformat()
         result = PollResult()
         to_us = {"To": self.number} if self.number else {}
         for sms in self._pages("Messages", "messages", {"DateSent>": since, **to_us}):
-            if str(sms.get("direction")) != "inbound" or not sms.get("sid"):
-                continue
-            result.messages.append(
-                InboundMessage(
-                    external_id=str(sms["sid"]),
-                    channel="sms",
-                    sender=Sender("sms", str(sms.get("from", ""))),
-                    sent_at=_when(sms.get("date_sent") or sms.get("date_created")),
-                    text=str(sms.get("body") or ""),
-                    to=(str(sms.get("to", "")),),
-                    thread_key=str(sms.get("from", "")),
-                    raw=json.dumps(sms).encode(),
-                    raw_type="application/json",
-                )
-            )
+            self._take(sms, self._sms, result)
         if self.calls:
             for call in self._pages("Calls", "calls", {"StartTime>": since, **to_us}):
-                if str(call.get("direction")) != "inbound" or not call.get("sid"):
-                    continue
-                result.messages.append(self._call(call))
-        result.cursors.append(Cursor("messages", {"polled": today.isoformat()}))
+                self._take(call, self._call_with_voicemail, result)
+        result.cursors.append(Cursor(FOLDER, {"polled": today.isoformat()}))
         return result
+
+    def _take(
+        self, item: Any, read: Callable[[Any], InboundMessage | None], result: PollResult
+    ) -> None:
+        """One record into ``result``: a message, nothing (outbound), or rejected."""
+        try:
+            inbound = read(item)
+        except AdapterError as exc:
+            if exc.retryable:
+                raise  # a passing failure (voicemail lookup): the whole poll retries
+            self._reject(item, exc, result)
+            return
+        except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
+            self._reject(item, exc, result)
+            return
+        if inbound is not None:
+            result.messages.append(inbound)
+
+    @staticmethod
+    def _reject(item: Any, exc: Exception, result: PollResult) -> None:
+        sid = _sid(item.get("sid")) if isinstance(item, dict) else None
+        result.rejected.append(rejected(item, exc, folder=FOLDER, external_id=sid))
+
+    def reparse(
+        self, external_id: str, raw: bytes, raw_type: str, folder: str
+    ) -> list[InboundMessage]:
+        """The SMS or call in a quarantined record's JSON, read again without the
+        network (``omnitui quarantine retry``): a call comes back without its voicemail
+        text. [] for a record that is ignored on purpose (outbound)."""
+        item = loads(raw)
+        record = item if isinstance(item, dict) else {}
+        is_call = as_text(record.get("sid")).startswith("CA") or (
+            "body" not in record and ("start_time" in record or "duration" in record)
+        )
+        inbound = self._call(item, None) if is_call else self._sms(item)
+        return [inbound] if inbound is not None else []
+
+    def _sms(self, sms: Any) -> InboundMessage | None:
+        """An inbound SMS; None for outbound ones; raises when it has no SID or sender."""
+        if not isinstance(sms, dict):
+            raise Unusable("message record is not an object")
+        if sms.get("direction") != "inbound":
+            return None
+        sid = _sid(sms.get("sid"))
+        if sid is None:
+            raise Unusable("no SID")
+        sender = as_text(sms.get("from")).strip()
+        if not sender:
+            raise Unusable("no sender number")
+        return InboundMessage(
+            external_id=sid,
+            channel="sms",
+            sender=Sender("sms", sender),
+            sent_at=_when(sms.get("date_sent") or sms.get("date_created")),
+            text=as_text(sms.get("body")),
+            to=(as_text(sms.get("to")),),
+            thread_key=sender,
+            raw=raw_json(sms),
+            raw_type="application/json",
+        )
 
     def _voicemail(self, call: dict[str, Any]) -> str | None:
         """``Voicemail (0:42): transcription`` when the call left a recording."""
-        uri = (call.get("subresource_uris") or {}).get("recordings")
-        if not uri:
+        uri = as_dict(call.get("subresource_uris")).get("recordings")
+        if not isinstance(uri, str) or not uri.startswith("/"):
             return None
-        recordings = self.request("GET", str(uri)).get("recordings") or []
+        recordings = [r for r in as_list(self.request("GET", uri).get("recordings")) if r]
         if not recordings:
             return None
-        recording = recordings[0]
-        seconds = int(recording.get("duration") or 0)
+        recording = as_dict(recordings[0])
+        seconds = max(0, as_int(recording.get("duration")))
         text = f"Voicemail ({seconds // 60}:{seconds % 60:02d})"
-        sid = recording.get("sid")
+        sid = _sid(recording.get("sid"))
         if sid:
-            found = (
+            found = as_list(
                 self.request(
                     "GET",
-                    f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}/Transcriptions.json",
+                    f"/2010-04-01/Accounts/{self.account_sid}/Recordings/"
+                    f"{quote(sid, safe='')}/Transcriptions.json",
                 ).get("transcriptions")
-                or []
             )
-            done = [t for t in found if t.get("status") == "completed"]
-            if done and done[0].get("transcription_text"):
-                text += f": {done[0]['transcription_text']}"
+            done = [as_dict(t) for t in found if as_dict(t).get("status") == "completed"]
+            transcription = as_text(done[0].get("transcription_text")) if done else ""
+            if transcription:
+                text += f": {transcription}"
         return text
 
-    def _call(self, call: dict[str, Any]) -> InboundMessage:
-        status = str(call.get("status", ""))
-        seconds = int(call.get("duration") or 0)
-        voicemail = self._voicemail(call)
+    def _call_with_voicemail(self, call: Any) -> InboundMessage | None:
+        if not isinstance(call, dict) or call.get("direction") != "inbound":
+            return self._call(call, None)
+        if _sid(call.get("sid")) is None or not as_text(call.get("from")).strip():
+            return self._call(call, None)  # raises: no need to look for a voicemail
+        return self._call(call, self._voicemail(call))
+
+    def _call(self, call: Any, voicemail: str | None) -> InboundMessage | None:
+        """An inbound call (or voicemail); None for outbound ones; raises when it has no
+        SID or caller."""
+        if not isinstance(call, dict):
+            raise Unusable("call record is not an object")
+        if call.get("direction") != "inbound":
+            return None
+        sid = _sid(call.get("sid"))
+        if sid is None:
+            raise Unusable("no SID")
+        caller = as_text(call.get("from")).strip()
+        if not caller:
+            raise Unusable("no caller number")
+        status = as_text(call.get("status"))
+        seconds = max(0, as_int(call.get("duration")))
         if voicemail:
             text, kind = voicemail, "voicemail"
         elif status in ("no-answer", "busy", "failed", "canceled") or seconds == 0:
@@ -182,15 +280,15 @@ class TwilioAdapter(ApiAdapter):
         else:
             text, kind = f"Call ({seconds // 60}:{seconds % 60:02d})", "call"
         return InboundMessage(
-            external_id=str(call["sid"]),
+            external_id=sid,
             channel="phone",
             kind=kind,
-            sender=Sender("sms", str(call.get("from", ""))),
+            sender=Sender("sms", caller),
             sent_at=_when(call.get("start_time") or call.get("date_created")),
             text=text,
-            to=(str(call.get("to", "")),),
-            thread_key=str(call.get("from", "")),
-            raw=json.dumps(call).encode(),
+            to=(as_text(call.get("to")),),
+            thread_key=caller,
+            raw=raw_json(call),
             raw_type="application/json",
         )
 
