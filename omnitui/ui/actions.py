@@ -16,7 +16,7 @@ class ActionSpec:
     id: str
     keys: str
     action: str
-    scope: str  # "app", "inbox", "conversation", "composer"
+    scope: str  # "app", "inbox", "conversation", "quarantine", "composer"
     description: str
     show: bool = True
 
@@ -26,6 +26,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("help", "question_mark,f1", "app.help", "app", "Show every key"),
     ActionSpec("palette", "ctrl+p,ctrl+k", "app.command_palette", "app", "Command palette"),
     ActionSpec("quit", "q", "app.request_quit", "app", "Quit (asks if a draft would be lost)"),
+    ActionSpec(
+        "quarantine", "Q", "app.quarantine", "app", "Quarantine: items that could not be stored"
+    ),
     # Inbox
     ActionSpec("cursor_down", "j,down", "cursor_down", "inbox", "Next conversation", False),
     ActionSpec("cursor_up", "k,up", "cursor_up", "inbox", "Previous conversation", False),
@@ -97,6 +100,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "conversation",
         "Save an attachment to a directory",
     ),
+    # Quarantine
+    ActionSpec("quarantine_back", "escape", "back", "quarantine", "Back"),
+    ActionSpec("quarantine_down", "j", "cursor_down", "quarantine", "Next item", False),
+    ActionSpec("quarantine_up", "k", "cursor_up", "quarantine", "Previous item", False),
+    ActionSpec(
+        "quarantine_retry", "r", "retry", "quarantine", "Retry: read the item again from its raw"
+    ),
+    ActionSpec("quarantine_retry_all", "R", "retry_all", "quarantine", "Retry every item"),
+    ActionSpec(
+        "quarantine_drop", "d,delete", "drop", "quarantine", "Drop the item for good (asks first)"
+    ),
+    ActionSpec("quarantine_reload", "ctrl+r", "reload", "quarantine", "Reload the list", False),
     # Composer
     ActionSpec("send", "ctrl+s", "send", "composer", "Send (queue) the reply or note"),
     ActionSpec("composer_editor", "ctrl+e", "composer_editor", "composer", "Continue in $EDITOR"),

@@ -26,6 +26,7 @@ from omnitui.ui.formatting import display_zone
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import HelpScreen
 from omnitui.ui.screens.inbox import InboxScreen
+from omnitui.ui.screens.quarantine import QuarantineScreen
 from omnitui.ui.screens.review import ConfirmQuit, ReviewScreen
 from omnitui.ui.widgets.composer import Composer
 from omnitui.ui.widgets.inbox_list import InboxList
@@ -187,26 +188,36 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, exclusive=True, group="status")
     def _status_worker(self) -> None:
+        from storage import quarantine
+
         with self.engine.connect() as conn:
             health = queries.account_health(conn)
             queued = queries.outbox_pending(conn)
             problems = queries.outbox_problems(conn)
-        self.call_from_thread(self._show_status, health, queued, problems)
+            kept = quarantine.count(conn)
+        self.call_from_thread(self._show_status, health, queued, problems, kept)
 
-    def _show_status(self, health: list, queued: int, problems: int) -> None:
+    def _show_status(self, health: list, queued: int, problems: int, kept: int = 0) -> None:
+        # Every screen of the stack, so going back shows current counts at once.
+        for screen in self.screen_stack:
+            lines = list(screen.query(StatusLine))
+            if not lines:
+                continue
+            describe = getattr(screen, "describe", None)
+            text = status_text(
+                where=describe() if callable(describe) else "",
+                accounts=health,
+                queued=queued,
+                problems=problems,
+                demo=self.demo,
+                progress=dict(self.progress),
+                quarantined=kept,
+            )
+            for line in lines:
+                line.update(text)
         screen = self.screen
-        describe = getattr(screen, "describe", None)
-        where = describe() if callable(describe) else ""
-        text = status_text(
-            where=where,
-            accounts=health,
-            queued=queued,
-            problems=problems,
-            demo=self.demo,
-            progress=dict(self.progress),
-        )
-        for line in screen.query(StatusLine):
-            line.update(text)
+        if isinstance(screen, QuarantineScreen) and screen.shown_total != kept:
+            screen.reload()  # items arrived (a sync round) or went (the CLI)
 
     # -- navigation ----------------------------------------------------------
     @property
@@ -513,6 +524,11 @@ class OmniApp(DeskActions, App):
             keymap = {k: v for k, v in (self.config.keys or {}).items()}
             self.push_screen(HelpScreen(keymap))
 
+    def action_quarantine(self) -> None:
+        """Show the items that could not be read or stored."""
+        if not isinstance(self.screen, QuarantineScreen):
+            self.push_screen(QuarantineScreen())
+
     def has_draft(self) -> bool:
         """Whether any open composer holds text."""
         return any(c.has_draft for screen in self.screen_stack for c in screen.query(Composer))
@@ -534,6 +550,8 @@ class OmniApp(DeskActions, App):
             scopes.add("inbox")
         if isinstance(screen, ConversationScreen):
             scopes.add("conversation")
+        if isinstance(screen, QuarantineScreen):
+            scopes.add("quarantine")
         for spec in ACTIONS:
             if spec.scope not in scopes or spec.id in ("palette",):
                 continue

@@ -18,6 +18,7 @@ SCOPE_TITLES = {
     "app": "Anywhere",
     "inbox": "Inbox",
     "conversation": "Conversation",
+    "quarantine": "Quarantine",
     "composer": "Composer",
 }
 

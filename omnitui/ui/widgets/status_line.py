@@ -1,4 +1,5 @@
-"""The status line: where you are, account health, last poll, errors, outbox queue."""
+"""The status line: where you are, the quarantine, account health, last poll, errors,
+outbox queue."""
 
 from __future__ import annotations
 
@@ -32,14 +33,21 @@ def status_text(
     demo: bool,
     now: datetime | None = None,
     progress: dict[str, tuple[int, int]] | None = None,
+    quarantined: int = 0,
 ) -> Text:
-    """The status line's content (errors are customer-free but still sanitised)."""
+    """The status line's content (errors are customer-free but still sanitised).
+
+    Kept items in the quarantine come right after where the agent is, so a narrow
+    terminal cuts account details before them; the words say it, not only the colour."""
     now = now or datetime.now(UTC)
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "bold black on yellow")
         text.append(" ")
     text.append(where, "bold")
+    if quarantined:
+        text.append("  │ ", "dim")
+        text.append(f" quarantine {quarantined} ", "bold black on yellow")
     for acct in accounts:
         text.append("  │ ", "dim")
         if acct.last_error and (
