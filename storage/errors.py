@@ -17,7 +17,7 @@ _ITEM_SQLSTATES = ("22", "23", "54")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failure is the store's state (disk full, locked, connection lost,
+    """Whether a failure is the store's state (disk full, locked, read-only, connection lost,
     server restarting) rather than the item being written: the step should be retried
     later as it is, not its items quarantined."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -29,6 +29,8 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         state = str(getattr(exc.orig, "sqlstate", "") or "")
+        if state == "25006":  # a read-only server (standby, maintenance), not the item
+            return True
         if state[:2] in _ITEM_SQLSTATES:
             return False
         return isinstance(exc, OperationalError)
