@@ -237,6 +237,8 @@ class SyncService:
         try:
             sent, attempted = self._send_due(account, adapter)
         except Exception as exc:  # noqa: BLE001 - sending failed as a whole
+            if is_transient(exc):
+                exc = StoreUnavailable(_store_problem(exc))
             if not isinstance(exc, AdapterError | StoreUnavailable):
                 log.error("unexpected error sending %s: %s", account.name, describe_exception(exc))
             problems.append(_problem("sending", exc))

@@ -512,13 +512,6 @@ def test_a_store_locked_after_smtp_accepted_a_reply_never_sends_it_twice(
     engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync.py: the send half does not tell a store in trouble from a bug: an "
-    "OperationalError in _claim/reconcile/_send_one becomes 'sending: unexpected error "
-    "(OperationalError in omnitui/sync.py:NNN (_claim))' and is logged as an error, "
-    "instead of 'sending: store unavailable: OperationalError: database is locked'",
-)
 def test_a_store_locked_while_sending_reads_as_store_unavailable(
     imap_server: Dovecot,
     smtp_server,  # noqa: ANN001

@@ -164,10 +164,11 @@ def test_unconfirmed_updates_redelivered_after_a_crash_are_not_duplicated(
     class Crashing(Desk):
         def ingest_many(self, s, acct, msgs):  # type: ignore[no-untyped-def]
             super().ingest_many(s, acct, msgs)
-            raise RuntimeError("killed before commit")
+            raise KeyboardInterrupt("killed before commit")  # the process dies here
 
     crashed = SyncService(engine, Crashing(), (account(),), adapter_builder=lambda a: adapter(api))
-    assert not crashed.round(account()).ok
+    with pytest.raises(KeyboardInterrupt):
+        crashed.round(account())
     assert stored(engine) == []
     assert len(api.updates) == 2  # never confirmed: Telegram sends them again
     assert service(engine, api).round(account()).fetched == 2

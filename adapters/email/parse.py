@@ -308,7 +308,8 @@ def addresses(msg: Message, *names: str, hint: str | None = None) -> list[tuple[
 def _msgids(values: list[str]) -> tuple[str, ...]:
     found: list[str] = []
     for value in values:
-        ids = _MSGID.findall(clean_text(value))
+        value = clean_text(value)
+        ids = _MSGID.findall(value)
         if not ids:
             bare = value.strip()
             if bare and " " not in bare and "@" in bare and "<" not in bare and ">" not in bare:
