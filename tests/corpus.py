@@ -32,8 +32,8 @@ def corpus_messages() -> list[tuple[str, bytes]]:
     ]
 
 
-def need_corpus() -> list[tuple[str, bytes]]:
-    """The corpus (fetched on first use), or skip (locally) / fail (CI) without it."""
+def fetched_corpus() -> list[tuple[str, bytes]]:
+    """The corpus, fetched first when it is not here yet; empty when it cannot be."""
     with _LOCK:
         found = corpus_messages()
         if not found:
@@ -42,8 +42,14 @@ def need_corpus() -> list[tuple[str, bytes]]:
             try:
                 if fetch(CORPUS_DIR, quiet=True) >= MIN_MESSAGES:
                     found = corpus_messages()
-            except Exception:  # noqa: BLE001 - reported below as a skip or failure
+            except Exception:  # noqa: BLE001 - the caller decides what a missing corpus means
                 found = []
+    return found
+
+
+def need_corpus() -> list[tuple[str, bytes]]:
+    """The corpus (fetched on first use), or skip (locally) / fail (CI) without it."""
+    found = fetched_corpus()
     if not found:
         message = f"the real-world mail corpus could not be fetched into {CORPUS_DIR}"
         if os.environ.get("CI") == "true":
