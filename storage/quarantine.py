@@ -74,6 +74,7 @@ def drop(s: Session, item_id: int) -> bool:
     if row is None:
         return False
     s.delete(row)
+    s.flush()
     return True
 
 
@@ -89,6 +90,21 @@ def remove_if_kept(s: Session, account: str, external_ids: list[str]) -> int:
     for row in rows:
         s.delete(row)
     return len(rows)
+
+
+def forget_mentions(s: Session, addresses: list[str]) -> int:
+    """Delete the items whose raw payload names any of ``addresses`` (a customer being
+    erased: a quarantined mail of theirs must go with the rest of their data)."""
+    needles = [a.strip().lower().encode("utf-8") for a in addresses if a and a.strip()]
+    if not needles:
+        return 0
+    removed = 0
+    for row in s.exec(select(Quarantine)).all():
+        haystack = row.raw.lower()
+        if any(needle in haystack for needle in needles):
+            s.delete(row)
+            removed += 1
+    return removed
 
 
 @dataclass(frozen=True)

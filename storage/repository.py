@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, or_, tuple_, update
 from sqlmodel import Session, col, select
 
+from storage import quarantine
 from storage.limits import MAX_INT
 from storage.models import (
     NO_DUE,
@@ -656,6 +657,10 @@ def forget_customer(s: Session, customer_id: int, *, actor: str = "me") -> dict[
             select(func.count(Identity.id)).where(Identity.customer_id == customer_id)
         ).one(),
     }
+    addresses = list(
+        s.exec(select(Identity.address).where(Identity.customer_id == customer_id)).all()
+    )
+    counts["quarantined"] = quarantine.forget_mentions(s, addresses)
     if conv_ids:
         s.exec(delete(Outbox).where(Outbox.conversation_id.in_(conv_ids)))
         s.exec(delete(Event).where(Event.conversation_id.in_(conv_ids)))

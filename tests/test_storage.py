@@ -88,7 +88,7 @@ def test_forgetting_a_customer_erases_everything_of_theirs(session: Session) -> 
     counts = repo.forget_customer(session, customer_id)  # type: ignore[arg-type]
     session.commit()
     session.expunge_all()
-    assert counts == {"conversations": 1, "messages": 1, "identities": 1}
+    assert counts == {"conversations": 1, "messages": 1, "identities": 1, "quarantined": 0}
     assert session.get(Customer, customer_id) is None
     assert session.exec(select(Identity).where(Identity.address == "ana@example.com")).all() == []
     assert session.get(Message, msg_id) is None
