@@ -23,6 +23,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -67,6 +68,8 @@ MAX_POLL_STEPS = 1000
 STALE_SENDING = timedelta(minutes=5)
 OUTBOX_RETRY_BASE = timedelta(seconds=30)
 OUTBOX_MAX_ATTEMPTS = 8
+#: Seconds a stopping poller waits for rounds in flight (SIGTERM to exit).
+STOP_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -705,11 +708,15 @@ class Poller:
         ]
         for thread in threads:
             thread.start()
+        self.stop_event.wait()
+        # A round in flight (a 25 s long poll, an IMAP FETCH) gets a short grace to end;
+        # past it the process may exit anyway: whatever it had not committed is rolled
+        # back and fetched again, and a reply caught mid-send turns ``uncertain``.
+        deadline = time.monotonic() + STOP_GRACE
         for thread in threads:
-            thread.join()
-        if not threads:
-            self.stop_event.wait()
-        self.service.close()
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if all(not thread.is_alive() for thread in threads):
+            self.service.close()
 
     def _account_loop(self, account: AccountConfig) -> None:
         wake = self._wakes[account.name]
