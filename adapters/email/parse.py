@@ -323,19 +323,21 @@ def repair_header_block(raw: bytes) -> bytes:
     """Drop lines in the header block that are not headers when real header fields
     follow them (the parser would otherwise end the headers at the first bad line,
     losing sender, subject and threading). Unchanged bytes when nothing is wrong."""
-    lines = raw.splitlines(keepends=True)
-    end = min(len(lines), 10_000)
-    for i, line in enumerate(lines[:end]):
-        if not line.strip(b"\r\n"):
-            end = i
-            break
-    bad = [i for i in range(end) if not _HEADER_LINE.match(lines[i])]
+    if raw.startswith((b"\n", b"\r\n")):
+        return raw  # no headers at all: nothing to repair
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    cut = min(ends) + 1 if ends else min(len(raw), 1_000_000)
+    head = raw[:cut]
+    lines = head.splitlines(keepends=True)
+    bad = [
+        i for i, line in enumerate(lines) if line.strip(b"\r\n") and not _HEADER_LINE.match(line)
+    ]
     if not bad:
         return raw
-    last_field = max((j for j in range(end) if _FIELD_LINE.match(lines[j])), default=-1)
+    last_field = max((j for j, line in enumerate(lines) if _FIELD_LINE.match(line)), default=-1)
     out: list[bytes] = []
-    for i, line in enumerate(lines[:end]):
-        if _HEADER_LINE.match(line):
+    for i, line in enumerate(lines):
+        if not line.strip(b"\r\n") or _HEADER_LINE.match(line):
             out.append(line)
         elif i < last_field:
             continue  # a stray line amid the headers: skip it, keep the headers
@@ -343,9 +345,8 @@ def repair_header_block(raw: bytes) -> bytes:
             # Body text right after the headers with no blank line: the body starts here.
             out.append(b"\r\n" if line.endswith(b"\r\n") else b"\n")
             out.extend(lines[i:])
-            return b"".join(out)
-    out.extend(lines[end:])
-    return b"".join(out)
+            break
+    return b"".join(out) + raw[cut:]
 
 
 def _parse(raw: bytes) -> tuple[Message, list[str]]:
