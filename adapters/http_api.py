@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -71,6 +72,29 @@ def transport_error(service: str, exc: httpx.HTTPError, secrets: Iterable[str]) 
     return AdapterError(redact(f"{service}: {kind}: {exc}", secrets))
 
 
+#: Every API token read in this process, so library log lines can be redacted.
+_TOKENS: set[str] = set()
+
+
+class _RedactTokens(logging.Filter):
+    """httpx logs each request line with its full URL at INFO; Telegram's bot token is
+    part of that URL. This filter replaces every known token before the record is
+    emitted, whatever handler or level the user configured."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _TOKENS:
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a malformed record: leave it to logging
+                return True
+            if any(token in message for token in _TOKENS):
+                record.msg, record.args = redact(message, _TOKENS), ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactTokens())
+
+
 class ApiAdapter:
     """What every HTTP API adapter holds: its name and settings, a secret getter, the
     token (read on first use, never logged) and one HTTP client."""
@@ -97,6 +121,8 @@ class ApiAdapter:
         """The API token, from the keyring, a command or the environment."""
         if self._token is None:
             self._token = self.secret(self.token_field)
+            if self._token:
+                _TOKENS.add(self._token)
         return self._token
 
     def close(self) -> None:
