@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -21,11 +24,18 @@ BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 10
 #: The first 16 bytes of every SQLite database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
+#: The smallest SQLite database that is not empty: one page of the smallest size.
+MIN_SQLITE_SIZE = 512
 
 
 def sqlite_url(path: Path) -> str:
     """The SQLAlchemy URL of an SQLite file."""
     return f"sqlite:///{path}"
+
+
+#: Held while a file is created or checked, so that no thread of this process has the
+#: file open in SQLite while our own descriptor of it is closed (see below).
+_PREPARING = threading.Lock()
 
 
 def _prepare_sqlite_file(database: str) -> None:
@@ -34,36 +44,85 @@ def _prepare_sqlite_file(database: str) -> None:
     An existing file is made 0600 only when it is an SQLite database (or empty): any
     other file at that path (``--db sqlite:////etc/passwd``) is refused with a
     :class:`StoreError` and left exactly as it was.
+
+    Safe when threads and processes start on a new store together: the directory may
+    appear between a check and ``mkdir``; and an existing file is read through SQLite
+    itself, never a descriptor of our own, because closing any descriptor of a file
+    drops every POSIX lock the *process* holds on it, SQLite's included, and doing that
+    while another engine of the process uses the store corrupts it ("disk I/O error",
+    "database disk image is malformed"). SQLite defers such closes itself.
     """
     path = Path(database).expanduser()
-    parent = path.parent
-    if not parent.exists():
-        parent.mkdir(parents=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        # Non-blocking, so that a FIFO at the path is refused rather than waited on.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    with _PREPARING:
         try:
-            mode = os.fstat(fd).st_mode
-            ours = stat.S_ISREG(mode) and os.read(fd, len(SQLITE_HEADER)) in (b"", SQLITE_HEADER)
-            if not ours:
-                raise StoreError(
-                    f"{path} is not an SQLite database (file is not a database); left unchanged"
-                )
-            if stat.S_IMODE(mode) != 0o600:
-                os.chmod(fd if os.chmod in os.supports_fd else path, 0o600)
-        finally:
-            os.close(fd)
-    else:
-        os.close(fd)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)  # a new file: no connection of ours can have it open yet
+            return
+        found = os.stat(path)  # no open(): a FIFO is refused rather than waited on
+        if not (stat.S_ISREG(found.st_mode) and _is_sqlite(path, found.st_size)):
+            raise StoreError(
+                f"{path} is not an SQLite database (file is not a database); left unchanged"
+            )
+        if stat.S_IMODE(found.st_mode) != 0o600:
+            os.chmod(path, 0o600)
+
+
+def _is_sqlite(path: Path, size: int) -> bool:
+    """Whether the file is empty or an SQLite database, asked of SQLite read-only."""
+    if size == 0:
+        return True
+    if size < MIN_SQLITE_SIZE:
+        return False  # SQLite would take a few bytes for an empty database and overwrite them
+    uri = f"file:{quote(str(path))}?mode=ro"
+    probe = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        probe.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        # Anything but "not a database" (locked, a WAL it may not open read-only…) is
+        # for the engine to report when it connects.
+        return getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_NOTADB
+    finally:
+        probe.close()
+    return True
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _use_wal(cur: sqlite3.Cursor) -> None:
+    """Switch the database to WAL (a no-op once it is), waiting out other switchers.
+
+    On a new file, ``PRAGMA journal_mode=WAL`` reads the header in a read transaction,
+    then upgrades it to a write transaction to set the format bytes. SQLite never calls
+    the busy handler for such an upgrade (two connections doing it could deadlock), so
+    when another connection is switching the same new file at that moment it fails at
+    once with "database is locked", ``busy_timeout`` notwithstanding. Retried here until
+    the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
