@@ -48,6 +48,7 @@ class Dovecot:
             capture_output=True,
             text=True,
             check=True,
+            timeout=60,
         )
         return out.stdout
 

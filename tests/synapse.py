@@ -133,6 +133,7 @@ rc_invites:
         check=True,
         capture_output=True,
         cwd=root,
+        timeout=120,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "synapse.app.homeserver", "-c", str(root / "homeserver.yaml")],

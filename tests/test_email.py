@@ -157,7 +157,9 @@ acct = AccountConfig("support-mail", "email", settings=settings(imap))
 SyncService(open_store({url!r}), Dying(), (acct,),
             adapter_builder=lambda a: EmailAdapter(a.name, a.settings, secret)).round(acct)
 """
-    crashed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    crashed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert crashed.returncode == 9, crashed.stderr
     engine = open_store(url)
     assert stored(engine) == []

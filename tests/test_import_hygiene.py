@@ -49,6 +49,11 @@ def test_lower_layers_do_not_import_upper_ones(package: str) -> None:
 def test_headless_modules_do_not_load_textual(module: str) -> None:
     code = f"import sys, {module}; print('textual' in sys.modules, 'rich' in sys.modules)"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert out.stdout.split()[0] == "False", f"{module} imports textual"

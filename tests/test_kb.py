@@ -628,6 +628,11 @@ def test_kb_module_imports_no_heavy_libraries() -> None:
         "if m in sys.modules))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert out.stdout.strip() == "[]"

@@ -26,6 +26,7 @@ def capture(sock: str) -> str:
         [TMUX, "-S", sock, "capture-pane", "-p", "-t", "demo"],  # type: ignore[list-item]
         capture_output=True,
         text=True,
+        timeout=30,
     ).stdout
 
 
@@ -64,25 +65,35 @@ def test_demo_runs_in_a_real_terminal(tmp_path: Path) -> None:
         ],
         check=True,
         cwd=Path(__file__).parent.parent,
+        timeout=30,
     )
     try:
         screen = wait_for(sock, "DEMO")
         assert "inbox" in screen and "SLA" in screen
         for channel in ("email",):
             assert channel in screen
-        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", "demo", "j", "Enter"], check=True)  # type: ignore[list-item]
+        subprocess.run(
+            [TMUX, "-S", sock, "send-keys", "-t", "demo", "j", "Enter"],  # type: ignore[list-item]
+            check=True,
+            timeout=30,
+        )
         screen = wait_for(sock, "C-1")
         assert "history" in screen
-        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", "demo", "Escape"], check=True)  # type: ignore[list-item]
+        subprocess.run(
+            [TMUX, "-S", sock, "send-keys", "-t", "demo", "Escape"],  # type: ignore[list-item]
+            check=True,
+            timeout=30,
+        )
         wait_for(sock, "c channel")
         time.sleep(0.5)  # let the terminal's escape-sequence timeout pass before "q"
-        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", "demo", "q"], check=True)  # type: ignore[list-item]
+        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", "demo", "q"], check=True, timeout=30)  # type: ignore[list-item]
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             alive = (
                 subprocess.run(
                     [TMUX, "-S", sock, "has-session", "-t", "demo"],  # type: ignore[list-item]
                     capture_output=True,
+                    timeout=30,
                 ).returncode
                 == 0
             )
@@ -91,4 +102,4 @@ def test_demo_runs_in_a_real_terminal(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert not alive, "q did not quit the demo"
     finally:
-        subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True)  # type: ignore[list-item]
+        subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)  # type: ignore[list-item]
