@@ -25,13 +25,16 @@ _SEQUENCES = re.compile(
     re.VERBOSE,
 )
 
+#: Characters that open a sequence above: ESC and the 8-bit CSI, OSC, DCS, SOS, PM, APC.
+_INTRODUCERS = re.compile("[\x1b\x90\x98\x9b\x9d\x9e\x9f]")
+
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
 _DROP = {cp: None for cp in range(0x20) if cp not in (0x09, 0x0A)}
 _DROP.update({0x7F: None})
 _DROP.update({cp: None for cp in range(0x80, 0xA0)})
 _DROP.update({ord(ch): None for ch in _BIDI})
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + _BIDI + "]")
-_WS = re.compile(r"[\t\n]+| {2,}")
+_WS = re.compile(r"[ \t\n]{2,}|[\t\n]")
 
 
 def clean(text: str) -> str:
@@ -41,14 +44,14 @@ def clean(text: str) -> str:
         return text
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "\x1b" in text or "\x9b" in text or "\x9d" in text or "\x90" in text:
+    if _INTRODUCERS.search(text):
         text = _SEQUENCES.sub("", text)
     return text.translate(_DROP)
 
 
 def clean_line(text: str, max_len: int | None = None) -> str:
-    """:func:`clean` on one line: tabs and newlines folded to single spaces, trimmed, and
-    cut to ``max_len`` characters with an ellipsis."""
+    """:func:`clean` on one line: each run of blanks (tabs, newlines, spaces) folded to
+    one space, trimmed, and cut to ``max_len`` characters with an ellipsis."""
     text = clean(text)
     if "\n" in text or "\t" in text or "  " in text:
         text = _WS.sub(" ", text)

@@ -39,7 +39,8 @@ def test_round_ingests_and_advances_cursor(engine: Engine) -> None:
     outcome = svc.round(account())
     assert outcome.ok and outcome.fetched == 5
     channel.messages.append(chat_message(5))
-    assert svc.round(account()).fetched == 1
+    outcome = svc.round(account())
+    assert outcome.ok and outcome.fetched == 1
     assert len(messages(engine)) == 6
     with Session(engine) as s:
         cursor = s.exec(select(SyncCursor)).one()
@@ -79,9 +80,7 @@ def test_a_message_the_store_refuses_is_quarantined_and_the_rest_are_stored(
 
     outcome = service(engine, channel, Picky()).round(account())
     assert outcome.ok and outcome.fetched == 5 and outcome.quarantined == 1
-    assert sorted(m.external_id for m in messages(engine)) == [
-        f"5001:{i}" for i in (0, 1, 2, 4, 5)
-    ]
+    assert sorted(m.external_id for m in messages(engine)) == [f"5001:{i}" for i in (0, 1, 2, 4, 5)]
     from storage.models import Quarantine
 
     with Session(engine) as s:
@@ -95,8 +94,10 @@ def test_a_message_the_store_refuses_is_quarantined_and_the_rest_are_stored(
 def test_redelivered_messages_are_not_duplicated(engine: Engine) -> None:
     channel = FakeChannel([chat_message(i) for i in range(3)], ignore_cursor=True)
     svc = service(engine, channel)
-    svc.round(account())
-    assert svc.round(account()).fetched == 0
+    first = svc.round(account())
+    assert first.ok and first.fetched == 3
+    again = svc.round(account())
+    assert again.ok and again.fetched == 0
     assert len(messages(engine)) == 3
 
 
@@ -133,10 +134,12 @@ def _queue_reply(engine: Engine, text: str = "On its way!") -> int:
 def test_outbox_sends_once_on_the_customers_channel(engine: Engine) -> None:
     channel = FakeChannel([chat_message(1)])
     svc = service(engine, channel)
-    svc.round(account())
+    assert svc.round(account()).ok
     outbox_id = _queue_reply(engine)
-    assert svc.round(account()).sent == 1
-    assert svc.round(account()).sent == 0
+    sending = svc.round(account())
+    assert sending.ok and sending.sent == 1
+    again = svc.round(account())
+    assert again.ok and again.sent == 0
     (sent,) = channel.sent
     assert sent.to == "5001" and sent.thread_key == "5001" and sent.text == "On its way!"
     with Session(engine) as s:
@@ -149,7 +152,7 @@ def test_outbox_sends_once_on_the_customers_channel(engine: Engine) -> None:
 def test_retryable_send_failure_backs_off_then_succeeds(engine: Engine) -> None:
     channel = FakeChannel([chat_message(1)], send_errors=[AdapterError("502 bad gateway")])
     svc = service(engine, channel)
-    svc.round(account())
+    assert svc.round(account()).ok
     outbox_id = _queue_reply(engine)
     assert svc.round(account()).sent == 0
     with Session(engine) as s:
@@ -160,7 +163,8 @@ def test_retryable_send_failure_backs_off_then_succeeds(engine: Engine) -> None:
         assert item.next_attempt_at is not None and item.next_attempt_at > datetime.now(UTC)
         item.next_attempt_at = datetime.now(UTC)  # time passes
         s.commit()
-    assert svc.round(account()).sent == 1
+    retried = svc.round(account())
+    assert retried.ok and retried.sent == 1
     assert len(channel.sent) == 1
 
 
@@ -169,7 +173,7 @@ def test_permanent_send_failure_is_visible(engine: Engine) -> None:
         [chat_message(1)], send_errors=[AdapterError("chat not found", retryable=False)]
     )
     svc = service(engine, channel)
-    svc.round(account())
+    assert svc.round(account()).ok
     _queue_reply(engine)
     svc.round(account())
     with engine.connect() as conn:
@@ -200,7 +204,8 @@ def test_big_sync_fetches_ahead_and_a_failure_keeps_what_was_stored(engine: Engi
     stored = len(messages(engine))
     assert stored == 30  # steps 1-3 committed with their cursors; step 4 failed
     channel.fail_at_poll = None
-    assert svc.round(account()).fetched == 20
+    outcome = svc.round(account())
+    assert outcome.ok and outcome.fetched == 20
     assert len(messages(engine)) == 50
     ids = [m.external_id for m in messages(engine)]
     assert len(set(ids)) == 50
