@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.email.parse import parse_message
+from adapters.email.parse import MAX_PARTS, parse_message
 
 
 def mail(*headers: str, body: str = "Hello.", ctype: str = "text/plain; charset=utf-8") -> bytes:
@@ -114,6 +114,7 @@ def test_html_only_mail_is_read_as_text_and_plain_text_wins_when_both_exist() ->
         ("=?utf-8?q?caf=C3=A9?= =?utf-8?q?_cr=C3=A8me?=", "café crème"),  # joined
         ("=?utf-8?q?caf=C3=A9?= and more", "café and more"),  # the space stays
         ("plain =?utf-8?b?w6k=?= x", "plain é x"),
+        ("=?utf-8?q?caf=C3=A9?=-=?utf-8?q?cr=C3=A8me?=", "café-crème"),  # text between
         ("=?utf-8?b?w6k?=", "é"),  # base64 without its padding
         ("=?utf-8?b?abcde?= ok", "=?utf-8?b?abcde?= ok"),  # not base64 at all: kept
     ],
@@ -126,3 +127,12 @@ def test_encoded_words_in_a_subject(subject: str, expected: str) -> None:
 def test_only_the_first_subject_counts() -> None:
     raw = mail("Subject: second").replace(b"Subject: Question", b"Subject: first")
     assert parse_message(raw).subject == "first"
+
+
+def test_a_message_of_too_many_parts_is_read_up_to_the_bound() -> None:
+    # A bomb of tiny parts costs at most MAX_PARTS parts of work (the root counts).
+    part = "--b\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n"
+    raw = mail(ctype='multipart/mixed; boundary="b"', body=part * (MAX_PARTS + 50) + "--b--\r\n")
+    assert len(parse_message(raw).attachments) == MAX_PARTS - 1
+    exact = mail(ctype='multipart/mixed; boundary="b"', body=part * (MAX_PARTS - 1) + "--b--\r\n")
+    assert len(parse_message(exact).attachments) == MAX_PARTS - 1
