@@ -614,6 +614,7 @@ def test_attachments_are_stored_with_their_size_and_checksum(engine: Engine) -> 
             InboundAttachment("invoice.pdf", "application/pdf", len(content), content=content),
             InboundAttachment("photo.jpg", "image/jpeg", 123456, remote_ref="file_1"),
             InboundAttachment("known.txt", "text/plain", 3, sha256="ab" * 32, content=b"abc"),
+            InboundAttachment("unknown.bin", "application/octet-stream", 0, remote_ref="f2"),
         )
     )
     with Session(engine) as s:
@@ -630,3 +631,4 @@ def test_attachments_are_stored_with_their_size_and_checksum(engine: Engine) -> 
     # Not downloaded yet: the size the channel announced, no checksum, no bytes.
     assert (photo.size, photo.sha256, photo.content) == (123456, "", None)
     assert known.sha256 == "ab" * 32 and known.size == 3
+    assert atts["unknown.bin"].size == 0  # a size the channel did not give stays unknown

@@ -97,6 +97,17 @@ def test_overlapping_windows_merge_into_one_span() -> None:
     assert cal.add(start, timedelta(hours=5)) == datetime(2026, 11, 23, 14, tzinfo=UTC)
 
 
+def test_a_window_overlapping_the_latest_span_extends_that_span_only() -> None:
+    cal = BusinessCalendar(
+        UTC, {0: [(time(9), time(10)), (time(11), time(12)), (time(11, 30), time(13))]}
+    )
+    spans = cal.windows(date(2026, 11, 23))
+    assert [(a.strftime("%H:%M"), b.strftime("%H:%M")) for a, b in spans] == [
+        ("09:00", "10:00"),
+        ("11:00", "13:00"),
+    ]
+
+
 def test_windows_that_only_touch_merge_and_a_gap_is_closed_time() -> None:
     cal = BusinessCalendar(
         UTC, {0: [(time(9), time(12)), (time(12), time(13)), (time(14), time(15))]}
