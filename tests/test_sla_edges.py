@@ -106,6 +106,11 @@ def test_a_window_overlapping_the_latest_span_extends_that_span_only() -> None:
         ("09:00", "10:00"),
         ("11:00", "13:00"),
     ]
+    inside = BusinessCalendar(
+        UTC, {0: [(time(9), time(10)), (time(11), time(14)), (time(11, 30), time(12))]}
+    )
+    spans = inside.windows(date(2026, 11, 23))
+    assert [(a.hour, b.hour) for a, b in spans] == [(9, 10), (11, 14)]  # never shrinks
 
 
 def test_windows_that_only_touch_merge_and_a_gap_is_closed_time() -> None:
