@@ -77,7 +77,8 @@ def _is_sqlite(path: Path, size: int) -> bool:
         return True
     if size < MIN_SQLITE_SIZE:
         return False  # SQLite would take a few bytes for an empty database and overwrite them
-    uri = f"file:{quote(str(path))}?mode=ro"
+    # immutable: no locks, no -wal/-shm created (they would copy a loose file mode).
+    uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
     probe = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         probe.execute("PRAGMA schema_version").fetchone()

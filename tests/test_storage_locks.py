@@ -103,3 +103,20 @@ def test_switching_a_new_store_to_wal_waits_for_a_writer_instead_of_failing(
         released.join(timeout=30)
         other.close()
         engine.dispose()
+
+
+def test_checking_an_existing_store_creates_no_file_with_a_loose_mode(tmp_path: Path) -> None:
+    # The header is asked of SQLite read-only and immutable: no -wal or -shm appears
+    # before the store's own mode is tightened (they would copy the loose one).
+    path = tmp_path / "store.sqlite"
+    open_store(f"sqlite:///{path}").dispose()
+    path.chmod(0o664)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["store.sqlite"]
+        with engine.connect() as conn:
+            conn.execute(text("SELECT count(*) FROM alembic_version"))
+            modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+        assert modes and set(modes.values()) == {0o600}, modes
+    finally:
+        engine.dispose()
