@@ -18,15 +18,22 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from adapters import registry
-from adapters.base import InboundMessage, describe_exception
+from adapters.base import InboundMessage
 from omnitui.desk import Desk
 from omnitui.inbound_clean import storable
 from omnitui.inbound_record import INBOUND_JSON, inbound_from_json
+from omnitui.sync import item_error
 from storage.models import Quarantine
 from storage.types import utcnow
 
 if TYPE_CHECKING:
     from omnitui.config import AccountConfig
+
+
+class CannotRetry(Exception):
+    """The item is fine as far as we know, but cannot be re-read here (its account is
+    not configured, or its adapter has no ``reparse``): it stays as it was."""
+
 
 #: Builds an adapter for re-reading only: no secret is needed, none is asked for.
 Reader = Callable[["AccountConfig"], Any]
@@ -36,7 +43,7 @@ def offline_adapter(account: AccountConfig) -> Any:
     """The account's adapter, built with empty secrets (``reparse`` needs none)."""
     factory = registry.load(account.kind)
     if factory is None:
-        raise LookupError(f"no adapter installed for kind {account.kind!r}")
+        raise CannotRetry(f"no adapter installed for kind {account.kind!r}")
     return factory(account.name, account.settings, lambda _field: "")
 
 
@@ -85,13 +92,13 @@ def _messages(
     if item.raw_type == INBOUND_JSON:
         return [inbound_from_json(item.raw)]
     if account is None:
-        raise LookupError(f"account {item.account!r} is not in the config")
+        raise CannotRetry(f"account {item.account!r} is not in the config")
     adapter = readers.get(account.name)
     if adapter is None:
         adapter = readers[account.name] = reader(account)
     reparse = getattr(adapter, "reparse", None)
     if reparse is None:
-        raise LookupError(f"the {account.kind} adapter cannot re-read items")
+        raise CannotRetry(f"the {account.kind} adapter cannot re-read items")
     return list(reparse(item.external_id, item.raw, item.raw_type, item.folder))
 
 
@@ -115,20 +122,12 @@ def _retry_one(
             stored = desk.ingest_many(s, account, messages) if messages else []
             s.delete(item)
             s.commit()
-        except LookupError as exc:
+        except CannotRetry as exc:
             s.rollback()
             return RetryOutcome(item_id, account, external_id, "failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - still bad: keep it, say why
             s.rollback()
-            from sqlalchemy.exc import StatementError
-
-            from storage.errors import describe_store_error
-
-            reason = (
-                describe_store_error(exc)
-                if isinstance(exc, StatementError)
-                else describe_exception(exc)
-            )
+            reason = item_error(exc)
             kept = s.get(Quarantine, item_id)
             if kept is not None:
                 kept.attempts = (kept.attempts or 0) + 1

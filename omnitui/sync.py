@@ -116,7 +116,7 @@ def _problem(stage: str, exc: BaseException) -> str:
     return f"{stage}: {text}" if stage else text
 
 
-def _item_error(exc: BaseException) -> str:
+def item_error(exc: BaseException) -> str:
     """Why the store refused an item: the database's words without data, or where our
     code failed."""
     from sqlalchemy.exc import StatementError
@@ -136,7 +136,7 @@ def _rejected(msg: InboundMessage, error: str) -> RejectedItem:
     raw, raw_type = msg.raw, msg.raw_type
     if not raw:
         raw, raw_type = inbound_to_json(msg), INBOUND_JSON
-    folder = (msg.source or "").rsplit("/", 2)[0] if msg.source else ""
+    folder = msg.source.rsplit("/", 2)[0] if msg.source else ""
     return RejectedItem(
         external_id=msg.external_id,
         raw=raw,
@@ -381,7 +381,7 @@ class SyncService:
                     raise StoreUnavailable(_store_problem(exc)) from None
                 if self._stored_meanwhile(account, msg):
                     continue  # another process stored it first: not a bad item
-                refused.append(_rejected(msg, _item_error(exc)))
+                refused.append(_rejected(msg, item_error(exc)))
         try:
             with Session(self.engine, autoflush=False) as s:
                 self._keep(s, account, rejected, "parse")

@@ -408,7 +408,7 @@ def _payload(part: Message) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
-def _walk(msg: Message, defects: list[str]) -> tuple[str, str, list[ParsedAttachment]]:
+def _walk(msg: Message) -> tuple[str, str, list[ParsedAttachment]]:
     plain: list[str] = []
     html: list[str] = []
     attachments: list[ParsedAttachment] = []
@@ -514,7 +514,7 @@ def _parse_message(raw: bytes, digest: str) -> ParsedMail:
         body = raw.partition(b"\n\n")[2] or raw.partition(b"\r\n\r\n")[2]
         plain, html, attachments = decode_text(body[:2_000_000], hint), "", []
     else:
-        plain, html, attachments = _walk(msg, defects)
+        plain, html, attachments = _walk(msg)
     text = clean_text(plain).strip() or (clean_text(html_to_text(html)) if html else "")
     return ParsedMail(
         message_id=message_ids[0] if message_ids else None,
