@@ -212,21 +212,9 @@ def decode_words(value: str) -> str:
     return "".join(out)
 
 
-_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
-
-
 def _q_decode(data: str) -> bytes:
-    data = data.replace("_", " ")
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        if data[i] == "=" and _HEX2.fullmatch(data, i + 1, i + 3):
-            out.append(int(data[i + 1 : i + 3], 16))
-            i += 3
-            continue
-        out.extend(data[i].encode("utf-8", "surrogateescape"))
-        i += 1
-    return bytes(out)
+    """The Q encoding of RFC 2047 (``_`` is a space, ``=XX`` a byte)."""
+    return binascii.a2b_qp(data.encode("utf-8", "surrogateescape"), header=True)
 
 
 def _unfold(value: str) -> str:
