@@ -14,11 +14,17 @@ from typing import Any, Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class Sender:
-    """Who sent a message: ``channel`` + a stable ``address`` (email, phone, user id)."""
+    """Who sent a message: ``channel`` + a stable ``address`` (email, phone, user id).
+
+    ``phone`` is a phone number (``+`` and digits) this sender provably stands for; set
+    only by an adapter that can vouch for it (a Matrix bridge puppet from a configured
+    bridge server). The store links a new identity to the customer with that number.
+    """
 
     channel: str
     address: str
     display_name: str = ""
+    phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,35 @@ def rejected(
     )
 
 
+def size_text(n: int) -> str:
+    """``10 MB`` for whole megabytes, else ``1,234 bytes``."""
+    mb = 1 << 20
+    return f"{n // mb} MB" if n >= mb and n % mb == 0 else f"{n:,} bytes"
+
+
+def too_large(
+    item: Any, limit: int, *, folder: str, external_id: str | None = None
+) -> RejectedItem | None:
+    """A quarantine entry for an item whose JSON is over ``limit`` bytes
+    (``max_item_bytes``), else None. The entry keeps the first ``limit`` bytes and a
+    note saying so (no longer valid JSON, hence ``text/plain``): never silently dropped,
+    never more than the limit kept."""
+    data = raw_json(item)
+    if len(data) <= limit:
+        return None
+    note = f"\n[omnitui: cut to the first {size_text(limit)} of {len(data):,} (max_item_bytes)]"
+    return RejectedItem(
+        external_id=external_id or content_id(data),
+        raw=data[:limit] + note.encode(),
+        error=(
+            f"item too large: {len(data):,} bytes, over the {size_text(limit)} limit "
+            "(max_item_bytes); its start is kept"
+        ),
+        raw_type="text/plain",
+        folder=folder,
+    )
+
+
 def loads(raw: bytes) -> Any:
     """A stored item's JSON (what :func:`raw_json` wrote)."""
     return json.loads(raw.decode("utf-8", "surrogatepass"))

@@ -1,7 +1,14 @@
 """The Mastodon channel: mentions and direct messages in (``/api/v1/notifications``),
 replies out (``POST /api/v1/statuses``) with the customer's visibility kept (a direct
 message is answered directly) and an ``Idempotency-Key`` per outbox item, so a retry
-never posts twice."""
+never posts twice.
+
+Limits (``adapters/http_api.py``): a notifications page over ``max_response_bytes`` is
+asked again at once with half the ``limit``, down to one; a notification over
+``max_item_bytes`` is quarantined cut to that size; media are downloaded on demand, up
+to ``max_attachment_bytes``, only from ``https://`` URLs (or the instance's own
+``api_base``) and never with the access token.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,14 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.http_api import (
+    AnswerTooLarge,
+    ApiAdapter,
+    error_for,
+    json_body,
+    scrub,
+    transport_error,
+)
 from adapters.json_items import (
     Unusable,
     as_list,
@@ -33,6 +47,7 @@ from adapters.json_items import (
     loads,
     raw_json,
     rejected,
+    too_large,
 )
 from adapters.plain_text import html_to_text, split_text
 
@@ -88,7 +103,8 @@ def _created(value: Any) -> datetime | None:
 
 
 class MastodonAdapter(ApiAdapter):
-    """One Mastodon account. Settings: ``api_base`` (the instance URL)."""
+    """One Mastodon account. Settings: ``api_base`` (the instance URL), and the limits
+    of :class:`~adapters.http_api.ApiAdapter`."""
 
     kind = "mastodon"
     token_field = "access_token"
@@ -102,8 +118,9 @@ class MastodonAdapter(ApiAdapter):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(name, settings, secret, transport=transport)
-        self.api_base = str(settings["api_base"]).rstrip("/")
         self.host = urlparse(self.api_base).hostname or "localhost"
+        #: Notifications per page: halved while pages are too large.
+        self.page = PAGE
 
     def request(
         self,
@@ -136,7 +153,7 @@ class MastodonAdapter(ApiAdapter):
             body = json_body(service, response)
         except AdapterError:
             body = None
-        description = redact(str((body or {}).get("error", "")), [self.token])
+        description = scrub(str((body or {}).get("error", "")), [self.token])
         error = error_for(service, response, body, description)
         if response.status_code == 429 and error.retry_after is None:
             error.retry_after = _rate_limit_wait(response)
@@ -154,25 +171,32 @@ class MastodonAdapter(ApiAdapter):
         newest = cursors.get(FOLDER, Cursor(FOLDER)).state.get("min_id")
         collected: list[Any] = []
         for _page in range(50):
-            params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", PAGE)]
-            if newest:
-                params.append(("min_id", newest))
-            page = self.request("GET", "/api/v1/notifications", params=params)
-            if not isinstance(page, list):
-                raise AdapterError("Mastodon notifications: malformed answer (not a list)")
+            page = self._notifications(newest)
             ordered = sorted((n for n in page if _notification_id(n) is not None), key=_order)
             collected += ordered + [n for n in page if _notification_id(n) is None]
+            last = len(page) < self.page
+            if last:
+                self.page = PAGE  # the backlog is taken: full pages again
             if not ordered:
                 break
             newest = _notification_id(ordered[-1])
-            if len(page) < PAGE:
+            if last:
                 break
         result = PollResult()
         for notification in collected:
+            known = _notification_id(notification)
+            big = too_large(
+                notification,
+                self.limits.max_item,
+                folder=FOLDER,
+                external_id=f"notification:{known}" if known is not None else None,
+            )
+            if big is not None:
+                result.rejected.append(big)
+                continue
             try:
                 inbound = self._inbound(notification)
             except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
-                known = _notification_id(notification)
                 external = f"notification:{known}" if known is not None else None
                 result.rejected.append(
                     rejected(notification, exc, folder=FOLDER, external_id=external)
@@ -183,6 +207,36 @@ class MastodonAdapter(ApiAdapter):
         if newest:
             result.cursors.append(Cursor(FOLDER, {"min_id": newest}))
         return result
+
+    def _notifications(self, newest: str | None) -> list[Any]:
+        """One page of mentions after ``newest``. A page over ``max_response_bytes`` is
+        asked again at once with half the ``limit``, down to one; a single notification
+        still too large is the account's error until ``max_response_bytes`` is raised."""
+        while True:
+            params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", self.page)]
+            if newest:
+                params.append(("min_id", newest))
+            try:
+                page = self.request("GET", "/api/v1/notifications", params=params)
+            except AnswerTooLarge as exc:
+                if self.page > 1:
+                    self.page //= 2
+                    continue
+                raise AnswerTooLarge(
+                    f"{exc} — even one notification a page; raise max_response_bytes to take it",
+                    retryable=False,
+                ) from None
+            if not isinstance(page, list):
+                raise AdapterError("Mastodon notifications: malformed answer (not a list)")
+            return page
+
+    def fetch_attachment(self, remote_ref: str) -> bytes:
+        """Download a status's medium by its URL: ``https://`` (a media host may be
+        another server) or on ``api_base`` itself, without the access token, up to
+        ``max_attachment_bytes``."""
+        what = "Mastodon media download"
+        url = self.media_url(remote_ref, what)
+        return self.download(url, what=what)
 
     def reparse(
         self, external_id: str, raw: bytes, raw_type: str, folder: str

@@ -2,14 +2,19 @@
 
 Matrix bridges (mautrix-whatsapp, -signal, -meta and others) put WhatsApp, Signal,
 Messenger and Instagram chats into Matrix rooms, so this one adapter reaches them too.
-Direct-message invites are joined automatically; a ``limited`` timeline (more events
-than the sync returned) is backfilled with ``/messages`` back to the previous sync; a
-reply uses a transaction id derived from the outbox id, so a retry never posts twice.
+Only direct-message invites and invites to the rooms of the ``rooms`` setting are
+joined; any other invite is left pending, never joined. A WhatsApp puppet
+(``@whatsapp_<digits>:server``, ``@wa_<digits>:server``) stands for its phone number
+(``Sender.phone``) only when its server is in ``bridge_servers``: anyone may register
+such a name on another server. A ``limited`` timeline (more events than the sync
+returned) is backfilled with ``/messages`` back to the previous sync; a reply uses a
+transaction id derived from the outbox id, so a retry never posts twice.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -43,11 +48,15 @@ API = "/_matrix/client/v3"
 SYNC_FILTER = json.dumps(
     {"room": {"timeline": {"limit": 50}, "state": {"lazy_load_members": True}}}
 )
+#: A WhatsApp bridge puppet: mautrix-whatsapp's ``whatsapp_<number>`` (and ``wa_``).
+PUPPET = re.compile(r"@(?:whatsapp|wa)_\+?([0-9]{6,15}):(.+)")
 
 
 class MatrixAdapter(ApiAdapter):
     """One Matrix account. Settings: ``api_base`` (homeserver URL), ``user_id``,
-    ``long_poll_seconds`` (default 25)."""
+    ``long_poll_seconds`` (default 25), ``bridge_servers`` (servers whose WhatsApp
+    puppets are trusted to stand for their number) and ``rooms`` (room ids or aliases
+    whose invites are joined besides direct messages)."""
 
     kind = "matrix"
     token_field = "access_token"
@@ -65,6 +74,10 @@ class MatrixAdapter(ApiAdapter):
         self.user_id = str(settings.get("user_id", ""))
         self.long_poll = int(settings.get("long_poll_seconds", 25))
         self.timeline_limit = int(settings.get("timeline_limit", 50))
+        self.bridge_servers = frozenset(
+            server.lower() for server in _name_list(name, settings, "bridge_servers")
+        )
+        self.rooms = frozenset(_name_list(name, settings, "rooms"))
         self._names: dict[str, str] = {}
 
     def request(
@@ -85,7 +98,7 @@ class MatrixAdapter(ApiAdapter):
                 params=params,
                 json=dict(payload) if payload is not None else None,
                 headers={"Authorization": f"Bearer {self.token}"},
-                timeout=httpx.Timeout(30.0, read=wait + 30.0),
+                timeout=self.timeout_for(wait),
             )
         except httpx.HTTPError as exc:
             raise transport_error(service, exc, [self.token]) from None
@@ -118,8 +131,9 @@ class MatrixAdapter(ApiAdapter):
             raise AdapterError("Matrix sync: malformed answer (rooms is not an object)")
         joined: dict[str, Any] = rooms.get("join") or {}
         result = PollResult()
-        for room_id in as_dict(rooms.get("invite")):
-            self._join(room_id)
+        for room_id, invite in as_dict(rooms.get("invite")).items():
+            if self._invited_to_take(room_id, invite):
+                self._join(room_id)
         for room_id, room in joined.items():
             events = _timeline_events(room)
             if events is None:
@@ -146,6 +160,50 @@ class MatrixAdapter(ApiAdapter):
                 self._take(room_id, event, result)
         result.cursors.append(Cursor(FOLDER, {"since": next_batch}))
         return result
+
+    def _invited_to_take(self, room_id: str, invite: Any) -> bool:
+        """Whether to join an invited room: a direct message to us (the ``is_direct``
+        of our invite's member event), or a room of the ``rooms`` setting."""
+        if not _sendable(room_id):
+            return False  # no homeserver has such a room id
+        if room_id in self.rooms:
+            return True
+        for item in as_list(as_dict(as_dict(invite).get("invite_state")).get("events")):
+            event = as_dict(item)
+            content = as_dict(event.get("content"))
+            if (
+                event.get("type") == "m.room.member"
+                and event.get("state_key") == self._me()
+                and content.get("membership") == "invite"
+                and content.get("is_direct") is True
+            ):
+                return True
+        return any(self._room_of(alias) == room_id for alias in self.rooms if alias[:1] == "#")
+
+    def _me(self) -> str:
+        """Our user id: the ``user_id`` setting, else asked of the homeserver once."""
+        if not self.user_id:
+            self.user_id = str(self.request("GET", f"{API}/account/whoami").get("user_id", ""))
+        return self.user_id
+
+    def _room_of(self, alias: str) -> str | None:
+        """The room an alias names now, per our homeserver's directory; None when it
+        names none (a passing failure fails the poll, so the invite comes again)."""
+        try:
+            found = self.request("GET", f"{API}/directory/room/{quote(alias, safe='')}")
+        except AdapterError as exc:
+            if exc.retryable:
+                raise
+            return None
+        room_id = found.get("room_id")
+        return room_id if isinstance(room_id, str) else None
+
+    def _vouched_phone(self, user_id: str) -> str | None:
+        """The number a WhatsApp puppet of a trusted bridge server stands for."""
+        match = PUPPET.fullmatch(user_id)
+        if match is None or match.group(2).lower() not in self.bridge_servers:
+            return None
+        return "+" + match.group(1)
 
     def _join(self, room_id: str) -> None:
         """Accept an invite; one that can no longer be accepted (withdrawn, forbidden)
@@ -245,7 +303,7 @@ class MatrixAdapter(ApiAdapter):
         body = as_text(content.get("body"))
         if msgtype not in ("m.text", "m.notice", "m.emote"):
             body = f"({msgtype or 'message'}) {body}".strip()
-        who = Sender("matrix", sender, self._names.get(sender, ""))
+        who = Sender("matrix", sender, self._names.get(sender, ""), self._vouched_phone(sender))
         sent_at = timestamp(event.get("origin_server_ts"), per_second=1000)
         raw = raw_json(event)
         relation = as_dict(content.get("m.relates_to"))
@@ -316,6 +374,27 @@ def _timeline_events(room: Any) -> list[Any] | None:
     if not events:
         return []
     return list(events) if isinstance(events, list) else None
+
+
+def _name_list(account: str, settings: Mapping[str, Any], key: str) -> list[str]:
+    """A setting that is a list of names (``[]`` when absent); a clear error otherwise.
+    ``rooms`` holds room ids (``!id:server``) and aliases (``#alias:server``)."""
+    value = settings.get(key, [])
+    names = [v.strip() for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    rooms = key == "rooms"
+    if (
+        not isinstance(value, list)
+        or len(names) != len(value)
+        or not all(names)
+        # Room ids of room version 12 have no server part ("!hash"); aliases always do.
+        or (rooms and not all(n[0] == "!" or (n[0] == "#" and ":" in n) for n in names))
+    ):
+        example = '["!id:server", "#alias:server"]' if rooms else '["bridge.example.org"]'
+        raise AdapterError(
+            f"matrix account {account!r}: {key} must be a list of names, e.g. {example}",
+            retryable=False,
+        )
+    return names
 
 
 def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> MatrixAdapter:

@@ -4,10 +4,17 @@ The offset is confirmed only by the next ``getUpdates`` after the messages and t
 offset are committed, so a crash in between redelivers them, and the store's unique key
 ``chat_id:message_id`` absorbs the repeat. The token is in every URL path and is
 redacted from every error.
+
+Limits (``adapters/http_api.py``): a ``getUpdates`` answer over ``max_response_bytes``
+is asked again at once for half as many updates (``limit``), down to one; an update over
+``max_item_bytes`` is quarantined cut to that size; a file is downloaded only from a
+plain relative ``file_path`` under ``<api_base>/file/bot<token>/`` and up to
+``max_attachment_bytes``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +31,16 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.http_api import (
+    AnswerTooLarge,
+    ApiAdapter,
+    error_for,
+    json_body,
+    origin,
+    scrub,
+    send_failure,
+    transport_error,
+)
 from adapters.json_items import (
     Unusable,
     as_dict,
@@ -35,20 +51,28 @@ from adapters.json_items import (
     loads,
     raw_json,
     rejected,
+    size_text,
     timestamp,
+    too_large,
 )
 from adapters.plain_text import split_text
 
 DEFAULT_API = "https://api.telegram.org"
 TEXT_LIMIT = 4096
 FOLDER = "updates"
+#: Updates asked for per ``getUpdates`` (the Bot API's maximum).
+PAGE = 100
+#: What a ``file_path`` may be: plain relative segments (``photos/file_1.jpg``).
+_FILE_PATH = re.compile(r"[A-Za-z0-9_.-]{1,200}(?:/[A-Za-z0-9_.-]{1,200}){0,8}")
 
 
 class TelegramAdapter(ApiAdapter):
-    """One bot. Settings: ``api_base``, ``long_poll_seconds`` (default 25)."""
+    """One bot. Settings: ``api_base``, ``long_poll_seconds`` (default 25), and the
+    limits of :class:`~adapters.http_api.ApiAdapter`."""
 
     kind = "telegram"
     token_field = "token"
+    default_api_base = DEFAULT_API
 
     def __init__(
         self,
@@ -59,24 +83,23 @@ class TelegramAdapter(ApiAdapter):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(name, settings, secret, transport=transport)
-        self.api_base = str(settings.get("api_base", DEFAULT_API)).rstrip("/")
         self.long_poll = int(settings.get("long_poll_seconds", 25))
         self._webhook_cleared = False
+        #: Updates per ``getUpdates``: halved while answers are too large.
+        self.page = PAGE
 
     def call(self, method: str, payload: Mapping[str, Any], *, wait: float = 0) -> Any:
         """Call a Bot API method; the ``result`` or an :class:`AdapterError`."""
         service = f"Telegram {method}"
         url = f"{self.api_base}/bot{self.token}/{method}"
         try:
-            response = self._http.post(
-                url, json=dict(payload), timeout=httpx.Timeout(30.0, read=wait + 30.0)
-            )
+            response = self._http.post(url, json=dict(payload), timeout=self.timeout_for(wait))
         except httpx.HTTPError as exc:
             raise transport_error(service, exc, [self.token]) from None
         body = json_body(service, response)
         if response.status_code == 200 and body.get("ok") is True:
             return body.get("result")
-        description = redact(str(body.get("description", "")), [self.token])
+        description = scrub(str(body.get("description", "")), [self.token])
         if response.status_code == 409:
             return_error = AdapterError(
                 f"{service}: 409 {description} — another program is polling this bot "
@@ -92,22 +115,22 @@ class TelegramAdapter(ApiAdapter):
             self.call("deleteWebhook", {"drop_pending_updates": False})
             self._webhook_cleared = True
         offset = int(cursors.get(FOLDER, Cursor(FOLDER)).state.get("offset", 0))
-        payload: dict[str, Any] = {
-            "timeout": self.long_poll,
-            "allowed_updates": ["message", "edited_message"],
-            "limit": 100,
-        }
-        if offset:
-            payload["offset"] = offset
-        updates = self.call("getUpdates", payload, wait=self.long_poll)
-        if not isinstance(updates, list):
-            raise AdapterError("Telegram getUpdates: malformed answer (result is not a list)")
+        updates = self._get_updates(offset)
         result = PollResult()
         last = offset - 1
         for update in updates:
             update_id = _update_id(update)
             if update_id is not None:
                 last = max(last, update_id)
+            big = too_large(
+                update,
+                self.limits.max_item,
+                folder=FOLDER,
+                external_id=f"update:{update_id}" if update_id is not None else None,
+            )
+            if big is not None:
+                result.rejected.append(big)
+                continue
             try:
                 inbound = self._normalise(update)
             except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
@@ -117,8 +140,37 @@ class TelegramAdapter(ApiAdapter):
             if inbound is not None:
                 result.messages.append(inbound)
         result.cursors.append(Cursor(FOLDER, {"offset": last + 1 if last >= 0 else offset}))
-        result.more = len(updates) >= 100
+        result.more = len(updates) >= self.page
+        if len(updates) < self.page:
+            self.page = PAGE  # the backlog is taken: full pages again
         return result
+
+    def _get_updates(self, offset: int) -> list[Any]:
+        """One ``getUpdates``. An answer over ``max_response_bytes`` cannot be
+        quarantined update by update (it was never read whole), so it is asked again at
+        once for half as many updates, down to one; an answer of one update still too
+        large is the account's error until ``max_response_bytes`` is raised."""
+        while True:
+            payload: dict[str, Any] = {
+                "timeout": self.long_poll,
+                "allowed_updates": ["message", "edited_message"],
+                "limit": self.page,
+            }
+            if offset:
+                payload["offset"] = offset
+            try:
+                updates = self.call("getUpdates", payload, wait=self.long_poll)
+            except AnswerTooLarge as exc:
+                if self.page > 1:
+                    self.page //= 2
+                    continue
+                raise AnswerTooLarge(
+                    f"{exc} — even one update at a time; raise max_response_bytes to take it",
+                    retryable=False,
+                ) from None
+            if not isinstance(updates, list):
+                raise AdapterError("Telegram getUpdates: malformed answer (result is not a list)")
+            return updates
 
     def reparse(
         self, external_id: str, raw: bytes, raw_type: str, folder: str
@@ -216,26 +268,52 @@ class TelegramAdapter(ApiAdapter):
                     "message_id": reply_to,
                     "allow_sending_without_reply": True,
                 }
-            sent = self.call("sendMessage", payload)
+            try:
+                sent = self.call("sendMessage", payload)
+            except AdapterError as exc:
+                raise send_failure(exc, n) from None
             if first_id is None and isinstance(sent, dict):
                 first_id = str(sent.get("message_id"))
         return SendResult(provider_id=first_id or "", external_id=f"{chat_id}:{first_id}")
 
     def fetch_attachment(self, remote_ref: str) -> bytes:
-        """Download a photo or document by its ``file_id`` (``getFile``, then the file)."""
+        """Download a photo or document by its ``file_id`` (``getFile``, then the file),
+        up to ``max_attachment_bytes``."""
         info = self.call("getFile", {"file_id": remote_ref})
         path = info.get("file_path") if isinstance(info, dict) else None
         if not path:
             raise AdapterError(
                 "Telegram getFile: no file_path (the file may be over 20 MB)", retryable=False
             )
-        try:
-            response = self._http.get(f"{self.api_base}/file/bot{self.token}/{path}")
-        except httpx.HTTPError as exc:
-            raise transport_error("Telegram file download", exc, [self.token]) from None
-        if response.status_code != 200:
-            raise AdapterError(f"Telegram file download: HTTP {response.status_code}")
-        return response.content
+        size = as_int(info.get("file_size"))
+        if size > self.limits.max_attachment:
+            raise AdapterError(
+                f"Telegram file of {size:,} bytes is over the "
+                f"{size_text(self.limits.max_attachment)} limit (max_attachment_bytes)",
+                retryable=False,
+            )
+        return self.download(self.file_url(path), what="Telegram file download")
+
+    def file_url(self, path: Any) -> httpx.URL:
+        """The download URL of a ``getFile`` ``file_path``: only a plain relative path
+        (letters, digits, ``_.-`` segments; no ``..``, leading ``/``, ``%``, backslash or
+        scheme), and the result must lie under ``<api_base>/file/bot<token>/``. A local
+        Bot API server in ``--local`` mode answers absolute disk paths: refused too."""
+        refused = AdapterError(
+            "Telegram getFile: refused a file_path that is not a plain relative path",
+            retryable=False,
+        )
+        if (
+            not isinstance(path, str)
+            or not _FILE_PATH.fullmatch(path)
+            or any(part in (".", "..") for part in path.split("/"))
+        ):
+            raise refused
+        prefix = httpx.URL(f"{self.api_base}/file/bot{self.token}/")
+        url = httpx.URL(f"{prefix}{path}")
+        if origin(url) != origin(prefix) or not url.raw_path.startswith(prefix.raw_path):
+            raise refused
+        return url
 
 
 def _update_id(update: Any) -> int | None:

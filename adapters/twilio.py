@@ -4,6 +4,14 @@ customer's history (calls and voicemails are part of the timeline).
 Twilio filters by calendar day (``DateSent>=``), so each poll asks for yesterday and
 today again and the store's unique key on the SID drops what it already has;
 ``next_page_uri`` is followed to the end.
+
+Limits (``adapters/http_api.py``): a page over ``max_response_bytes`` makes the listing
+start again at once with half the ``PageSize``, down to one; a record over
+``max_item_bytes`` is quarantined cut to that size. MMS media are announced as
+attachments and downloaded on demand (up to ``max_attachment_bytes``) from a path of
+this account on ``api_base``, with the Basic credentials, and from the ``https://``
+address Twilio redirects to, without them. The auth token, the ``sid:token`` pair and
+its base64 are redacted from every error.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import httpx
 from adapters.base import (
     AdapterError,
     Cursor,
+    InboundAttachment,
     InboundMessage,
     OutboundMessage,
     PollResult,
@@ -26,7 +35,17 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.http_api import (
+    AnswerTooLarge,
+    ApiAdapter,
+    basic_forms,
+    error_for,
+    json_body,
+    remember_secrets,
+    scrub,
+    send_failure,
+    transport_error,
+)
 from adapters.json_items import (
     Unusable,
     as_dict,
@@ -37,11 +56,16 @@ from adapters.json_items import (
     loads,
     raw_json,
     rejected,
+    too_large,
 )
 from adapters.plain_text import split_text
 
 DEFAULT_API = "https://api.twilio.com"
 FOLDER = "messages"
+#: Records asked for per page (Twilio allows up to 1,000).
+PAGE_SIZE = 100
+#: Media one MMS may carry.
+MAX_MEDIA = 10
 #: Twilio concatenates up to 1,600 characters into one logical SMS.
 BODY_LIMIT = 1600
 GSM7 = set(
@@ -90,12 +114,31 @@ def _next_page(uri: Any) -> str | None:
     return None
 
 
+def _api_path(value: Any, prefix: str, suffix: str = "") -> str | None:
+    """``value`` if it is a plain absolute API path under ``prefix`` ending in
+    ``suffix`` (no ``..``, ``%``, backslash, query or scheme), else None."""
+    if (
+        isinstance(value, str)
+        and len(value) <= 512
+        and value.startswith(prefix)
+        and value.endswith(suffix)
+        and value.isascii()
+        and all(ch.isalnum() or ch in "/._-" for ch in value)
+        and ".." not in value.split("/")
+        and "//" not in value
+    ):
+        return value
+    return None
+
+
 class TwilioAdapter(ApiAdapter):
     """One Twilio number (or messaging service). Settings: ``account_sid``,
-    ``from_number`` or ``messaging_service_sid``, ``api_base``, ``calls`` (default true)."""
+    ``from_number`` or ``messaging_service_sid``, ``api_base``, ``calls`` (default true),
+    and the limits of :class:`~adapters.http_api.ApiAdapter`."""
 
     kind = "twilio"
     token_field = "auth_token"
+    default_api_base = DEFAULT_API
 
     def __init__(
         self,
@@ -107,38 +150,66 @@ class TwilioAdapter(ApiAdapter):
         today: date | None = None,
     ) -> None:
         super().__init__(name, settings, secret, transport=transport)
-        self.account_sid = str(settings["account_sid"])
+        sid = settings.get("account_sid")
+        if _sid(sid) is None:
+            raise AdapterError(f"{name}: account_sid is missing or not a SID", retryable=False)
+        self.account_sid = str(sid)
         self.number = str(settings.get("from_number", ""))
         self.service_sid = str(settings.get("messaging_service_sid", ""))
         self.calls = bool(settings.get("calls", True))
-        self.api_base = str(settings.get("api_base", DEFAULT_API)).rstrip("/")
         self._today = today
+        #: Records per page: halved while pages are too large.
+        self.page_size = PAGE_SIZE
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        """The Basic credentials; every form of them is redacted from logs and errors."""
+        token = self.token
+        remember_secrets(*basic_forms(self.account_sid, token))
+        return self.account_sid, token
+
+    @property
+    def _prefix(self) -> str:
+        return f"/2010-04-01/Accounts/{self.account_sid}/"
 
     def request(
         self, method: str, path: str, *, params: Any = None, data: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """One REST call (``path`` absolute, as in ``next_page_uri``)."""
         service = f"Twilio {method} {path.split('?')[0].rsplit('/', 1)[-1]}"
+        auth = self.auth
         try:
             response = self._http.request(
-                method,
-                f"{self.api_base}{path}",
-                params=params,
-                data=data,
-                auth=(self.account_sid, self.token),
+                method, f"{self.api_base}{path}", params=params, data=data, auth=auth
             )
         except httpx.HTTPError as exc:
-            raise transport_error(service, exc, [self.token]) from None
+            raise transport_error(service, exc, basic_forms(*auth)) from None
         body = json_body(service, response)
         if response.status_code in (200, 201):
             return body
         detail = f"{body.get('message', '')} (code {body.get('code', '?')})"
-        raise error_for(service, response, body, redact(detail, [self.token]))
+        raise error_for(service, response, body, scrub(detail, basic_forms(*auth)))
 
     def _pages(self, resource: str, key: str, params: dict[str, str]) -> list[Any]:
-        path: str | None = f"/2010-04-01/Accounts/{self.account_sid}/{resource}.json"
+        """Every record of a listing. A page over ``max_response_bytes`` starts the
+        listing again at once with half the page size (repeats are dropped by SID),
+        down to one record a page; a single record still too large is the account's
+        error until ``max_response_bytes`` is raised."""
+        while True:
+            try:
+                return self._listing(resource, key, params)
+            except AnswerTooLarge as exc:
+                if self.page_size <= 1:
+                    raise AnswerTooLarge(
+                        f"{exc} — even one record a page; raise max_response_bytes to take it",
+                        retryable=False,
+                    ) from None
+                self.page_size //= 2
+
+    def _listing(self, resource: str, key: str, params: dict[str, str]) -> list[Any]:
+        path: str | None = f"{self._prefix}{resource}.json"
         items: list[Any] = []
-        query: dict[str, str] | None = {**params, "PageSize": "100"}
+        query: dict[str, str] | None = {**params, "PageSize": str(self.page_size)}
         for _page in range(100):
             if path is None:
                 break
@@ -168,7 +239,17 @@ class TwilioAdapter(ApiAdapter):
     def _take(
         self, item: Any, read: Callable[[Any], InboundMessage | None], result: PollResult
     ) -> None:
-        """One record into ``result``: a message, nothing (outbound), or rejected."""
+        """One record into ``result``: a message, nothing (outbound), or rejected (a
+        record over ``max_item_bytes`` too, cut to that size)."""
+        big = too_large(
+            item,
+            self.limits.max_item,
+            folder=FOLDER,
+            external_id=_sid(item.get("sid")) if isinstance(item, dict) else None,
+        )
+        if big is not None:
+            result.rejected.append(big)
+            return
         try:
             inbound = read(item)
         except AdapterError as exc:
@@ -213,6 +294,12 @@ class TwilioAdapter(ApiAdapter):
         sender = as_text(sms.get("from")).strip()
         if not sender:
             raise Unusable("no sender number")
+        media = _api_path(
+            as_dict(sms.get("subresource_uris")).get("media"),
+            f"{self._prefix}Messages/{sid}/",
+            "/Media.json",
+        )
+        count = min(max(0, as_int(sms.get("num_media"))), MAX_MEDIA) if media else 0
         return InboundMessage(
             external_id=sid,
             channel="sms",
@@ -223,7 +310,35 @@ class TwilioAdapter(ApiAdapter):
             thread_key=sender,
             raw=raw_json(sms),
             raw_type="application/json",
+            attachments=tuple(
+                InboundAttachment(
+                    f"media-{n + 1}", "application/octet-stream", 0, remote_ref=f"{media}#{n}"
+                )
+                for n in range(count)
+            ),
         )
+
+    def fetch_attachment(self, remote_ref: str) -> bytes:
+        """Download an MMS medium (``<Media.json path>#<index>``): list the message's
+        media, then fetch the one at ``index`` up to ``max_attachment_bytes``. Only paths
+        of this account on ``api_base`` get the credentials; Twilio's redirect to its
+        storage must be ``https://`` and is fetched without them."""
+        path, _, index = remote_ref.partition("#")
+        listing = _api_path(path, f"{self._prefix}Messages/", "/Media.json")
+        if listing is None or not (index.isascii() and index.isdigit()):
+            raise AdapterError(
+                "Twilio media: not a media reference of this account", retryable=False
+            )
+        found = as_list(self.request("GET", listing).get("media_list"))
+        if int(index) >= len(found):
+            raise AdapterError("Twilio media: no longer on Twilio", retryable=False)
+        uri = _api_path(as_dict(found[int(index)]).get("uri"), self._prefix, ".json")
+        if uri is None:
+            raise AdapterError(
+                "Twilio media: refused a media URI outside this account", retryable=False
+            )
+        url = httpx.URL(f"{self.api_base}{uri.removesuffix('.json')}")
+        return self.download(url, what="Twilio media download", auth=self.auth)
 
     def _voicemail(self, call: dict[str, Any]) -> str | None:
         """``Voicemail (0:42): transcription`` when the call left a recording."""
@@ -300,12 +415,15 @@ class TwilioAdapter(ApiAdapter):
             {"MessagingServiceSid": self.service_sid} if self.service_sid else {"From": self.number}
         )
         first = ""
-        for piece in split_text(message.text, BODY_LIMIT):
-            sent = self.request(
-                "POST",
-                f"/2010-04-01/Accounts/{self.account_sid}/Messages.json",
-                data={"To": message.to, "Body": piece, **sender},
-            )
+        for n, piece in enumerate(split_text(message.text, BODY_LIMIT)):
+            try:
+                sent = self.request(
+                    "POST",
+                    f"/2010-04-01/Accounts/{self.account_sid}/Messages.json",
+                    data={"To": message.to, "Body": piece, **sender},
+                )
+            except AdapterError as exc:
+                raise send_failure(exc, n) from None
             first = first or str(sent.get("sid", ""))
         return SendResult(provider_id=first, external_id=first)
 

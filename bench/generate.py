@@ -110,6 +110,8 @@ class _Customer:
     #: identity channel → (address, display name), the first one primary.
     idents: dict[str, tuple[str, str]]
     linkable: str | None = None  # a secondary channel the store links by phone number
+    #: The number of a WhatsApp-bridge Matrix identity (the adapter vouches for it).
+    puppet_phone: str | None = None
     id: int = 0
     ident_ids: dict[str, int] = field(default_factory=dict)
 
@@ -188,8 +190,8 @@ def _make_customers(rng: random.Random, count: int, base: int) -> list[_Customer
                 idents[ch] = (str(user_id), shown)
             elif ch == "matrix":
                 if "sms" in channels and rng.random() < 0.6:
-                    # A WhatsApp user through the bridge: the store links it to the SMS
-                    # identity with the same number.
+                    # A WhatsApp user through the bridge (a configured bridge server, so
+                    # the adapter vouches for the number): linked to the SMS identity.
                     address = f"@whatsapp_{phone.lstrip('+')}:bridge.kettlecrema.example"
                     puppet = True
                 else:
@@ -217,8 +219,13 @@ def _make_customers(rng: random.Random, count: int, base: int) -> list[_Customer
                     "Spricht Deutsch und Englisch.",
                 )
             )
-        out.append(_Customer(locale, name, vip, notes, idents, linkable))
+        out.append(_Customer(locale, name, vip, notes, idents, linkable, phone if puppet else None))
     return out
+
+
+def _vouched(c: _Customer, channel: str) -> str | None:
+    """The number the Matrix adapter vouches for (a puppet of the configured bridge)."""
+    return c.puppet_phone if channel == "matrix" else None
 
 
 def _store_customers(s: Session, chunk: list[_Customer]) -> tuple[int, int]:
@@ -227,18 +234,21 @@ def _store_customers(s: Session, chunk: list[_Customer]) -> tuple[int, int]:
     firsts = []
     for c in chunk:
         ch, (address, shown) = next(iter(c.idents.items()))
-        firsts.append((ch, address, shown))
+        firsts.append((ch, address, shown, _vouched(c, ch)))
     found = repo.identities_for(s, firsts)
-    for c, (ch, address, _shown) in zip(chunk, firsts, strict=True):
+    for c, (ch, address, _shown, _phone) in zip(chunk, firsts, strict=True):
         ident = found[(ch, repo.normalise_address(ch, address))]
         c.id = ident.customer_id  # type: ignore[assignment]
         c.ident_ids[ch] = ident.id  # type: ignore[assignment]
     # 2. WhatsApp-bridge users and SMS numbers: the store links them by phone number.
     linking = [c for c in chunk if c.linkable]
     if linking:
-        pairs = [(c.linkable, *c.idents[c.linkable]) for c in linking]  # type: ignore[index]
+        pairs = [
+            (c.linkable, *c.idents[c.linkable], _vouched(c, c.linkable))  # type: ignore[index,arg-type]
+            for c in linking
+        ]
         found = repo.identities_for(s, pairs)  # type: ignore[arg-type]
-        for c, (ch, address, _shown) in zip(linking, pairs, strict=True):
+        for c, (ch, address, _shown, _phone) in zip(linking, pairs, strict=True):
             ident = found[(ch, repo.normalise_address(ch, address))]  # type: ignore[arg-type]
             if ident.customer_id != c.id:
                 raise RuntimeError(f"{address} was not linked to customer {c.id}")
@@ -263,6 +273,7 @@ def _store_customers(s: Session, chunk: list[_Customer]) -> tuple[int, int]:
                     "address": repo.normalise_address(ch, address),
                     "display_name": shown,
                     "created_at": now,
+                    "phone": repo.identity_phone(ch, address, _vouched(c, ch)),
                 }
                 for c, ch, address, shown in extra
             ],

@@ -1,4 +1,8 @@
-"""Saving attachments to disk: safe names, inside the chosen directory, never over a file."""
+"""Saving attachments to disk: safe names, inside the chosen directory, never over a file.
+
+An email attachment's bytes are stored once, inside the raw message: its row holds the
+name, type, size and SHA-256 only, and saving re-extracts the part from the stored
+RFC 822 bytes (checked against that SHA-256)."""
 
 from __future__ import annotations
 
@@ -8,11 +12,14 @@ from hashlib import sha256
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session
 
 from omnitui.sanitize import safe_filename
-from storage.models import Attachment
+from storage.models import Attachment, RawMessage
+
+#: ``raw_message.content_type`` of a whole email, whose parts hold its attachments.
+RFC822 = "message/rfc822"
 
 if TYPE_CHECKING:
     from omnitui.config import AccountConfig
@@ -33,6 +40,9 @@ def download_missing(engine: Engine, attachment_id: int, accounts: Sequence[Acco
         att = s.get(Attachment, attachment_id)
         if att is None or att.content is not None:
             return
+        raw = s.get(RawMessage, att.message_id)
+        if raw is not None and raw.content_type == RFC822:
+            return  # in the stored mail: extracted when saved, never stored twice
         msg = s.get(Message, att.message_id)
         account = next((a for a in accounts if msg is not None and a.name == msg.account), None)
         if account is None or not att.remote_ref:
@@ -69,10 +79,9 @@ def save_attachment(engine: Engine, attachment_id: int, directory: Path) -> Path
         row = conn.execute(
             select(Attachment.filename, Attachment.content).where(Attachment.id == attachment_id)
         ).first()
-    if row is None:
-        raise SaveError("that attachment no longer exists")
-    if row.content is None:
-        raise SaveError("this attachment has not been downloaded from the channel")
+        if row is None:
+            raise SaveError("that attachment no longer exists")
+        content = row.content if row.content is not None else _from_raw(conn, attachment_id)
     base = directory.resolve()
     name = safe_filename(row.filename)
     stem, dot, ext = name.rpartition(".")
@@ -90,6 +99,34 @@ def save_attachment(engine: Engine, attachment_id: int, directory: Path) -> Path
         except OSError as exc:
             raise SaveError(f"cannot write in {base}: {exc.strerror or exc}") from None
         with os.fdopen(fd, "wb") as handle:
-            handle.write(row.content)
+            handle.write(content)
         return path
     raise SaveError(f"too many files named like {name} in {base}")
+
+
+def _from_raw(conn: Connection, attachment_id: int) -> bytes:
+    """The bytes of an email attachment, re-extracted from its message's stored raw
+    RFC 822 bytes: the part at the same place among the message's attachments, else
+    one with the same name, else any with the same bytes — always the recorded SHA-256."""
+    from adapters.email.parse import attachment_content
+
+    att = conn.execute(
+        select(Attachment.message_id, Attachment.filename, Attachment.sha256).where(
+            Attachment.id == attachment_id
+        )
+    ).one()
+    raw = conn.execute(
+        select(RawMessage.data, RawMessage.content_type).where(
+            RawMessage.message_id == att.message_id
+        )
+    ).first()
+    if raw is None or raw.content_type != RFC822:
+        raise SaveError("this attachment has not been downloaded from the channel")
+    siblings = conn.execute(
+        select(Attachment.id).where(Attachment.message_id == att.message_id).order_by(Attachment.id)
+    ).scalars()
+    index = next((i for i, sibling in enumerate(siblings) if sibling == attachment_id), None)
+    content = attachment_content(raw.data, att.sha256, index=index, filename=att.filename)
+    if content is None:
+        raise SaveError("this attachment's bytes are not in the stored message")
+    return content

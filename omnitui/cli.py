@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -41,9 +43,22 @@ class State:
 state = State()
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Print one line of untrusted or server-supplied text, controls made visible."""
+    from omnitui.sanitize import for_terminal
+
+    print(for_terminal(text), file=sys.stderr if err else sys.stdout, flush=True)
+
+
+#: An error line quoting a pasted megabyte stays readable.
+MAX_ERROR_CHARS = 1000
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one clear line on stderr and exit non-zero."""
-    print(f"omnitui: {message}", file=sys.stderr)
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 1] + "…"
+    say(f"omnitui: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -73,11 +88,18 @@ def db_url(config: Config, override: str | None = None) -> str:
 def open_engine(url: str) -> Engine:
     """Open and migrate the store, or fail with one line."""
     from storage import StoreError, open_store
+    from storage.engine import redact_secrets, redact_url
 
     try:
         return open_store(url)
     except StoreError as exc:
-        fail(str(exc))
+        fail(redact_secrets(str(exc), url))
+    except Exception as exc:  # noqa: BLE001 - a driver's surprise is still one line
+        first = (str(exc).strip().splitlines() or [""])[0]
+        fail(
+            f"cannot open database {redact_url(url)}: {type(exc).__name__}"
+            + (f": {redact_secrets(first, url)}" if first else "")
+        )
 
 
 def make_desk(config: Config, *, signing: bool = False, lazy: bool = False):  # noqa: ANN201
@@ -100,6 +122,12 @@ def make_desk(config: Config, *, signing: bool = False, lazy: bool = False):  # 
         routing=routing,
         agent=config.agent_name,
         key_loader=install_key if signing else None,
+        own_addresses=frozenset(
+            str(a.get(key)).strip().lower()
+            for a in config.accounts
+            for key in ("address", "username", "user_id", "from_number")
+            if a.get(key)
+        ),
     )
 
 
@@ -194,7 +222,7 @@ def _demo_config() -> Config:
     try:
         cfg = load_config(state.config_path or config_path(), required=False)
     except ConfigError as exc:
-        print(f"omnitui: ignoring the config for the demo: {exc}", file=sys.stderr)
+        say(f"omnitui: ignoring the config for the demo: {exc}", err=True)
         cfg = Config.empty()
     # The demo's own answers, unless the user has a KB to try.
     kb_dir = cfg.kb_dir or Path(__file__).with_name("demo_kb")
@@ -224,14 +252,19 @@ def sync(
     if once:
         failed = False
         try:
-            for acct in accounts:
-                outcome = service.round(acct)
+            # Accounts run side by side (as the daemon's threads do), so a slow server
+            # costs its own deadline, not everyone's; lines come out in config order.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(accounts)))) as pool:
+                outcomes = list(pool.map(service.round, accounts))
+            for acct, outcome in zip(accounts, outcomes, strict=True):
                 if outcome.ok:
                     kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
-                    print(f"{acct.name}: ok, {outcome.fetched} new, {outcome.sent} sent{kept}")
+                    say(f"{acct.name}: ok, {outcome.fetched} new, {outcome.sent} sent{kept}")
                 else:
                     failed = True
-                    print(f"omnitui: {acct.name}: {outcome.error}", file=sys.stderr)
+                    say(f"omnitui: {acct.name}: {outcome.error}", err=True)
         finally:
             service.close()
         if not accounts:
@@ -247,7 +280,7 @@ def sync(
                     flush=True,
                 )
         else:
-            print(f"omnitui: {outcome.account}: {outcome.error}", file=sys.stderr, flush=True)
+            say(f"omnitui: {outcome.account}: {outcome.error}", err=True)
 
     poller = Poller(service, on_round=report)
     signal.signal(signal.SIGTERM, lambda *_: poller.stop())
@@ -326,7 +359,7 @@ def reply(
 
             body, warnings = render_for(s, desk, conv, article)
             for w in warnings:
-                print(f"omnitui: warning: {w}", file=sys.stderr)
+                say(f"omnitui: warning: {w}", err=True)
             if warnings and not force:
                 fail("not queued: fix the answer's placeholders, or add --force", code=1)
         try:
@@ -363,8 +396,10 @@ def export(
             since_dt = datetime.fromisoformat(since)
         except ValueError:
             fail(f"--since {since!r}: expected an ISO 8601 date or date-time")
-        if since_dt.tzinfo is None:
-            since_dt = since_dt.astimezone()
+        try:  # a naive time is local, by the rules of its own date (DST)
+            since_dt = (since_dt if since_dt.tzinfo else since_dt.astimezone()).astimezone(UTC)
+        except (OverflowError, ValueError, OSError):  # near year 1 or 9999: all or nothing
+            since_dt = (datetime.min if since_dt.year == 1 else datetime.max).replace(tzinfo=UTC)
     if customer is not None:
         try:
             parse_customer_address(customer)
@@ -393,12 +428,12 @@ def search(
     with Session(engine) as s:
         hits = run_search(s.connection(), query, limit=limit)
     for hit in hits:
-        print(
+        say(
             f"{hit.ref}\t{hit.channel}\t{hit.status}\t{clean_line(hit.subject, 60)}\t"
             f"{clean_line(hit.snippet, 120)}"
         )
     if not hits:
-        print(f"no conversation matches {query!r}", file=sys.stderr)
+        say(f"no conversation matches {query!r}", err=True)
         raise typer.Exit(1)
 
 
@@ -459,13 +494,13 @@ def customer_show(
         info = queries.customer_info(conn, customer_id)
         history = queries.customer_history(conn, customer_id)
     assert info is not None
-    print(f"{clean_line(info.name)}{'  VIP' if info.vip else ''}")
+    say(f"{clean_line(info.name)}{'  VIP' if info.vip else ''}")
     for i in info.identities:
-        print(f"  {i.channel}:{clean_line(i.address)}")
+        say(f"  {i.channel}:{clean_line(i.address)}")
     for line in info.notes.splitlines():
-        print(f"  note: {clean_line(line, 200)}")
+        say(f"  note: {clean_line(line, 200)}")
     for h in history:
-        print(
+        say(
             f"{h.ref}\t{h.channel}\t{h.status}\t{h.last_message_at.isoformat()}\t"
             f"{clean_line(h.subject or h.preview, 70)}"
         )
@@ -479,30 +514,32 @@ def doctor() -> None:
 
     cfg = load()
     problems = 0
-    print(f"config: {cfg.path} ({'found' if cfg.path and cfg.path.exists() else 'not found'})")
+    say(f"config: {cfg.path} ({'found' if cfg.path and cfg.path.exists() else 'not found'})")
     url = db_url(cfg)
     engine = open_engine(url)
-    print(f"database: {engine.url.render_as_string(hide_password=True)} ok")
+    from storage.engine import redact_url
+
+    say(f"database: {redact_url(engine.url.render_as_string(hide_password=True))} ok")
     from storage import quarantine
 
     with engine.connect() as conn:
         kept = quarantine.count(conn)
     if kept:
-        print(
+        say(
             f"quarantine: WARN {kept} item(s) could not be read or stored; "
             "see `omnitui quarantine list`"
         )
     else:
-        print("quarantine: empty")
+        say("quarantine: empty")
     problems += _doctor_desk(cfg)
     kinds = registry.available()
-    print("adapters: " + (", ".join(f"{k} ({v})" for k, v in sorted(kinds.items())) or "none"))
+    say("adapters: " + (", ".join(f"{k} ({v})" for k, v in sorted(kinds.items())) or "none"))
     if not cfg.accounts:
-        print("accounts: none configured (see config.example.toml)")
+        say("accounts: none configured (see config.example.toml)")
     for acct in cfg.accounts:
         line = f"{acct.name} [{acct.kind}]:"
         if acct.kind not in kinds:
-            print(f"{line} FAIL no adapter installed for kind {acct.kind!r}")
+            say(f"{line} FAIL no adapter installed for kind {acct.kind!r}")
             problems += 1
             continue
         module = registry.module(acct.kind)
@@ -512,24 +549,24 @@ def doctor() -> None:
             try:
                 resolve_secret(acct, field)
             except SecretError as exc:
-                print(f"{line} FAIL {exc}")
+                say(f"{line} FAIL {exc}")
                 ok = False
             else:
-                print(f"{line} secret {field} from {describe_source(acct, field)}")
+                say(f"{line} secret {field} from {describe_source(acct, field)}")
         if not ok:
             problems += 1
             continue
         check = getattr(module, "check", None)
         if check is None:
-            print(f"{line} ok (no connectivity check for this kind)")
+            say(f"{line} ok (no connectivity check for this kind)")
             continue
         try:
             detail = check(acct.name, acct.settings, lambda f, a=acct: resolve_secret(a, f))
         except Exception as exc:  # noqa: BLE001 - report, never crash
-            print(f"{line} FAIL {exc}")
+            say(f"{line} FAIL {exc}")
             problems += 1
         else:
-            print(f"{line} ok {detail or ''}".rstrip())
+            say(f"{line} ok {detail or ''}".rstrip())
     raise typer.Exit(1 if problems else 0)
 
 
@@ -540,11 +577,11 @@ def _doctor_desk(cfg: Config) -> int:
 
     problems = 0
     desk = make_desk(cfg)  # exits with the config error when [sla] or [routing] is wrong
-    print(f"sla: {len(desk.policies)} policies, calendar {type(desk.calendar).__name__}")
+    say(f"sla: {len(desk.policies)} policies, calendar {type(desk.calendar).__name__}")
     try:
         settings_from_config(cfg.notifications)
     except ValueError as exc:
-        print(f"notifications: FAIL {exc}")
+        say(f"notifications: FAIL {exc}")
         problems += 1
     ack = desk.routing.acknowledge
     if ack is not None:
@@ -561,15 +598,15 @@ def _doctor_desk(cfg: Config) -> int:
         except KBError as exc:
             warnings = [str(exc)]
         if warnings:
-            print(f"routing.acknowledge.text: FAIL {'; '.join(warnings)}")
+            say(f"routing.acknowledge.text: FAIL {'; '.join(warnings)}")
             problems += 1
-    print(f"routing: {len(desk.routing.rules)} rules" + (", acknowledgement on" if ack else ""))
+    say(f"routing: {len(desk.routing.rules)} rules" + (", acknowledgement on" if ack else ""))
     if cfg.kb_dir is not None:
         kb = KnowledgeBase(cfg.kb_dir)
         kb.refresh()
-        print(f"kb: {len(kb.articles())} answers in {cfg.kb_dir}")
+        say(f"kb: {len(kb.articles())} answers in {cfg.kb_dir}")
         for problem in kb.problems:
-            print(f"kb: FAIL {problem}")
+            say(f"kb: FAIL {problem}")
             problems += 1
     return problems
 
@@ -594,12 +631,34 @@ def secrets_set(
         store_secret(account, field, value)
     except SecretError as exc:
         fail(str(exc))
-    print(f"stored {field} for {account} in the keyring")
+    say(f"stored {field} for {account} in the keyring")
+
+
+class _TerminalLog(logging.Handler):
+    """Python's last-resort log handler (warnings to stderr) with controls made
+    visible: log lines may quote an external id or a server's words."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            say(self.format(record), err=True)
+        except Exception:  # noqa: BLE001 - logging never raises
+            self.handleError(record)
 
 
 def main() -> None:
-    """Entry point of the ``omnitui`` script."""
-    app()
+    """Entry point of the ``omnitui`` script. What slips past every command's own
+    checks is still one line on stderr (``OMNITUI_DEBUG=1`` shows the traceback)."""
+    logging.lastResort = _TerminalLog(logging.WARNING)
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("OMNITUI_DEBUG"):
+            raise
+        from adapters.base import describe_exception
+
+        # The class and where it was raised, never its message: it may quote customer text.
+        say(f"omnitui: unexpected error: {describe_exception(exc)}", err=True)
+        raise SystemExit(1) from None
 
 
 # The agent commands (conv, kb, customer merge/vip/note) register themselves on `app`.

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from omnitui.cli import app, customer_app, db_url, fail, find_customer, load, make_desk, open_engine
+from omnitui.cli import (
+    app,
+    customer_app,
+    db_url,
+    fail,
+    find_customer,
+    load,
+    make_desk,
+    open_engine,
+    say,
+)
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -70,7 +80,7 @@ def _act(
         except (DeskError, WorkflowError) as exc:
             fail(f"{conv.ref}: {exc}", code=1)
         s.commit()
-        print(f"{conv.ref}: {done if isinstance(done, str) else done(desk)}")
+        say(f"{conv.ref}: {done if isinstance(done, str) else done(desk)}")
 
 
 @conv_app.command("show")
@@ -85,19 +95,19 @@ def conv_show(ref: Ref) -> None:
         conn = s.connection()
         items = queries.thread(conn, conv.id)  # type: ignore[arg-type]
         now = datetime.now(UTC)
-        print(f"{conv.ref}\t{conv.channel}\t{conv.account}\t{clean_line(conv.subject, 80)}")
-        print(
+        say(f"{conv.ref}\t{conv.channel}\t{conv.account}\t{clean_line(conv.subject, 80)}")
+        say(
             f"status: {conv.status}"
             + (f" until {_iso(conv.snoozed_until)}" if conv.snoozed_until else "")
         )
-        print(f"priority: {conv.priority}")
-        print(f"tags: {', '.join(conv.tags or []) or '-'}")
-        print(f"assignee: {conv.assignee or '-'}")
+        say(f"priority: {conv.priority}")
+        say(f"tags: {', '.join(conv.tags or []) or '-'}")
+        say(f"assignee: {conv.assignee or '-'}")
         for name in ("first_response_due", "next_response_due", "resolution_due"):
-            print(f"{name}: {_iso(getattr(conv, name)) or '-'}")
-        print(f"breached: {str(breached(conv, now)).lower()}")
+            say(f"{name}: {_iso(getattr(conv, name)) or '-'}")
+        say(f"breached: {str(breached(conv, now)).lower()}")
         for n, item in enumerate(items, 1):
-            print(
+            say(
                 f"{n}\t{item.direction}\t{_iso(item.sent_at)}\t{clean_line(item.author or '', 30)}"
                 f"\t{clean_line(item.text, 70)}"
             )
@@ -139,15 +149,24 @@ def conv_snooze(
     ],
 ) -> None:
     """Hide until a time or until the customer replies; SLA clocks stop meanwhile."""
+    from omnitui.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
     from omnitui.ui.formatting import display_zone
     from omnitui.workflow import WorkflowError, parse_snooze, snooze
 
+    try:
+        parse_duration(until)
+    except DurationTooLong as exc:
+        fail(f"snooze: {exc}")
+    except SLAConfigError:
+        pass  # not a duration: a date, a weekday, tomorrow…
     cfg = load()
     zone = display_zone(cfg.display_timezone) or datetime.now().astimezone().tzinfo
     try:
         when = parse_snooze(until, datetime.now(UTC), zone)  # type: ignore[arg-type]
     except WorkflowError as exc:
         fail(str(exc))
+    if when is not None and when - datetime.now(UTC) > MAX_DURATION:
+        fail(f"snooze: {until!r} is too far ahead (at most 100 years)")
     label = "snoozed until the customer replies" if when is None else f"snoozed until {_iso(when)}"
     _act(ref, lambda d, s, c: snooze(d, s, c, when), label)
 
@@ -177,7 +196,7 @@ def conv_tag(
         result[:] = edit_tags(d, s, c, add=() if remove else tags, remove=tags if remove else ())
 
     _act(ref, run, "tags updated")
-    print(", ".join(result) or "(no tags)")
+    say(", ".join(result) or "(no tags)")
 
 
 @conv_app.command("assign")
@@ -269,12 +288,12 @@ def conv_due(
         for c in rows:
             left = c.urgency_due - now.timestamp()
             state = "BREACHED" if left < 0 else "due"
-            print(
+            say(
                 f"{c.ref}\t{state}\t{format_countdown(left)}\t{c.channel}\t{c.priority}"
                 f"\t{clean_line(c.subject or c.preview, 60)}"
             )
     if not rows:
-        print(f"nothing breached or due within {within}", file=sys.stderr)
+        say(f"nothing breached or due within {within}", err=True)
 
 
 # -- knowledge base -------------------------------------------------------------
@@ -286,7 +305,7 @@ def _kb(cfg: Config):  # noqa: ANN202 - KnowledgeBase, lazily
     kb = KnowledgeBase(cfg.kb_dir)
     kb.refresh()
     for problem in kb.problems:
-        print(f"omnitui: kb: {problem}", file=sys.stderr)
+        say(f"omnitui: kb: {problem}", err=True)
     return kb
 
 
@@ -297,7 +316,7 @@ def kb_list() -> None:
 
     kb = _kb(load())
     for a in kb.articles():
-        print(f"{a.shortcut}\t{clean_line(a.title, 80)}\t{','.join(a.tags)}")
+        say(f"{a.shortcut}\t{clean_line(a.title, 80)}\t{','.join(a.tags)}")
 
 
 @kb_app.command("search")
@@ -314,9 +333,9 @@ def kb_search(
     kb = _kb(load())
     hits = kb.search(query, channel=channel, limit=limit)
     for a in hits:
-        print(f"{a.shortcut}\t{clean_line(a.title, 80)}")
+        say(f"{a.shortcut}\t{clean_line(a.title, 80)}")
     if not hits:
-        print(f"no answer matches {query!r}", file=sys.stderr)
+        say(f"no answer matches {query!r}", err=True)
         raise typer.Exit(1)
 
 
@@ -328,24 +347,26 @@ def kb_show(
     ] = None,
 ) -> None:
     """An answer as it would be sent (with --ref: for that conversation)."""
+    from omnitui.sanitize import for_terminal
+
     cfg = load()
     kb = _kb(cfg)
     article = kb.get(shortcut)
     if article is None:
         fail(f"no answer with shortcut {shortcut!r} (see `omnitui kb list`)", code=1)
     if ref is None:
-        print(article.body)
+        print(for_terminal(article.body, keep_newlines=True))
         return
     with _desk_session() as (_cfg, desk, s):
         text, warnings = render_for(s, desk, _conversation(s, ref), article)
     for w in warnings:
-        print(f"omnitui: warning: {w}", file=sys.stderr)
-    print(text)
+        say(f"omnitui: warning: {w}", err=True)
+    print(for_terminal(text, keep_newlines=True))
 
 
 def render_for(s: Session, desk: Desk, conv: Conversation, article: Any) -> tuple[str, list[str]]:
     """An answer rendered for a conversation's customer: its text and any warnings."""
-    from omnitui.kb import placeholder_context, render
+    from omnitui.kb import KBError, placeholder_context, render
     from storage.models import Customer
 
     if not article.allowed_on(conv.channel):
@@ -362,7 +383,10 @@ def render_for(s: Session, desk: Desk, conv: Conversation, article: Any) -> tupl
         channel=conv.channel,
         customer_vip=bool(customer and customer.vip),
     )
-    rendered = render(article, context, channel=conv.channel)
+    try:
+        rendered = render(article, context, channel=conv.channel)
+    except KBError as exc:
+        fail(str(exc), code=1)
     return rendered.text, list(rendered.warnings)
 
 
@@ -398,7 +422,7 @@ def customer_vip(
     with _desk_session() as (_cfg, desk, s):
         set_vip(desk, s, find_customer(s, address), not off)
         s.commit()
-    print(f"{address}: {'not ' if off else ''}VIP")
+    say(f"{address}: {'not ' if off else ''}VIP")
 
 
 @customer_app.command("note")
@@ -414,4 +438,4 @@ def customer_note(
     with _desk_session() as (_cfg, desk, s):
         set_notes(desk, s, find_customer(s, address), text)
         s.commit()
-    print(f"{address}: notes {'cleared' if not text.strip() else 'saved'}")
+    say(f"{address}: notes {'cleared' if not text.strip() else 'saved'}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from omnitui.cli import app, db_url, fail, load, make_desk, open_engine
+from omnitui.cli import app, db_url, fail, load, make_desk, open_engine, say
 from omnitui.sanitize import clean, clean_line
 
 quarantine_app = typer.Typer(
@@ -18,6 +18,9 @@ quarantine_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(quarantine_app, name="quarantine")
+
+#: The largest id a database integer column holds (SQLite and PostgreSQL BIGINT).
+MAX_ID = 2**63 - 1
 
 
 @quarantine_app.command("list")
@@ -58,7 +61,7 @@ def _item(engine, item_id: int):  # noqa: ANN001, ANN202
 
 @quarantine_app.command("show")
 def quarantine_show(
-    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.")],
+    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.", max=MAX_ID)],
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the exact raw bytes to this new file."),
@@ -96,7 +99,9 @@ def quarantine_show(
 
 @quarantine_app.command("retry")
 def quarantine_retry(
-    item_id: Annotated[int | None, typer.Argument(help="One item; all when left out.")] = None,
+    item_id: Annotated[
+        int | None, typer.Argument(help="One item; all when left out.", max=MAX_ID)
+    ] = None,
 ) -> None:
     """Read items again from their raw payload and store what now works; exit 1 while
     any of them still fails."""
@@ -120,15 +125,15 @@ def quarantine_retry(
         line = f"{o.item_id}: {clean_line(o.account)} {clean_line(o.external_id, 60)}: {o.result}"
         if o.result == "failed":
             failed += 1
-            print(f"omnitui: {line} ({clean_line(o.detail)}); kept", file=sys.stderr)
+            say(f"omnitui: {line} ({clean_line(o.detail)}); kept", err=True)
         else:
-            print(f"{line} ({o.detail}); removed from the quarantine")
+            say(f"{line} ({clean_line(o.detail)}); removed from the quarantine")
     raise typer.Exit(1 if failed else 0)
 
 
 @quarantine_app.command("drop")
 def quarantine_drop(
-    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.")],
+    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.", max=MAX_ID)],
 ) -> None:
     """Forget one item and its raw payload for good."""
     from sqlmodel import Session

@@ -305,6 +305,8 @@ def _accounts(path: Path, raw: Any, lines: _Lines) -> tuple[AccountConfig, ...]:
                 raise err(key, "expected a non-empty string")
         if kind == "email":
             _check_email(acct, err)
+        if "api_base" in acct:
+            _check_api_base(name, acct["api_base"], err)
         settings = {k: v for k, v in acct.items() if k not in ("name", "kind", "poll_seconds")}
         if kind == "email":
             settings.setdefault("folders", ["INBOX"])
@@ -338,3 +340,34 @@ def _check_email(acct: dict[str, Any], err: Any) -> None:
     sent = acct.get("sent_folder", "Sent")
     if not isinstance(sent, str) or not sent:
         raise err("sent_folder", "expected a folder name")
+
+
+_USERINFO = re.compile(r"//[^/?#]*@")
+
+
+def _check_api_base(name: str, value: Any, err: Any) -> None:
+    """``api_base`` is an ``http(s)://host[:port][/path]`` URL httpx can use: no user
+    name or password (secrets go in the keyring), query or fragment."""
+    if not isinstance(value, str) or not value.strip():
+        raise err("api_base", f"account {name!r}: expected the server's URL, e.g. https://…")
+    import httpx
+
+    shown = _USERINFO.sub("//***@", value.strip())[:120]
+    try:
+        url = httpx.URL(value.strip())
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        problem = (str(exc).splitlines() or ["not a URL"])[0][:80]
+    else:
+        if url.scheme not in ("http", "https"):
+            problem = "not an http:// or https:// URL"
+        elif not url.host:
+            problem = "no host"
+        elif url.port is not None and not 1 <= url.port <= 65535:
+            problem = f"port {url.port} is not 1-65535"
+        elif url.userinfo:
+            problem = "a user name or password in the URL (secrets go in the keyring)"
+        elif url.query or url.fragment:
+            problem = "a query or fragment"
+        else:
+            return
+    raise err("api_base", f"account {name!r}: {shown!r} is not a usable URL: {problem}")

@@ -37,6 +37,8 @@ _KEY_LOCK = threading.Lock()
 AUTO_TAG = "auto-generated"
 #: Author of acknowledgement auto-replies (they never count as a first response).
 ACK_AUTHOR = "auto-acknowledgement"
+#: Author of the notes omnitui itself writes (e.g. "mentions C-1001").
+SYSTEM_AUTHOR = "omnitui"
 
 
 class _NewConversation:
@@ -48,6 +50,8 @@ class _NewConversation:
     def __init__(self, msg: InboundMessage, customer_id: int) -> None:
         self.msg = msg
         self.customer_id = customer_id
+        #: Other customers' conversations the first message named (not joined).
+        self.mentions: list[str] = []
 
 
 class DeskError(Exception):
@@ -66,6 +70,8 @@ class Desk:
     #: Where to get the key the first time it is needed (keeps start-up fast).
     key_loader: Callable[[], bytes | None] | None = None
     routing: Routing = field(default_factory=Routing)
+    #: Our own addresses (lower case): mail from them is never acknowledged.
+    own_addresses: frozenset[str] = frozenset()
 
     def signing(self) -> bytes | None:
         """The signing key, loaded on first use (once, whatever thread asks)."""
@@ -186,7 +192,11 @@ class Desk:
         if not batch:
             return []
         idents = repo.identities_for(
-            s, ((m.sender.channel, m.sender.address, m.sender.display_name) for m in batch)
+            s,
+            (
+                (m.sender.channel, m.sender.address, m.sender.display_name, m.sender.phone)
+                for m in batch
+            ),
         )
 
         def identity(msg: InboundMessage) -> Identity:
@@ -218,6 +228,7 @@ class Desk:
             new = conv is None
             if conv is None:
                 conv = _NewConversation(msg, customer_id)  # type: ignore[arg-type]
+                conv.mentions = index.foreign_refs(msg, customer_id)  # type: ignore[arg-type]
                 fresh.append(conv)
             placed.append((msg, conv, new))
             index.landed(msg, conv, customer_id)  # type: ignore[arg-type]
@@ -277,10 +288,39 @@ class Desk:
                 if new:
                     self._route(s, conv, msg, is_vip)
                 self.on_customer_message(s, conv, msg.sent_at, new=new, vip=is_vip)
-                if new and self._should_acknowledge(conv, msg):
+                if new and self._should_acknowledge(s, conv, msg):
                     self.acknowledge(s, conv, identity(msg).display_name)
         repo.store_payloads(s, payloads)
+        for placeholder in fresh:
+            if placeholder.mentions:
+                self._note_mentions(s, created[id(placeholder)], placeholder)
         return ids
+
+    def _note_mentions(self, s: Session, conv: Conversation, new: _NewConversation) -> None:
+        """A message naming other customers' conversations started ``conv`` instead of
+        joining them: say so in a private note, and log it on both sides."""
+        refs = ", ".join(new.mentions)
+        repo.add_message(
+            s,
+            conv,
+            external_id=f"mentions:{conv.id}",
+            direction="note",
+            text=(
+                f"Mentions {refs}, a conversation of another customer. This sender is not "
+                "that customer, so the message started this conversation instead of "
+                "joining it; replies here go to this sender only."
+            ),
+            sent_at=new.msg.sent_at,
+            author=SYSTEM_AUTHOR,
+        )
+        repo.log_event(
+            s,
+            "conversation.mentions",
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            detail={"refs": new.mentions},
+            at=new.msg.sent_at,
+        )
 
     def _route(self, s: Session, conv: Conversation, msg: InboundMessage, vip: bool) -> None:
         """Apply ``[routing]`` to a conversation that just arrived."""
@@ -317,15 +357,36 @@ class Desk:
                 at=msg.sent_at,
             )
 
-    def _should_acknowledge(self, conv: Conversation, msg: InboundMessage) -> bool:
-        return (
-            self.routing.acknowledges(conv.channel)
+    def _should_acknowledge(self, s: Session, conv: Conversation, msg: InboundMessage) -> bool:
+        """Acknowledge a new conversation only when a person wrote it: never mail from
+        our own addresses, auto-replies, reports or lists (``auto_generated``), old
+        mail of a first sync, or a sender acknowledged within ``per_sender``."""
+        ack = self.routing.acknowledge
+        if not (
+            ack is not None
+            and self.routing.acknowledges(conv.channel)
             and conv.acknowledged_at is None
             and not msg.auto_generated
             and AUTO_TAG not in (conv.tags or ())
             and msg.kind == "message"
-            and utcnow() - msg.sent_at <= self.routing.acknowledge.max_age  # type: ignore[union-attr]
-        )
+            and utcnow() - msg.sent_at <= ack.max_age
+        ):
+            return False
+        if msg.sender.address.strip().lower() in self.own_addresses:
+            return False  # our own mail (a loop, or a copy of a reply)
+        if not ack.per_sender:
+            return True
+        recent = s.exec(
+            select(Outbox.id)
+            .join(Conversation, col(Conversation.id) == col(Outbox.conversation_id))
+            .where(
+                Conversation.customer_id == conv.customer_id,
+                Outbox.author == ACK_AUTHOR,
+                col(Outbox.created_at) > utcnow() - ack.per_sender,
+            )
+            .limit(1)
+        ).first()
+        return recent is None
 
     def acknowledge(self, s: Session, conv: Conversation, name: str = "") -> Outbox | None:
         """Queue the acknowledgement auto-reply (once per conversation). It is not an

@@ -7,6 +7,7 @@ batch, never one query per message.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -14,6 +15,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, select
 from sqlmodel import Session
 
+from omnitui.sanitize import UNSAFE_FOR_OUTPUT
 from storage import queries
 from storage.models import CHANNELS, Conversation, Customer, Identity, Message
 from storage.repository import identity_channel, normalise_address
@@ -221,11 +223,24 @@ def _customers(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]
     return out
 
 
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def to_json_line(record: dict[str, Any]) -> str:
+    """One record as a line of JSON: non-ASCII text stays readable, but every code point
+    a terminal would act on or that reorders or breaks lines (C0, DEL, C1, bidi
+    controls, U+2028/U+2029, lone surrogates) is written as a ``\\uXXXX`` escape."""
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    # Such characters can only stand inside JSON strings, where \uXXXX means the same.
+    return UNSAFE_FOR_OUTPUT.sub(_json_escape, line)
+
+
 def write_jsonl(records: Iterable[dict[str, Any]], stream: IO[str]) -> int:
-    """Write records as JSON Lines (UTF-8, unescaped); returns how many."""
+    """Write records as JSON Lines (UTF-8, see :func:`to_json_line`); returns how many."""
     count = 0
     for record in records:
-        stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        stream.write(to_json_line(record))
         stream.write("\n")
         count += 1
     return count

@@ -31,6 +31,7 @@ def storable(msg: InboundMessage) -> InboundMessage:
         clean_text(msg.sender.channel)[:32],
         limits.clamp_id(_one_line(msg.sender.address), limits.ADDRESS),
         limits.clamp_text(_one_line(msg.sender.display_name), 256),
+        _id(msg.sender.phone, 32),
     )
     return replace(
         msg,

@@ -208,12 +208,12 @@ def _parse(path: Path, rel: str) -> Article:
             f"{_key_line(front, 'channels')}: unknown channel {unknown[0]!r} "
             f"(use {', '.join(CHANNELS)})"
         )
-    from omnitui.kb_render import syntax_error
+    from omnitui.kb_render import template_problem
 
-    error = syntax_error(body)
-    if error is not None:
-        line, message = error
-        raise KBError(f"{body_line + line - 1}: template error: {message}")
+    problem = template_problem(body)  # a syntax error, or a limit broken in plain sight
+    if problem is not None:
+        line, message = problem
+        raise KBError(f"{body_line + line - 1}: {message}")
     return Article(
         path=path,
         shortcut=str(shortcut),

@@ -16,6 +16,7 @@ stop = false                     # true: later rules are not looked at
 [routing.acknowledge]
 channels = ["email", "sms"]
 max_age = "2h"                   # older messages (a first sync) get none
+per_sender = "24h"               # at most one per customer in this period ("none": no limit)
 text = "Hi {{ customer.first_name | default('there') }}, we have it: {{ conversation.ref }}"
 ```
 Every matching rule applies, in order, until one says ``stop`` (as Zammad triggers
@@ -108,6 +109,9 @@ class Acknowledgement:
     #: Messages older than this when they arrive get none (a first sync of an old
     #: mailbox must not write to everyone who ever wrote).
     max_age: timedelta = timedelta(hours=2)
+    #: At most one acknowledgement per customer in this period (None: no limit), so a
+    #: sender who opens many conversations, or a loop, gets one answer, not a flood.
+    per_sender: timedelta | None = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -227,4 +231,11 @@ def _ack(item: Any) -> Acknowledgement:
         max_age = parse_duration(str(item.get("max_age", "2h")))
     except SLAConfigError as exc:
         raise RoutingConfigError(f"routing.acknowledge.max_age: {exc}") from None
-    return Acknowledgement(channels=tuple(channels), text=text, max_age=max_age)
+    every = str(item.get("per_sender", "24h")).strip()
+    try:
+        per_sender = None if every in ("", "0", "none") else parse_duration(every)
+    except SLAConfigError as exc:
+        raise RoutingConfigError(f"routing.acknowledge.per_sender: {exc}") from None
+    return Acknowledgement(
+        channels=tuple(channels), text=text, max_age=max_age, per_sender=per_sender
+    )

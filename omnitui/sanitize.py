@@ -33,13 +33,16 @@ _DROP = {cp: None for cp in range(0x20) if cp not in (0x09, 0x0A)}
 _DROP.update({0x7F: None})
 _DROP.update({cp: None for cp in range(0x80, 0xA0)})
 _DROP.update({ord(ch): None for ch in _BIDI})
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + _BIDI + "]")
+#: Unicode line and paragraph separators: a line break, as the sender meant.
+_DROP.update({0x2028: "\n", 0x2029: "\n"})
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029" + _BIDI + "]")
 _WS = re.compile(r"[ \t\n]{2,}|[\t\n]")
 
 
 def clean(text: str) -> str:
     """``text`` without escape sequences, C0 controls (but tab and newline), DEL, C1 or
-    bidi embedding/override/isolate characters; CR and CRLF become newlines."""
+    bidi embedding/override/isolate characters; CR, CRLF and U+2028/U+2029 become
+    newlines."""
     if not _UNSAFE.search(text):
         return text
     if "\r" in text:
@@ -47,6 +50,32 @@ def clean(text: str) -> str:
     if _INTRODUCERS.search(text):
         text = _SEQUENCES.sub("", text)
     return text.translate(_DROP)
+
+
+#: Code points a terminal acts on or that garble the printed line: C0 controls, DEL,
+#: C1 controls, bidi embeddings/overrides/isolates and marks (U+061C, U+200E, U+200F),
+#: the line/paragraph separators and lone surrogates (which cannot be encoded at all).
+UNSAFE_FOR_OUTPUT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def for_terminal(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to print on a terminal as it is, for command-line output of server
+    or customer text (diagnostics, error lines): every character of
+    :data:`UNSAFE_FOR_OUTPUT` but tab (and newline with ``keep_newlines``) is shown as a
+    visible ``\\x1b`` / ``\\u202e`` escape, so nothing is hidden and nothing acts."""
+    if not UNSAFE_FOR_OUTPUT.search(text):
+        return text
+
+    def visible(match: re.Match[str]) -> str:
+        char = match.group()
+        if char == "\t" or (keep_newlines and char == "\n"):
+            return char
+        cp = ord(char)
+        return f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}"
+
+    return UNSAFE_FOR_OUTPUT.sub(visible, text)
 
 
 def clean_line(text: str, max_len: int | None = None) -> str:

@@ -34,21 +34,40 @@ class SLAConfigError(ValueError):
     """A target or policy in ``[sla]`` is malformed."""
 
 
+#: The longest duration accepted anywhere (snoozes, SLA targets, ``--within``): far
+#: enough for any real use, short enough that a date this far ahead always exists.
+MAX_DURATION = timedelta(days=36525)
+
+
+class DurationTooLong(SLAConfigError):
+    """A well-formed duration longer than :data:`MAX_DURATION`."""
+
+
 def parse_duration(text: str) -> timedelta:
-    """``"4h"``, ``"30s"``, ``"1d12h"``, ``"90m"`` → a timedelta."""
+    """``"4h"``, ``"30s"``, ``"1d12h"``, ``"90m"`` → a timedelta of at most 100 years."""
     cleaned = text.strip().lower().replace(" ", "")
     if not cleaned:
         raise SLAConfigError("empty duration")
+    limit = int(MAX_DURATION.total_seconds())
     pos = 0
     total = 0
-    for match in _DURATION.finditer(cleaned):
-        if match.start() != pos:
-            break
-        total += int(match.group(1)) * _UNITS[match.group(2)]
+    # Anchored at each part (not finditer, which retries every position: quadratic).
+    while match := _DURATION.match(cleaned, pos):
+        digits = match.group(1).lstrip("0")
+        # Beyond the limit already: checked before int() so 10,000 digits cost nothing.
+        total += limit + 1 if len(digits) > 12 else int(digits or "0") * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(cleaned):
-        raise SLAConfigError(f"{text!r} is not a duration like 30s, 15m, 4h or 2d")
+        raise SLAConfigError(f"{_shown(text)} is not a duration like 30s, 15m, 4h or 2d")
+    if total > limit:
+        raise DurationTooLong(f"{_shown(text)} is too long (at most 100 years, 36525d)")
     return timedelta(seconds=total)
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut to 40 characters."""
+    text = text.strip()
+    return repr(text if len(text) <= 40 else text[:39] + "…")
 
 
 def format_countdown(seconds: float) -> str:

@@ -571,9 +571,8 @@ class SyncService:
                 s.rollback()
                 item = s.get(Outbox, outbox_id)
                 if item is not None:
-                    self.desk.mark_failed(
-                        s, item, f"cannot prepare: {describe_exception(exc)}", retry_at=None
-                    )
+                    why = str(exc) if isinstance(exc, NoRecipient) else describe_exception(exc)
+                    self.desk.mark_failed(s, item, f"cannot prepare: {why}", retry_at=None)
                     s.commit()
                 return False
             item.updated_at = utcnow()
@@ -612,22 +611,43 @@ class SyncService:
         return True
 
 
+class NoRecipient(Exception):
+    """The conversation's customer has no address on the conversation's channel."""
+
+
 def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
-    """The record an adapter needs to deliver an outbox item."""
+    """The record an adapter needs to deliver an outbox item.
+
+    It goes to the conversation's customer, never to "whoever wrote last": the message
+    answered (and quoted, and named in In-Reply-To) is the newest one from one of the
+    customer's identities, and without one the customer's own address on the channel.
+    """
     conv = s.get(Conversation, item.conversation_id)
     assert conv is not None
+    mine = select(Identity.id).where(Identity.customer_id == conv.customer_id)
     last_in = s.exec(
         select(Message)
-        .where(Message.conversation_id == conv.id, Message.direction == "in")
+        .where(
+            Message.conversation_id == conv.id,
+            Message.direction == "in",
+            col(Message.identity_id).in_(mine),
+        )
         .order_by(col(Message.sent_at).desc())
         .limit(1)
     ).first()
-    to = ""
-    if last_in is not None and last_in.identity_id is not None:
-        ident = s.get(Identity, last_in.identity_id)
-        to = ident.address if ident else last_in.from_addr
-    elif last_in is not None:
-        to = last_in.from_addr
+    ident = s.get(Identity, last_in.identity_id) if last_in is not None else None
+    if ident is None:
+        ident = s.exec(
+            select(Identity)
+            .where(
+                Identity.customer_id == conv.customer_id,
+                Identity.channel == repo.identity_channel(conv.channel),
+            )
+            .order_by(col(Identity.id).desc())
+        ).first()
+    if ident is None:
+        raise NoRecipient(f"the customer of {conv.ref} has no {conv.channel} address")
+    to = ident.address
     references: tuple[str, ...] = ()
     if last_in is not None:
         references = tuple(last_in.references or ()) + (

@@ -1,11 +1,19 @@
 """Where inbound messages belong, decided for a whole batch with a few bulk queries.
 
-Email joins, in order: the conversation named by ``[C-n]`` in the subject; the
-conversation of a stored message (ours or the customer's) whose Message-ID is in
-In-Reply-To/References; the conversation named by a signed reference in one of our own
-Message-IDs. A chat message joins the customer's latest conversation on that account
-and channel (same chat), unless it was resolved more than ``reopen_window`` ago.
-Messages earlier in the batch count as stored for those later in it.
+A message joins a conversation only from that conversation's customer (or a customer
+who already wrote in it: one an agent merged in): a reference
+alone proves nothing (references are short and sequential, and every acknowledgement
+tells its sender their own). Email joins, in order: the conversation named by ``[C-n]``
+in the subject, when its sender may join it; the conversation
+of a stored message (ours or the customer's) whose Message-ID is in
+In-Reply-To/References, on the same condition; the conversation named by a signed
+reference in one of our own Message-IDs (the signature proves the sender was sent our
+reply, so anyone holding it may join — a colleague the customer forwarded it to). A
+message that names another customer's conversation starts a new one, and
+:meth:`ThreadIndex.foreign_refs` says which it mentioned. A chat message joins the
+customer's latest conversation on that account and channel (same chat), unless it was
+resolved more than ``reopen_window`` ago. Messages earlier in the batch count as stored
+for those later in it.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from sqlmodel import Session, col, select
 from adapters.base import InboundMessage
 from omnitui.message_ids import ref_from_message_id
 from storage import repository as repo
-from storage.models import Conversation, Message, RefAlias
+from storage.models import Conversation, Identity, Message, RefAlias
 
 REF_IN_SUBJECT = re.compile(r"\[(C-\d+)\]", re.IGNORECASE)
 
@@ -87,6 +95,21 @@ class ThreadIndex:
                 wanted_ids.add(conv_id)
                 self.by_message_id.setdefault(mid, conv_id)  # type: ignore[arg-type]
         self._load(list(wanted_ids))
+        #: Customers who already wrote in each of those conversations (its customer,
+        #: and those an agent merged in): the senders who may join it by reference.
+        self.writers: dict[int, set[int]] = {}
+        ids = list(self.by_id)
+        for start in range(0, len(ids), 900):
+            for conv_id, customer_id in s.exec(
+                select(Message.conversation_id, Identity.customer_id)
+                .join(Identity, col(Identity.id) == col(Message.identity_id))
+                .where(
+                    col(Message.conversation_id).in_(ids[start : start + 900]),
+                    Message.direction == "in",
+                )
+                .distinct()
+            ).all():
+                self.writers.setdefault(conv_id, set()).add(customer_id)  # type: ignore[arg-type]
         self.by_message_id = {
             mid: self.by_id[cid]  # type: ignore[index]
             for mid, cid in self.by_message_id.items()
@@ -117,21 +140,18 @@ class ThreadIndex:
     def find(self, msg: InboundMessage, customer_id: int) -> Conversation | None:
         """The conversation ``msg`` joins, or None for a new one."""
         if msg.channel == "email":
-            for match in REF_IN_SUBJECT.findall(msg.subject or ""):
-                conv_id = repo.id_for_ref(match)
-                conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
-                if conv_id in self.by_id:
-                    return self.by_id[conv_id]  # type: ignore[index]
+            for conv in self._subject_convs(msg):
+                if self._may_join(conv, customer_id):
+                    return conv
             ids = header_ids(msg)
             for mid in ids:
-                if mid in self.by_message_id:
-                    return self.by_message_id[mid]
+                conv = self.by_message_id.get(mid)
+                if conv is not None and self._may_join(conv, customer_id):
+                    return conv
             for mid in ids:
-                ref = ref_from_message_id(mid, self.signing_key)
-                conv_id = repo.id_for_ref(ref) if ref else None
-                conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
-                if conv_id in self.by_id:
-                    return self.by_id[conv_id]  # type: ignore[index]
+                conv = self._signed_conv(mid)
+                if conv is not None:
+                    return conv
             return None
         conv = self.latest_chat.get((msg.channel, customer_id, msg.thread_key))
         if conv is None:
@@ -143,6 +163,42 @@ class ThreadIndex:
         ):
             return None
         return conv
+
+    def foreign_refs(self, msg: InboundMessage, customer_id: int) -> list[str]:
+        """References of other customers' conversations that ``msg`` names (subject or
+        headers) but was not let into: shown to the agent as "mentions C-n"."""
+        if msg.channel != "email":
+            return []
+        convs = list(self._subject_convs(msg))
+        convs += [c for c in map(self.by_message_id.get, header_ids(msg)) if c is not None]
+        out: list[str] = []
+        for conv in convs:
+            ref = getattr(conv, "ref", None)  # None for one this batch creates
+            if not self._may_join(conv, customer_id) and ref and ref not in out:
+                out.append(ref)
+        return out
+
+    def _may_join(self, conv: Conversation, customer_id: int) -> bool:
+        """Whether a message of ``customer_id`` may join ``conv`` by a reference: it is
+        the conversation's customer, or already wrote in it (merged in by an agent)."""
+        return conv.customer_id == customer_id or customer_id in self.writers.get(
+            getattr(conv, "id", None) or 0, ()
+        )
+
+    def _subject_convs(self, msg: InboundMessage) -> list[Conversation]:
+        out = []
+        for match in REF_IN_SUBJECT.findall(msg.subject or ""):
+            conv_id = repo.id_for_ref(match)
+            conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
+            if conv_id in self.by_id:
+                out.append(self.by_id[conv_id])  # type: ignore[index]
+        return out
+
+    def _signed_conv(self, message_id: str) -> Conversation | None:
+        ref = ref_from_message_id(message_id, self.signing_key)
+        conv_id = repo.id_for_ref(ref) if ref else None
+        conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
+        return self.by_id.get(conv_id)  # type: ignore[arg-type]
 
     def landed(self, msg: InboundMessage, conv: Conversation, customer_id: int) -> None:
         """Remember that ``msg`` is now in ``conv`` (for later messages of the batch)."""

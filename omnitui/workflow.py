@@ -98,7 +98,7 @@ def parse_snooze(text: str, now: datetime, zone: tzinfo) -> datetime | None:
     """When a snooze typed as ``1h``/``90m``/``2d``, ``tomorrow``, ``next-week``,
     ``monday``…, ``reply`` (until the customer answers: None) or an ISO date/time
     ends. Local times are in ``zone``."""
-    from omnitui.sla import SLAConfigError, parse_duration
+    from omnitui.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
 
     value = text.strip().lower().replace(" ", "-")
     if value in ("reply", "until-reply", "customer-reply"):
@@ -115,6 +115,8 @@ def parse_snooze(text: str, now: datetime, zone: tzinfo) -> datetime | None:
             return _at_wake(local.date() + timedelta(days=ahead), zone)
     try:
         return now + parse_duration(value)
+    except DurationTooLong as exc:
+        raise WorkflowError(f"snooze: {exc}") from None
     except SLAConfigError:
         pass
     try:
@@ -128,6 +130,10 @@ def parse_snooze(text: str, now: datetime, zone: tzinfo) -> datetime | None:
         if len(text.strip()) <= 10:  # a bare date: the start of that working day
             parsed = datetime.combine(parsed.date(), WAKE_TIME)
         parsed = parsed.replace(tzinfo=zone)
+    if parsed - now > MAX_DURATION:
+        raise WorkflowError(f"snooze: {text.strip()!r} is too far ahead (at most 100 years)")
+    if parsed <= now:
+        raise WorkflowError(f"snooze: {text.strip()!r} is in the past")
     return parsed
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, unquote_plus
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -26,6 +27,37 @@ PG_CONNECT_TIMEOUT_S = 10
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: The smallest SQLite database that is not empty: one page of the smallest size.
 MIN_SQLITE_SIZE = 512
+
+
+#: ``scheme://user:PASSWORD@`` (up to the last ``@``: an unencoded ``@`` in a password
+#: must not leave its tail behind) and ``password=`` / ``sslpassword=`` query values.
+_URL_PASSWORD = re.compile(r"^([\w+.-]+://[^:/@]*:).*@", re.DOTALL)
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#\s]*", re.IGNORECASE)
+HIDDEN = "***"
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a message or a log: its password and any ``password=`` query
+    parameter replaced by ``***``; works on URLs that do not parse too."""
+    url = _URL_PASSWORD.sub(lambda m: m.group(1) + HIDDEN + "@", url, count=1)
+    return _QUERY_PASSWORD.sub(lambda m: m.group(1) + HIDDEN, url)
+
+
+def redact_secrets(text: str, url: str) -> str:
+    """``text`` (a message about ``url``) without ``url``'s passwords, in whatever form
+    (as written, percent-decoded) a driver or a library may have quoted them."""
+    secrets: set[str] = set()
+    userinfo = _URL_PASSWORD.match(url)
+    if userinfo:
+        secrets.add(url[userinfo.end(1) : userinfo.end() - 1])
+    secrets.update(m.group(0)[len(m.group(1)) :] for m in _QUERY_PASSWORD.finditer(url))
+    forms = secrets | {unquote(x) for x in secrets} | {unquote_plus(x) for x in secrets}
+    for secret in sorted(forms, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, HIDDEN)
+        elif secret:  # a short one only as a whole word: "pw" must not garble "pwd"
+            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", HIDDEN, text)
+    return text
 
 
 def sqlite_url(path: Path) -> str:
@@ -135,8 +167,12 @@ def make_engine(url: str) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"database URL {url!r} is not a valid URL: {exc}") from None
+    except (ArgumentError, ValueError) as exc:
+        reason = redact_secrets(str(exc).splitlines()[0] if str(exc) else "", url)
+        raise StoreError(
+            f"database URL {redact_url(url)!r} is not a valid URL"
+            + (f": {reason}" if reason else "")
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
@@ -172,9 +208,10 @@ def make_engine(url: str) -> Engine:
                 insertmanyvalues_page_size=100,
             )
         except Exception as exc:  # noqa: BLE001 - driver import or URL errors
-            raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
+            reason = redact_secrets(str(exc), url)
+            raise StoreError(f"cannot use database URL {redact_url(url)!r}: {reason}") from None
     raise StoreError(
-        f"database URL {url!r}: unsupported backend {backend!r} "
+        f"database URL {redact_url(url)!r}: unsupported backend {backend!r} "
         "(use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)"
     )
 

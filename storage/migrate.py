@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest revision in migrations/versions; a test keeps it equal to Alembic's head.
-HEAD = "0005"
+HEAD = "0006"
 #: PostgreSQL advisory lock key held while creating or migrating ("omnitui" in hex-ish).
 _PG_LOCK = 0x6F6D6E6974
 _VERSION_TABLE = "alembic_version"
@@ -219,8 +219,10 @@ def _quiet_alembic() -> None:
 
 
 def _describe(engine: Engine) -> str:
-    """The store's URL without a password, for messages."""
-    return engine.url.render_as_string(hide_password=True)
+    """The store's URL without a password (nor a ``password=`` parameter), for messages."""
+    from storage.engine import redact_url
+
+    return redact_url(engine.url.render_as_string(hide_password=True))
 
 
 def _reason(exc: BaseException) -> str:

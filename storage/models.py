@@ -64,8 +64,32 @@ class Customer(SQLModel, table=True):
     created_at: datetime = _ts(stamp=True)
 
 
+def phone_number(text: str | None) -> str | None:
+    """``text`` as ``+`` and 6–15 ASCII digits when it is exactly that (the leading
+    ``+`` optional); None for anything else."""
+    if not text:
+        return None
+    digits = text.strip().removeprefix("+")
+    if digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 15:
+        return "+" + digits
+    return None
+
+
+def _identity_phone(context: Any) -> str | None:
+    """Column default: an SMS identity always stands for its own number."""
+    row = context.get_current_parameters()
+    if row.get("channel") in ("sms", "phone"):
+        return phone_number(row.get("address"))
+    return None
+
+
 class Identity(SQLModel, table=True):
-    """One address of a customer on one channel (``email:a@b.c``, ``sms:+1555…``)."""
+    """One address of a customer on one channel (``email:a@b.c``, ``sms:+1555…``).
+
+    ``phone`` is the number the identity provably stands for: an SMS identity's own
+    number (filled by default), or one an adapter vouched for (``Sender.phone``).
+    New identities are linked to a customer by it.
+    """
 
     __table_args__ = (UniqueConstraint("channel", "address", name="uq_identity_channel_address"),)
 
@@ -75,6 +99,9 @@ class Identity(SQLModel, table=True):
     address: str = Field(sa_column=Column(String(320), nullable=False))
     display_name: str = ""
     created_at: datetime = _ts(stamp=True)
+    phone: str | None = Field(
+        default=None, sa_column=Column(String(32), index=True, default=_identity_phone)
+    )
 
 
 class Conversation(SQLModel, table=True):

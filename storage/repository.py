@@ -7,14 +7,13 @@ Business rules (SLA targets, threading) live in ``omnitui``; this module records
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, tuple_, update
 from sqlmodel import Session, col, select
 
 from storage import quarantine
@@ -32,6 +31,7 @@ from storage.models import (
     RawMessage,
     RefAlias,
     SyncCursor,
+    phone_number,
 )
 from storage.types import epoch, utcnow
 
@@ -408,16 +408,37 @@ def edit_message_text(s: Session, account: str, external_id: str, text: str) -> 
     )
 
 
-def identities_for(
-    s: Session, senders: Iterable[tuple[str, str, str]]
-) -> dict[tuple[str, str], Identity]:
-    """The identities of many ``(channel, address, display name)`` senders, keyed by
-    normalised ``(channel, address)``; new ones are created with their customers using
-    two flushes in all."""
+#: A sender as ``identities_for`` takes it: ``(channel, address, display name)`` and
+#: optionally the phone number an adapter vouched for (``Sender.phone``).
+SenderKey = tuple[str, str, str] | tuple[str, str, str, str | None]
+
+
+def identity_phone(channel: str, address: str, vouched: str | None = None) -> str | None:
+    """The phone number an identity stands for: an SMS identity's own number; for other
+    channels only a number its adapter vouched for. Addresses are never parsed for one."""
+    if identity_channel(channel) == "sms":
+        return phone_number(normalise_address("sms", address))
+    return phone_number(vouched)
+
+
+def identities_for(s: Session, senders: Iterable[SenderKey]) -> dict[tuple[str, str], Identity]:
+    """The identities of many senders, keyed by normalised ``(channel, address)``; new
+    ones are created with their customers using a few queries and flushes in all.
+
+    A new identity with a phone number (see :func:`identity_phone`) joins the one
+    customer that already has an identity with that number, or the new customer of an
+    earlier sender of the batch with it; a number of two customers links nothing
+    (``customer.link_conflict``). A known identity without a number gets the vouched one.
+    """
     wanted: dict[tuple[str, str], str] = {}
-    for channel, address, name in senders:
+    phones: dict[tuple[str, str], str] = {}
+    for channel, address, name, *rest in senders:
         ch = identity_channel(channel)
-        wanted.setdefault((ch, normalise_address(ch, address)), name)
+        key = (ch, normalise_address(ch, address))
+        wanted.setdefault(key, name)
+        phone = identity_phone(ch, key[1], rest[0] if rest else None)
+        if phone is not None:
+            phones.setdefault(key, phone)
     found: dict[tuple[str, str], Identity] = {}
     keys = list(wanted)
     for chunk in _chunks(keys, 400):
@@ -425,15 +446,47 @@ def identities_for(
             select(Identity).where(tuple_(Identity.channel, Identity.address).in_(chunk))
         ).all():
             found[(ident.channel, ident.address)] = ident
+    for key, ident in found.items():
+        if wanted[key] and not ident.display_name:
+            ident.display_name = wanted[key]
+        if ident.phone is None and key in phones:
+            ident.phone = phones[key]  # vouched for now; links identities yet to come
     missing = [k for k in keys if k not in found]
-    linked = _linked_customers(s, missing)
-    customers = {k: Customer(name=wanted[k] or k[1]) for k in missing if k not in linked}
+    asked = {phones[k] for k in missing if k in phones}
+    owners = _phone_owners(s, asked)
+    for ident in found.values():  # whether or not the session flushed them yet
+        if ident.phone in asked:
+            owners.setdefault(ident.phone, set()).add(ident.customer_id)  # type: ignore[arg-type]
+    linked: dict[tuple[str, str], int] = {}
+    joins: dict[tuple[str, str], tuple[str, str]] = {}  # new identity → batch's first
+    first_with: dict[str, tuple[str, str]] = {}
+    conflicts = []
+    for key in missing:
+        phone = phones.get(key)
+        if phone is None:
+            continue
+        claimed = owners.get(phone, set())
+        if len(claimed) == 1:
+            linked[key] = next(iter(claimed))
+        elif claimed:
+            conflicts.append({"channel": key[0], "count": len(claimed)})
+        elif first_with.setdefault(phone, key) != key:
+            joins[key] = first_with[phone]
+    for detail in conflicts:
+        log_event(s, "customer.link_conflict", detail=detail)
+    fresh = [k for k in missing if k not in linked and k not in joins]
+    customers = {k: Customer(name=wanted[k] or k[1]) for k in fresh}
     s.add_all(customers.values())
     if customers:
         s.flush()
-    for key, customer_id in linked.items():
+    linked.update({k: customers[lead].id for k, lead in joins.items()})  # type: ignore[misc]
+    for key in missing:
         ident = Identity(
-            customer_id=customer_id, channel=key[0], address=key[1], display_name=wanted[key]
+            customer_id=linked[key] if key in linked else customers[key].id,
+            channel=key[0],
+            address=key[1],
+            display_name=wanted[key],
+            phone=phones.get(key),
         )
         s.add(ident)
         found[key] = ident
@@ -442,76 +495,28 @@ def identities_for(
         [
             {"kind": "customer.linked", "customer_id": cid, "detail": {"via": k[0]}}
             for k, cid in linked.items()
-        ],
-    )
-    missing = [k for k in missing if k not in linked]
-    for key in missing:
-        ident = Identity(
-            customer_id=customers[key].id,
-            channel=key[0],
-            address=key[1],
-            display_name=wanted[key],
-        )
-        s.add(ident)
-        found[key] = ident
-    log_events(
-        s,
-        [
+        ]
+        + [
             {"kind": "customer.created", "customer_id": customers[k].id, "detail": {"via": k[0]}}
-            for k in missing
+            for k in fresh
         ],
     )
     if missing:
         s.flush()
-    for key, ident in found.items():
-        if wanted[key] and not ident.display_name:
-            ident.display_name = wanted[key]
     return found
 
 
-_PUPPET_PHONE = re.compile(r"^@(?:whatsapp|wa)_\+?(\d{6,15}):")
-
-
-def phone_of(channel: str, address: str) -> str | None:
-    """The phone number an identity stands for: SMS/call numbers, and Matrix
-    WhatsApp-bridge users (``@whatsapp_15551234567:server``). Used to link them."""
-    if channel == "sms":
-        digits = address.lstrip("+")
-        return "+" + digits if digits.isdigit() and len(digits) >= 6 else None
-    if channel == "matrix":
-        m = _PUPPET_PHONE.match(address)
-        return "+" + m.group(1) if m else None
-    return None
-
-
-def _linked_customers(s: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """For new identities, the one existing customer that already has the same phone
-    number on another channel. When the number belongs to two customers (a conflict)
-    nothing is linked: an agent decides with ``customer merge``."""
-    out: dict[tuple[str, str], int] = {}
-    for channel, address in keys:
-        phone = phone_of(channel, address)
-        if phone is None:
-            continue
-        digits = phone[1:]
-        if channel == "sms":
-            # Prefix ranges, not LIKE: they use the (channel, address) index.
-            puppets = [f"@whatsapp_{digits}:", f"@wa_{digits}:"]
-            other = (col(Identity.channel) == "matrix") & or_(
-                *(
-                    (col(Identity.address) >= p) & (col(Identity.address) < p[:-1] + ";")
-                    for p in puppets
-                )
-            )
-        else:
-            other = (col(Identity.channel) == "sms") & (col(Identity.address) == phone)
-        owners = set(s.exec(select(Identity.customer_id).where(other)).all())
-        if len(owners) == 1:
-            out[(channel, address)] = owners.pop()  # type: ignore[assignment]
-        elif len(owners) > 1:
-            log_event(
-                s, "customer.link_conflict", detail={"channel": channel, "count": len(owners)}
-            )
+def _phone_owners(s: Session, phones: set[str]) -> dict[str, set[int]]:
+    """The customers that already have an identity with each of ``phones``."""
+    out: dict[str, set[int]] = {}
+    for chunk in _chunks(sorted(phones), 400):
+        rows = s.exec(
+            select(Identity.phone, Identity.customer_id)
+            .where(col(Identity.phone).in_(chunk))
+            .distinct()
+        ).all()
+        for phone, customer_id in rows:
+            out.setdefault(phone, set()).add(customer_id)  # type: ignore[arg-type]
     return out
 
 

@@ -726,11 +726,16 @@ def test_matrix_odd_but_readable_events_are_stored() -> None:
 
 
 def test_matrix_an_invite_that_cannot_be_joined_does_not_stop_the_sync() -> None:
+    joins = []
+
     def handler(request: httpx.Request) -> httpx.Response:
         if "/join/" in request.url.path:
+            joins.append(request.url.raw_path.decode())
             return answer({"errcode": "M_FORBIDDEN", "error": "withdrawn"}, 403)
         body = mx_sync(mx_item(1, "hello"))
-        body["rooms"]["invite"] = {"!gone:test.local": {}}
+        invite = {"type": "m.room.member", "state_key": MX_BOT}
+        invite["content"] = {"membership": "invite", "is_direct": True}
+        body["rooms"]["invite"] = {"!gone:test.local": {"invite_state": {"events": [invite]}}}
         return answer(body)
 
     adapter = MatrixAdapter(
@@ -740,6 +745,7 @@ def test_matrix_an_invite_that_cannot_be_joined_does_not_stop_the_sync() -> None
         transport=transport(handler),
     )
     assert [m.text for m in adapter.poll({}).messages] == ["hello"]
+    assert joins == ["/_matrix/client/v3/join/%21gone%3Atest.local"]
 
 
 def test_matrix_reparse() -> None:

@@ -277,12 +277,16 @@ def test_threading_by_reference_in_subject(engine: Engine, imap_server: Dovecot)
     svc.round(acct)
     with Session(engine) as s:
         ref = s.exec(select(Conversation)).one().ref
-    deliver(imap_server, mail(2, subject=f"Fwd: something [{ref}]", frm="boss@example.com"))
+    # The customer, from another mail client (no In-Reply-To): joins by reference.
+    deliver(imap_server, mail(2, subject=f"Fwd: something [{ref}]", message_id="<x2@other>"))
     deliver(imap_server, mail(3, subject="Brand new"))
+    # Someone else naming the reference starts their own conversation, with a note
+    # that it mentions the customer's (tests/test_hijack.py has the attack itself).
+    deliver(imap_server, mail(4, subject=f"Re: [{ref}]", frm="boss@example.com"))
     svc.round(acct)
     with Session(engine) as s:
         convs = s.exec(select(Conversation).order_by(Conversation.id)).all()
-        assert [c.message_count for c in convs] == [2, 1]
+        assert [c.message_count for c in convs] == [2, 1, 2]
 
 
 def test_a_timeout_after_data_is_uncertain_and_never_resent_blindly(
@@ -393,7 +397,7 @@ def cpython_corpus() -> list[bytes]:
 
 
 def test_hostile_mail_corpus_is_stored_once_and_readable(
-    engine: Engine, imap_server: Dovecot
+    engine: Engine, imap_server: Dovecot, tmp_path: Path
 ) -> None:
     corpus = HOSTILE + cpython_corpus()
     deliver(imap_server, *corpus)
@@ -415,7 +419,13 @@ def test_hostile_mail_corpus_is_stored_once_and_readable(
     assert len(texts["<h9@x>"].text) >= 1_000_000
     with Session(engine) as s:
         att = s.exec(select(Attachment).where(Attachment.message_id == texts["<h7@x>"].id)).one()
-        assert att.content == b"hi" and att.size == 2
+        # Stored once, in the raw message; saving extracts it (SECURITY.md, finding 4).
+        assert att.content is None and att.size == 2
+    from omnitui.attachments import save_attachment
+
+    out = tmp_path / "saved"
+    out.mkdir()
+    assert save_attachment(engine, att.id, out).read_bytes() == b"hi"  # type: ignore[arg-type]
 
 
 def test_reply_subject_has_one_re_and_the_reference() -> None:

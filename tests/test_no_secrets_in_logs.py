@@ -290,3 +290,88 @@ def test_no_library_logs_the_telegram_token_either(
 ) -> None:
     telegram_rounds(engine, monkeypatch, "error", "bad-request")
     assert leaks(debug_logs.records, BOT_TOKEN, None) == []
+
+
+# -- Twilio: Basic auth, which servers and proxies echo ------------------------------------
+
+TWILIO_SID = "AC0123456789abcdef0123456789abcdef"
+TWILIO_TOKEN = "tw-Sekr3t-4uth-T0ken-99"
+
+
+def twilio_forms() -> list[str]:
+    """The auth token as it could leak: as is, in the ``sid:token`` pair, and as the
+    base64 value of the Basic header."""
+    pair = f"{TWILIO_SID}:{TWILIO_TOKEN}"
+    return [TWILIO_TOKEN, pair, base64.b64encode(pair.encode()).decode()]
+
+
+def twilio_api(mode: dict[str, str]) -> fake_http.Handler:
+    """Twilio delivering one SMS, then failing the way ``mode`` says while quoting the
+    request's Authorization header, decoded and not, as a misconfigured proxy does."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        header = request.headers.get("Authorization", "")
+        pair = base64.b64decode(header.partition(" ")[2] or b"").decode()
+        echo = f"{header} ({pair}) for {request.url}"
+        if request.method == "GET" and mode["poll"] == "ok":
+            key = "messages" if "Messages" in request.url.path else "calls"
+            items = [
+                {
+                    "sid": "SM" + "1" * 32,
+                    "from": "+15557654321",
+                    "to": "+15551230000",
+                    "body": "hello",
+                    "direction": "inbound",
+                    "date_sent": "Mon, 23 Nov 2026 09:00:00 +0000",
+                }
+            ]
+            return httpx.Response(200, json={key: items if key == "messages" else []})
+        if request.method == "GET" and mode["poll"] == "html":
+            return httpx.Response(502, text=f"<html>502 Bad Gateway: {echo}</html>")
+        if request.method == "GET":
+            return httpx.Response(500, json={"code": 20500, "message": f"Internal error: {echo}"})
+        status = 401 if mode["send"] == "unauthorized" else 400
+        return httpx.Response(status, json={"code": 21211, "message": f"Refused {echo}"})
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("poll", "send"), [("error", "bad-request"), ("html", "unauthorized")], ids=["json", "html"]
+)
+def test_an_echoed_twilio_basic_auth_header_is_in_no_log_and_no_row(
+    engine: Engine,
+    debug_logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    poll: str,
+    send: str,
+) -> None:
+    monkeypatch.setenv("OMNITUI_TEST_TWILIO_TOKEN", TWILIO_TOKEN)
+    mode = {"poll": "ok", "send": send}
+    with fake_http.serve(twilio_api(mode)) as base:
+        acct = AccountConfig(
+            "shop-twilio",
+            "twilio",
+            settings={
+                "api_base": base,
+                "account_sid": TWILIO_SID,
+                "from_number": "+15551230000",
+                "auth_token_env": "OMNITUI_TEST_TWILIO_TOKEN",
+            },
+        )
+        first = run_rounds(engine, acct, rounds=1)
+        assert first[0].ok and first[0].fetched == 1
+        queue_reply(engine)
+        mode["poll"] = poll
+        outcomes = run_rounds(engine, acct, rounds=2)
+    assert not outcomes[-1].ok
+    if poll == "error":  # the JSON error's message is quoted, redacted
+        assert "Internal error: Basic *** (***)" in (outcomes[-1].error or "")
+    with Session(engine) as s:
+        (item,) = s.exec(select(Outbox)).scalars().all()  # type: ignore[call-overload]
+        assert item.state == "failed" and item.last_error and "Refused Basic ***" in item.last_error
+    dump = store_dump(engine)
+    for form in twilio_forms():
+        assert leaks(debug_logs.records, form, None) == []
+        assert not any(form in (outcome.error or "") for outcome in outcomes)
+        assert form not in dump, form

@@ -221,7 +221,13 @@ def test_values_no_backend_stores_as_they_are_are_cleaned_and_clamped(engine: En
         _email(3, sender=Sender("email", "a" * 400 + "@example.com", "Long")),
         _email(4, external_id="mid:" + huge_mid, message_id=huge_mid),
         _email(5, subject="s" * 5000, text="\ud800 lone surrogate"),
-        _email(6, in_reply_to=huge_mid, references=(huge_mid,), external_id="mid:<m6@x>"),
+        _email(
+            6,
+            in_reply_to=huge_mid,
+            references=(huge_mid,),
+            external_id="mid:<m6@x>",
+            sender=Sender("email", "c4@example.com", "Customer 4"),  # the same customer
+        ),
         _email(7),
     ]
     outcome = _sync(engine, hostile).round(_account())

@@ -295,7 +295,7 @@ def test_the_same_phone_on_sms_and_a_whatsapp_bridge_is_one_customer(session: Se
     bridged = InboundMessage(
         external_id="$ev1",
         channel="matrix",
-        sender=Sender("matrix", "@whatsapp_15550001111:bridge.example", "Ana"),
+        sender=Sender("matrix", "@whatsapp_15550001111:bridge.example", "Ana", "+15550001111"),
         sent_at=ny(2026, 11, 23, 10).astimezone(UTC),
         text="hi from whatsapp",
         thread_key="!room:bridge.example",
@@ -309,17 +309,21 @@ def test_a_phone_claimed_by_two_customers_is_never_linked_automatically(
     session: Session,
 ) -> None:
     desk = business_desk()
-    for n, user in enumerate(("@whatsapp_15550001111:a.example", "@wa_15550001111:b.example")):
+    users = ("@whatsapp_15550001111:a.example", "@wa_15550001111:b.example")
+    # Two customers first (bridge servers not yet trusted), then both vouched for.
+    for n, (user, phone) in enumerate(
+        [(u, None) for u in users] + [(u, "+15550001111") for u in users]
+    ):
         desk.ingest(
             session,
             "matrix",
             InboundMessage(
                 external_id=f"$e{n}",
                 channel="matrix",
-                sender=Sender("matrix", user, ""),
-                sent_at=ny(2026, 11, 23, 9 + n).astimezone(UTC),
+                sender=Sender("matrix", user, "", phone),
+                sent_at=ny(2026, 11, 23, 9, n).astimezone(UTC),
                 text="hello",
-                thread_key=f"!r{n}:x",
+                thread_key=f"!r{n % 2}:x",
             ),
         )
     desk.ingest(session, "sms", sms(1, ny(2026, 11, 23, 12)))
@@ -494,3 +498,18 @@ def test_a_merged_away_reference_in_a_subject_leads_to_the_target_and_is_never_r
         session, "mail", mail(4, ny(2026, 11, 23, 12), frm="b@x.io", subject=f"Re: [{old_ref}] x")
     )
     assert answer is not None and answer.conversation_id == target.id
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("9999-12-31T23:59:59-14:00", "too far ahead"),
+        ("99999999999d", "at most 100 years"),
+        ("0001-01-01", "in the past"),
+        ("2020-01-01 10:00", "in the past"),
+    ],
+)
+def test_a_snooze_too_far_or_in_the_past_is_one_clear_error(text: str, why: str) -> None:
+    """The console and the CLI share this parser: neither may crash on a wild date."""
+    with pytest.raises(WorkflowError, match=why):
+        parse_snooze(text, datetime(2026, 11, 25, 12, tzinfo=UTC), NY)

@@ -1,4 +1,13 @@
-"""The email channel: IMAP in, SMTP out, a copy of every reply in the Sent folder."""
+"""The email channel: IMAP in, SMTP out, a copy of every reply in the Sent folder.
+
+A message over ``max_message_bytes`` is never fetched whole: it comes back as a
+:class:`RejectedItem` holding its header (``text/rfc822-headers``), so the sync
+quarantines it and moves on. Attachments are described (name, type, size, SHA-256)
+but their bytes are not copied out of the raw message, which the store keeps anyway
+(``omnitui.attachments`` extracts them when saving). Every network operation has an
+overall deadline (``connect_deadline_seconds``, ``imap_deadline_seconds``,
+``smtp_deadline_seconds``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,6 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from adapters.base import (
@@ -31,6 +39,27 @@ from adapters.email.parse import ParsedMail, parse_message
 from adapters.email.parse_pool import parse_all
 
 DEFAULT_BATCH = 500
+#: ``raw_type`` of a quarantined message's header when the message was too large.
+HEADERS_ONLY = "text/rfc822-headers"
+
+
+class MessageTooLarge(AdapterError):
+    """A quarantined message over the size limit: only its header was fetched, so
+    there is nothing to re-read; read it in a mail client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+def _positive(settings: Mapping[str, Any], key: str, default: float, unit: str) -> float:
+    """A setting that must be a positive number; a clear, permanent error otherwise."""
+    try:
+        value = float(settings.get(key, default))
+    except (TypeError, ValueError):
+        value = 0.0
+    if not value > 0:
+        raise AdapterError(f"{key} must be a positive number of {unit}", retryable=False)
+    return value
 
 
 class EmailAdapter:
@@ -66,15 +95,28 @@ class EmailAdapter:
         self.quote = bool(settings.get("quote", True))
         self.timeout = float(settings.get("timeout_seconds", imap_poller.TIMEOUT))
         self.smtp_timeout = float(settings.get("smtp_timeout_seconds", smtp_sender.TIMEOUT))
+        self.connect_deadline = _positive(
+            settings, "connect_deadline_seconds", imap_poller.CONNECT_DEADLINE, "seconds"
+        )
+        self.imap_deadline = _positive(
+            settings, "imap_deadline_seconds", imap_poller.COMMAND_DEADLINE, "seconds"
+        )
+        self.smtp_deadline = _positive(
+            settings, "smtp_deadline_seconds", smtp_sender.DEADLINE, "seconds"
+        )
+        self.max_message = int(
+            _positive(settings, "max_message_bytes", imap_poller.MAX_MESSAGE_BYTES, "bytes")
+        )
+        self.step_bytes = int(_positive(settings, "step_bytes", imap_poller.STEP_BYTES, "bytes"))
         since = settings.get("since")
         self.since = date.fromisoformat(str(since)) if since else None
-        self._client: IMAPClient | None = None
-        self._idler: IMAPClient | None = None
+        self._client: imap_poller.Client | None = None
+        self._idler: imap_poller.Client | None = None
         #: Per folder, the UID after the last one a poll returned (for IDLE's check).
         self._next_uid: dict[str, tuple[int, int]] = {}
 
     # -- IMAP --------------------------------------------------------------
-    def _connect(self) -> IMAPClient:
+    def _connect(self) -> imap_poller.Client:
         return imap_poller.connect(
             self.imap_host,
             self.imap_port,
@@ -83,12 +125,15 @@ class EmailAdapter:
             self.secret("password"),
             ssl_context=self.ssl_context,
             timeout=self.timeout,
+            connect_seconds=self.connect_deadline,
+            command_seconds=self.imap_deadline,
         )
 
-    def _imap(self) -> IMAPClient:
+    def _imap(self) -> imap_poller.Client:
         if self._client is not None:
             try:
-                self._client.noop()
+                with self._client.limit("NOOP", min(self.imap_deadline, self.timeout)):
+                    self._client.noop()
                 return self._client
             except Exception:  # noqa: BLE001 - dropped connection: reconnect
                 self._drop()
@@ -98,21 +143,31 @@ class EmailAdapter:
     def _drop(self) -> None:
         if self._client is not None:
             with contextlib.suppress(Exception):
-                self._client.logout()
+                self._client.disconnect()
         self._client = None
 
     def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
-        """New mail of every folder, at most ``batch`` per call."""
+        """New mail of every folder, at most ``batch`` messages and ``step_bytes`` of
+        bodies per call (a message bigger than that alone)."""
         result = PollResult()
         budget = self.batch
+        bytes_left = self.step_bytes
         rest = 0
         try:
             client = self._imap()
-            for folder in self.folders:
+            for number, folder in enumerate(self.folders, 1):
                 state = cursors.get(folder, Cursor(folder)).state
                 mails, new_state, rest = imap_poller.fetch_new(
-                    client, folder, state, batch=budget, since=self.since
+                    client,
+                    folder,
+                    state,
+                    batch=budget,
+                    since=self.since,
+                    max_message=self.max_message,
+                    budget=bytes_left,
+                    alone=not (result.messages or result.rejected),
                 )
+                bytes_left -= sum(len(mail.raw) for mail in mails)
                 self._take(mails, result)
                 result.cursors.append(Cursor(folder, new_state))
                 self._next_uid[folder] = (
@@ -120,8 +175,9 @@ class EmailAdapter:
                     int(new_state["last_uid"]) + 1,
                 )
                 budget -= len(mails)
-                if rest or budget <= 0:
-                    result.more = True
+                spent = budget <= 0 or bytes_left <= 0
+                if rest or (spent and number < len(self.folders)):
+                    result.more = True  # this folder, or the next ones, in the next step
                     break
         except AdapterError:
             self._drop()
@@ -136,15 +192,24 @@ class EmailAdapter:
 
     def _take(self, mails: list[imap_poller.FetchedMail], result: PollResult) -> None:
         """Parse each mail on its own: one that cannot be turned into a message goes to
-        ``result.rejected`` with its bytes (quarantine), and the rest carry on."""
+        ``result.rejected`` with its bytes (quarantine), and the rest carry on; one too
+        large to fetch goes there with its header."""
+        whole = []
+        for mail in mails:
+            if mail.too_large:
+                result.rejected.append(self._too_large(mail))
+            else:
+                whole.append(mail)
         try:
-            parsed: list[ParsedMail | None] = list(parse_all([mail.raw for mail in mails]))
+            parsed: list[ParsedMail | None] = list(
+                parse_all([mail.raw for mail in whole], contents=False)
+            )
         except Exception:  # noqa: BLE001 - the pool failed as a whole: parse one by one
-            parsed = [None] * len(mails)
-        for mail, mail_parsed in zip(mails, parsed, strict=True):
+            parsed = [None] * len(whole)
+        for mail, mail_parsed in zip(whole, parsed, strict=True):
             try:
                 if mail_parsed is None:
-                    mail_parsed = parse_message(mail.raw)
+                    mail_parsed = parse_message(mail.raw, contents=False)
                 result.messages.append(self._inbound(mail, mail_parsed))
             except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
                 result.rejected.append(
@@ -158,17 +223,34 @@ class EmailAdapter:
                     )
                 )
 
+    def _too_large(self, mail: imap_poller.FetchedMail) -> RejectedItem:
+        """A message over ``max_message_bytes``, for the quarantine: its header only."""
+        return RejectedItem(
+            external_id=f"uid:{mail.source}",
+            raw=mail.raw,
+            raw_type=HEADERS_ONLY,
+            error=(
+                f"message too large: {mail.size:,} bytes, over the {self.max_message:,}-byte "
+                "limit (max_message_bytes); only its header was fetched"
+            ),
+            folder=mail.folder,
+            received_at=mail.internal_date,
+        )
+
     def reparse(
         self, external_id: str, raw: bytes, raw_type: str, folder: str
     ) -> list[InboundMessage]:
-        """The message in a quarantined mail's bytes (``omnitui quarantine retry``)."""
+        """The message in a quarantined mail's bytes (``omnitui quarantine retry``).
+        A message kept as its header only (too large) cannot be re-read."""
+        if raw_type == HEADERS_ONLY:
+            raise MessageTooLarge("only the header of this message was fetched (too large)")
         source = external_id.removeprefix("uid:").split("/")
         try:
             uidvalidity, uid = int(source[-2]), int(source[-1])
         except (IndexError, ValueError):
             uidvalidity, uid = 0, 0
         mail = imap_poller.FetchedMail(folder, uidvalidity, uid, raw, None)
-        return [self._inbound(mail, parse_message(raw))]
+        return [self._inbound(mail, parse_message(raw, contents=False))]
 
     def _inbound(self, mail: imap_poller.FetchedMail, parsed: ParsedMail) -> InboundMessage:
         external = (
@@ -188,8 +270,9 @@ class EmailAdapter:
             references=parsed.references,
             raw=mail.raw,
             raw_type="message/rfc822",
+            # The bytes stay in ``raw`` (stored once); omnitui.attachments extracts them.
             attachments=tuple(
-                InboundAttachment(a.filename, a.content_type, len(a.content), content=a.content)
+                InboundAttachment(a.filename, a.content_type, a.size, sha256=a.sha256)
                 for a in parsed.attachments
             ),
             auto_generated=parsed.auto_generated,
@@ -225,15 +308,16 @@ class EmailAdapter:
             mime,
             ssl_context=self.ssl_context,
             timeout=self.smtp_timeout,
+            deadline_seconds=self.smtp_deadline,
         )
         self._append_sent(mime)
         return SendResult(provider_id=accepted, external_id=f"mid:{message_id}")
 
     def _append_sent(self, mime: bytes) -> None:
         try:
-            self._imap().append(
-                self.sent_folder, mime, flags=[b"\\Seen"], msg_time=datetime.now(UTC)
-            )
+            client = self._imap()
+            with client.limit("APPEND"):
+                client.append(self.sent_folder, mime, flags=[b"\\Seen"], msg_time=datetime.now(UTC))
         except Exception:  # noqa: BLE001 - delivered already; a missing copy is not fatal
             self._drop()
 
@@ -243,6 +327,9 @@ class EmailAdapter:
             return False
         try:
             return imap_poller.message_in_folder(self._imap(), self.sent_folder, message.message_id)
+        except AdapterError:
+            self._drop()
+            raise
         except (IMAPClientError, OSError) as exc:
             self._drop()
             raise AdapterError(f"IMAP {self.imap_host}: {exc}") from None
@@ -257,12 +344,16 @@ class EmailAdapter:
         try:
             if self._idler is None:
                 self._idler = self._connect()
-            if not self._idler.has_capability("IDLE"):
-                return False
+            with self._idler.limit("CAPABILITY"):
+                if not self._idler.has_capability("IDLE"):
+                    return False
             folder = self.folders[0]
             return imap_poller.idle_until_news(
                 self._idler, folder, seconds, interrupted, known=self._next_uid.get(folder)
             )
+        except AdapterError:
+            self._drop_idler()
+            raise
         except (IMAPClientError, OSError) as exc:
             self._drop_idler()
             raise AdapterError(f"IMAP IDLE: {exc}") from None
@@ -270,7 +361,7 @@ class EmailAdapter:
     def _drop_idler(self) -> None:
         if self._idler is not None:
             with contextlib.suppress(Exception):
-                self._idler.logout()
+                self._idler.disconnect()
         self._idler = None
 
     def close(self) -> None:
@@ -289,9 +380,10 @@ def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
     adapter = EmailAdapter(name, settings, secret)
     try:
         client = adapter._imap()
-        missing = [
-            f for f in [*adapter.folders, adapter.sent_folder] if not client.folder_exists(f)
-        ]
+        with client.limit("LIST"):
+            missing = [
+                f for f in [*adapter.folders, adapter.sent_folder] if not client.folder_exists(f)
+            ]
     finally:
         adapter.close()
     if missing:

@@ -20,6 +20,10 @@ The rules, each owned here:
 - Depth is bounded: the part tree is walked iteratively to :data:`MAX_DEPTH`, and a
   message nested too deep for the parser is read as headers plus a text body.
 - A malformed line in the header block is skipped, not the rest of the headers.
+- Sizes are bounded: a subject is cut to :data:`MAX_SUBJECT` characters (header folding
+  is quadratic, and every reply repeats it), References to :data:`MAX_REFERENCES` ids,
+  recipients to :data:`MAX_RECIPIENTS`. Attachments are described by size and SHA-256;
+  their bytes stay in the raw message (:func:`attachment_content` finds them again).
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ import email
 import email.policy
 import hashlib
 import re
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -42,6 +48,19 @@ from adapters.plain_text import clean_text, html_to_text
 MAX_DEPTH = 40
 #: Most leaf parts read from one message.
 MAX_PARTS = 2000
+#: Longest subject kept (characters; RFC 5322's line limit), in and out.
+MAX_SUBJECT = 998
+#: Most Message-IDs kept of a References header: the first (the thread's root) and
+#: the latest ones (RFC 5322 3.6.4 allows trimming the middle).
+MAX_REFERENCES = 20
+#: Most To/Cc addresses kept.
+MAX_RECIPIENTS = 100
+#: Bytes handed to the feed parser at a time.
+_FEED = 1 << 16
+#: Base64 bodies from this size are hashed a window at a time (characters).
+_STREAM_MIN = 1 << 16
+_STREAM_WINDOW = 1 << 20
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/=\r\n]*")
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
@@ -72,11 +91,14 @@ _MULTIBYTE = ("gb18030", "big5", "shift_jis", "euc_jp", "euc-jp", "cp949", "euc-
 
 @dataclass(frozen=True)
 class ParsedAttachment:
-    """A file part of a message."""
+    """A file part of a message; ``content`` is None when not asked for
+    (``parse_message(raw, contents=False)``): its bytes stay in the raw message."""
 
     filename: str
     content_type: str
-    content: bytes
+    content: bytes | None
+    size: int = 0
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,6 +297,24 @@ def _one_line(text: str) -> str:
     return " ".join(clean_text(text).split())
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in "…" when cut; a base
+    character is never separated from its combining marks."""
+    if len(text) <= limit:
+        return text
+    cut = max(limit - 1, 0)
+    while cut > 0 and unicodedata.combining(text[cut]):
+        cut -= 1  # the first dropped character is a mark: drop its base too
+    return text[:cut].rstrip() + "…"
+
+
+def trim_references(ids: Sequence[str], limit: int = MAX_REFERENCES) -> tuple[str, ...]:
+    """At most ``limit`` Message-IDs: the first (the thread's root) and the latest."""
+    if len(ids) <= limit:
+        return tuple(ids)
+    return (ids[0], *ids[len(ids) - limit + 1 :])
+
+
 def addresses(msg: Message, *names: str, hint: str | None = None) -> list[tuple[str, str]]:
     """``(display name, address)`` pairs of address headers: the list is split first,
     then each display name decoded; the address is never decoded."""
@@ -341,7 +381,12 @@ def _parse(raw: bytes) -> tuple[Message, list[str]]:
     """The lenient parse; a message nested deeper than the parser can recurse is read
     as its headers plus the rest as text."""
     try:
-        return email.message_from_bytes(raw, policy=email.policy.compat32), []
+        # Fed in slices: ``message_from_bytes`` reads through a StringIO of the whole
+        # message, whose buffer takes four bytes a character (200 MB for a 50 MB mail).
+        parser = BytesFeedParser(policy=email.policy.compat32)
+        for start in range(0, len(raw), _FEED):
+            parser.feed(raw[start : start + _FEED])
+        return parser.close(), []
     except RecursionError:
         from email.parser import BytesParser
 
@@ -396,7 +441,55 @@ def _payload(part: Message) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
-def _walk(msg: Message) -> tuple[str, str, list[ParsedAttachment]]:
+def _attachment(name: str, ctype: str, data: bytes, contents: bool) -> ParsedAttachment:
+    return ParsedAttachment(
+        name, ctype, data if contents else None, len(data), hashlib.sha256(data).hexdigest()
+    )
+
+
+def _base64_digest(part: Message) -> tuple[int, str] | None:
+    """Size and SHA-256 of a big, well-formed base64 body, decoded a window at a time
+    (no whole copy of it, encoded or decoded); None when the general path must decide.
+    Accepts exactly what ``get_payload(decode=True)`` decodes without a defect."""
+    try:
+        if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+            return None
+        payload = part.get_payload()
+    except Exception:  # noqa: BLE001
+        return None
+    if not isinstance(payload, str) or len(payload) < _STREAM_MIN:
+        return None
+    pads = payload.count("=")
+    if pads > 2 or (pads and not payload.rstrip("\r\n").endswith("=" * pads)):
+        return None
+    digest = hashlib.sha256()
+    size = 0
+    carry = b""
+    for start in range(0, len(payload), _STREAM_WINDOW):
+        window = payload[start : start + _STREAM_WINDOW]
+        if not _BASE64_TEXT.fullmatch(window):
+            return None
+        data = carry + window.encode("ascii").translate(None, b"\r\n")
+        cut = len(data) - len(data) % 4
+        try:
+            decoded = binascii.a2b_base64(data[:cut], strict_mode=True)
+        except binascii.Error:
+            return None
+        carry = data[cut:]
+        digest.update(decoded)
+        size += len(decoded)
+    return None if carry else (size, digest.hexdigest())
+
+
+def _described(name: str, ctype: str, part: Message) -> ParsedAttachment:
+    """An attachment by size and SHA-256 only."""
+    found = _base64_digest(part)
+    if found is None:
+        return _attachment(name, ctype, _payload(part), contents=False)
+    return ParsedAttachment(name, ctype, None, *found)
+
+
+def _walk(msg: Message, contents: bool = True) -> tuple[str, str, list[ParsedAttachment]]:
     plain: list[str] = []
     html: list[str] = []
     attachments: list[ParsedAttachment] = []
@@ -409,8 +502,14 @@ def _walk(msg: Message) -> tuple[str, str, list[ParsedAttachment]]:
         except Exception:  # noqa: BLE001
             ctype, disposition = "application/octet-stream", "attachment"
         name = _filename(part)
+        is_text = ctype.startswith("text/") and disposition != "attachment" and not name
+        if not is_text and not contents:
+            if ctype == "message/rfc822" and not name:
+                name = "forwarded.eml"
+            attachments.append(_described(name or "attachment", clean_text(ctype), part))
+            continue
         data = _payload(part)
-        if ctype.startswith("text/") and disposition != "attachment" and not name:
+        if is_text:
             try:
                 charset = part.get_content_charset()
             except Exception:  # noqa: BLE001
@@ -421,11 +520,11 @@ def _walk(msg: Message) -> tuple[str, str, list[ParsedAttachment]]:
             elif ctype == "text/plain":
                 plain.append(text)
             else:
-                attachments.append(ParsedAttachment(name or "part.txt", ctype, data))
+                attachments.append(_attachment(name or "part.txt", ctype, data, contents))
             continue
         if ctype == "message/rfc822" and not name:
             name = "forwarded.eml"
-        attachments.append(ParsedAttachment(name or "attachment", clean_text(ctype), data))
+        attachments.append(_attachment(name or "attachment", clean_text(ctype), data, contents))
     return "\n\n".join(plain), "\n\n".join(html), attachments
 
 
@@ -453,15 +552,32 @@ def is_auto_generated(headers: Message) -> bool:
     sender = first("From").lower()
     if any(f"{who}@" in sender for who in _ROBOTS):
         return True
+    if first("X-Loop") or first("X-Auto-Response-Suppress"):
+        return True  # a robot's loop guard, or a sender asking for no auto-replies
+    if headers.get_content_type() == "multipart/report":
+        return True  # delivery status and read receipts (RFC 6522), whoever sends them
+    if _OUT_OF_OFFICE.match(decode_words(first("Subject")[:4000]).strip()):
+        return True
     return bool(first("X-Autoreply") or first("X-Autorespond"))
 
 
+#: Subjects of out-of-office and other automatic replies that carry no header saying so.
+_OUT_OF_OFFICE = re.compile(
+    r"(auto(matic)?[ -]?(reply|response)|automatische antwort|out of (the )?office|"
+    r"abwesenheitsnotiz|r[ée]ponse automatique|absent du bureau|fuera de la oficina|"
+    r"respuesta autom[áa]tica|undeliverable|delivery status notification|"
+    r"undelivered mail|mail delivery failed)",
+    re.IGNORECASE,
+)
+
+
 # -- the entry point --------------------------------------------------------
-def parse_message(raw: bytes) -> ParsedMail:
-    """Parse one message; never raises, whatever the bytes."""
+def parse_message(raw: bytes, *, contents: bool = True) -> ParsedMail:
+    """Parse one message; never raises, whatever the bytes. ``contents=False`` leaves
+    the attachments' bytes out (size and SHA-256 only)."""
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        return _parse_message(raw, digest)
+        return _parse_message(raw, digest, contents)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: keep the mail
         return ParsedMail(
             message_id=None,
@@ -478,14 +594,14 @@ def parse_message(raw: bytes) -> ParsedMail:
         )
 
 
-def _parse_message(raw: bytes, digest: str) -> ParsedMail:
+def _parse_message(raw: bytes, digest: str, contents: bool) -> ParsedMail:
     msg, defects = _parse(repair_header_block(raw))
     hint = _charset_hint(msg)
-    subject = header_text(msg, "subject", hint=hint)
+    subject = clip(header_text(msg, "subject", hint=hint), MAX_SUBJECT)
     senders = addresses(msg, "from", hint=hint)
     with_address = [pair for pair in senders if "@" in pair[1]]
     from_name, from_addr = (with_address or senders or [("", "")])[0]
-    to = tuple(a for _, a in addresses(msg, "to", "cc", hint=hint) if a)
+    to = tuple(a for _, a in addresses(msg, "to", "cc", hint=hint) if a)[:MAX_RECIPIENTS]
     date = None
     date_values = header_values(msg, "Date")
     if date_values:
@@ -502,12 +618,12 @@ def _parse_message(raw: bytes, digest: str) -> ParsedMail:
         body = raw.partition(b"\n\n")[2] or raw.partition(b"\r\n\r\n")[2]
         plain, html, attachments = decode_text(body[:2_000_000], hint), "", []
     else:
-        plain, html, attachments = _walk(msg)
+        plain, html, attachments = _walk(msg, contents)
     text = clean_text(plain).strip() or (clean_text(html_to_text(html)) if html else "")
     return ParsedMail(
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=reply_to_ids[0] if reply_to_ids else None,
-        references=_msgids(header_values(msg, "References", hint=hint)),
+        references=trim_references(_msgids(header_values(msg, "References", hint=hint))),
         subject=subject,
         from_name=from_name,
         from_addr=from_addr,
@@ -519,3 +635,25 @@ def _parse_message(raw: bytes, digest: str) -> ParsedMail:
         content_hash=digest,
         defects=tuple(defects),
     )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def attachment_content(
+    raw: bytes, sha256: str, *, index: int | None = None, filename: str | None = None
+) -> bytes | None:
+    """The bytes of the attachment of ``raw`` whose SHA-256 is ``sha256``: the one at
+    ``index`` (its place among the message's attachments) when it matches, else one with
+    the same ``filename``, else any; None when no part has those bytes."""
+    if not sha256:
+        return None
+    found = parse_message(raw).attachments
+    order = [found[index]] if index is not None and 0 <= index < len(found) else []
+    order += [a for a in found if a.filename == filename] + list(found)
+    for att in order:
+        content = att.content
+        if att.sha256 == sha256 and content is not None and _sha256(content) == sha256:
+            return content  # verified: these are the bytes the store described
+    return None

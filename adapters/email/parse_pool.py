@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 
 from adapters.email.parse import ParsedMail, parse_message
 
@@ -32,14 +33,16 @@ def _executor() -> ProcessPoolExecutor | None:
     return _pool
 
 
-def parse_all(raws: Sequence[bytes]) -> list[ParsedMail]:
-    """:func:`parse_message` for each raw message, in order; in parallel when worth it."""
+def parse_all(raws: Sequence[bytes], *, contents: bool = True) -> list[ParsedMail]:
+    """:func:`parse_message` for each raw message, in order; in parallel when worth it.
+    ``contents=False``: attachments come back without their bytes."""
     global _pool
+    parse = partial(parse_message, contents=contents)
     if len(raws) >= POOL_THRESHOLD:
         pool = _executor()
         if pool is not None:
             try:
-                return list(pool.map(parse_message, raws, chunksize=50))
+                return list(pool.map(parse, raws, chunksize=50))
             except (BrokenProcessPool, OSError):
                 _pool = None  # fall back to parsing here
-    return [parse_message(raw) for raw in raws]
+    return [parse(raw) for raw in raws]

@@ -3,19 +3,31 @@
 A failure before the end of DATA is safe to retry; once the message's final dot has
 gone out, a timeout or a dropped connection means the server may have accepted it:
 that is :class:`UncertainSend`, and the caller must not resend blindly.
+
+One send has an overall deadline (``smtp_deadline_seconds``), whatever the socket
+timeouts: a server that trickles its answers is cut off — before the final dot with a
+retryable ``TooSlow``, after it with :class:`UncertainSend`. Headers built from stored
+text are bounded (subject, References).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
+import socket
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from adapters.base import AdapterError, AuthError, OutboundMessage, UncertainDelivery
+from adapters.email.deadline import Deadline, TooSlow
+from adapters.email.parse import MAX_SUBJECT, clip, trim_references
 
 TIMEOUT = 60.0
+#: Overall deadline of one send, connection to the server's last answer (seconds).
+DEADLINE = 120.0
 _PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _REF = re.compile(r"\s*\[C-\d+\]\s*", re.IGNORECASE)
 
@@ -25,10 +37,11 @@ class UncertainSend(UncertainDelivery):
 
 
 def reply_subject(subject: str, ref: str) -> str:
-    """One ``Re:`` and the reference: ``Re: [C-1042] Grinder broke``."""
-    bare = _REF.sub(" ", _PREFIX.sub("", subject or "")).strip()
-    tag = f"[{ref}] " if ref else ""
-    return f"Re: {tag}{bare}".rstrip()
+    """One ``Re:`` and the reference: ``Re: [C-1042] Grinder broke``; at most
+    :data:`MAX_SUBJECT` characters, whatever the stored subject."""
+    bare = _REF.sub(" ", _PREFIX.sub("", clip(subject or "", MAX_SUBJECT))).strip()
+    tag = f"[{ref[:40]}] " if ref else ""
+    return clip(f"Re: {tag}{bare}".rstrip(), MAX_SUBJECT)
 
 
 def new_message_id(address: str) -> str:
@@ -48,7 +61,7 @@ def compose(outbound: OutboundMessage, from_addr: str, message_id: str) -> bytes
     if outbound.in_reply_to:
         msg["In-Reply-To"] = outbound.in_reply_to
     if outbound.references:
-        msg["References"] = " ".join(outbound.references)
+        msg["References"] = " ".join(trim_references(outbound.references))
     if outbound.auto_reply:
         # RFC 3834: other robots must not answer this; Exchange: no out-of-office back.
         msg["Auto-Submitted"] = "auto-replied"
@@ -74,6 +87,39 @@ def _retryable(code: int) -> bool:
     return 400 <= code < 500
 
 
+class _SMTP(smtplib.SMTP):
+    """smtplib over a socket a :class:`Deadline` watches."""
+
+    deadline: Deadline | None = None
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = super()._get_socket(host, port, timeout)
+        if self.deadline is not None:
+            self.deadline.watch(sock)  # the plain socket: TLS wraps it afterwards
+        return sock
+
+
+class _SMTPS(smtplib.SMTP_SSL, _SMTP):
+    """SMTP over TLS; the deadline watches the socket beneath (the handshake too)."""
+
+
+def _open(
+    host: str,
+    port: int,
+    security: str,
+    timeout: float,
+    context: ssl.SSLContext,
+    deadline: Deadline,
+) -> smtplib.SMTP:
+    smtp: _SMTP = (
+        _SMTPS(timeout=timeout, context=context) if security == "tls" else _SMTP(timeout=timeout)
+    )
+    smtp.deadline = deadline
+    smtp._host = host  # noqa: SLF001 - TLS checks the certificate against it
+    smtp.connect(host, port)
+    return smtp
+
+
 def send(
     host: str,
     port: int,
@@ -86,20 +132,82 @@ def send(
     *,
     timeout: float = TIMEOUT,
     ssl_context: ssl.SSLContext | None = None,
+    deadline_seconds: float = DEADLINE,
 ) -> str:
     """Deliver ``mime``; returns the server's acceptance line.
 
     Raises :class:`AuthError`, :class:`AdapterError` (``retryable`` for connection
-    trouble and 4xx, not for 5xx) or :class:`UncertainSend`.
+    trouble, 4xx and a server too slow before the final dot; not for 5xx) or
+    :class:`UncertainSend`.
     """
+    deadline = Deadline("SMTP server")
+    started = time.monotonic()
+
+    def left() -> float:
+        return max(deadline_seconds - (time.monotonic() - started), 0.001)
+
+    try:
+        with deadline.limit(deadline_seconds, "send"):
+            smtp = _hand_over(
+                host, port, security, username, password, from_addr, to, timeout,
+                ssl_context, deadline,
+            )  # fmt: skip
+        try:
+            # Not strict: once every byte is handed over, the final dot is on its way.
+            with deadline.limit(left(), "send", strict=False):
+                smtp.send(_dot_stuff(mime))
+        except TooSlow:
+            _close(smtp)  # the dot never went out: not delivered, safe to retry
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            _close(smtp)
+            raise AdapterError(f"SMTP connection lost while sending: {_reason(exc)}") from None
+        # From here on, a lost connection after the final dot may still mean delivered.
+        try:
+            with deadline.limit(left(), "answer"):
+                code, reply = smtp.getreply()
+        except TooSlow:
+            _close(smtp)
+            raise UncertainSend(
+                f"SMTP server too slow: no answer within {deadline_seconds:g} s after the "
+                "message was sent; it may have been delivered"
+            ) from None
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+            _close(smtp)
+            raise UncertainSend(
+                f"no answer from {host} after the message was sent ({exc}); "
+                "it may have been delivered"
+            ) from None
+        # Accepted or refused, the answer is in: a slow QUIT changes nothing.
+        with contextlib.suppress(TooSlow), deadline.limit(min(left(), timeout), "QUIT"):
+            _close(smtp, quit_first=True)
+    finally:
+        deadline.release()
+    text = reply.decode(errors="replace")
+    if code != 250:
+        raise AdapterError(f"SMTP rejected the message: {code} {text}", retryable=_retryable(code))
+    return f"{code} {text}"
+
+
+def _hand_over(
+    host: str,
+    port: int,
+    security: str,
+    username: str,
+    password: str,
+    from_addr: str,
+    to: list[str],
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    deadline: Deadline,
+) -> smtplib.SMTP:
+    """Connect, log in, and send the envelope up to the server's ``354``; every failure
+    here means not delivered (safe to retry unless 5xx)."""
     context = ssl_context or ssl.create_default_context()
     try:
-        if security == "tls":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
-            if security == "starttls":
-                smtp.starttls(context=context)
+        smtp = _open(host, port, security, timeout, context, deadline)
+        if security == "starttls":
+            smtp.starttls(context=context)
         smtp.ehlo_or_helo_if_needed()
         if password and (smtp.has_extn("auth") or security != "plain"):
             smtp.login(username, password)
@@ -139,25 +247,10 @@ def send(
     except (OSError, smtplib.SMTPException) as exc:
         _close(smtp)
         raise AdapterError(f"SMTP {host}:{port}: {_reason(exc)}") from None
-    # From here on, a lost connection after the final dot may still mean delivered.
-    payload = _dot_stuff(mime)
-    try:
-        smtp.send(payload)
-    except (OSError, smtplib.SMTPException) as exc:
-        _close(smtp)  # the dot never went out: not delivered, safe to retry
-        raise AdapterError(f"SMTP connection lost while sending: {_reason(exc)}") from None
-    try:
-        code, reply = smtp.getreply()
-    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+    except AdapterError:
         _close(smtp)
-        raise UncertainSend(
-            f"no answer from {host} after the message was sent ({exc}); it may have been delivered"
-        ) from None
-    _close(smtp, quit_first=True)
-    text = reply.decode(errors="replace")
-    if code != 250:
-        raise AdapterError(f"SMTP rejected the message: {code} {text}", retryable=_retryable(code))
-    return f"{code} {text}"
+        raise
+    return smtp
 
 
 def _dot_stuff(mime: bytes) -> bytes:
