@@ -27,10 +27,10 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
@@ -188,6 +188,41 @@ def json_body(service: str, response: httpx.Response) -> dict[str, Any]:
 class AnswerTooLarge(AdapterError):
     """An answer went past its byte limit; reading stopped there. A poll that gets one
     asks for a smaller page next (where the API has pages)."""
+
+
+_T = TypeVar("_T")
+
+
+class PageSize:
+    """How many items a poll asks for. An answer over ``max_response_bytes`` cannot be
+    quarantined item by item (it was never read whole), so it is asked again at once
+    with half the page, down to one; one item a page still too large is the account's
+    error until ``max_response_bytes`` is raised. Full pages return once the backlog
+    is taken."""
+
+    def __init__(self, full: int) -> None:
+        self.full = full
+        self.size = full
+
+    def fetch(self, call: Callable[[int], _T], what: str) -> _T:
+        """``call(size)``, halving ``size`` while its answer is too large."""
+        while True:
+            try:
+                return call(self.size)
+            except AnswerTooLarge as exc:
+                if self.size <= 1:
+                    raise AnswerTooLarge(
+                        f"{exc} — even one {what} a page; raise max_response_bytes to take it",
+                        retryable=False,
+                    ) from None
+                self.size //= 2
+
+    def got(self, count: int) -> bool:
+        """Record a page of ``count`` items; True when it was full (more may wait)."""
+        full = count >= self.size
+        if not full:
+            self.size = self.full
+        return full
 
 
 class TooSlow(AdapterError):

@@ -31,8 +31,8 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import (
-    AnswerTooLarge,
     ApiAdapter,
+    PageSize,
     error_for,
     json_body,
     scrub,
@@ -120,7 +120,7 @@ class MastodonAdapter(ApiAdapter):
         super().__init__(name, settings, secret, transport=transport)
         self.host = urlparse(self.api_base).hostname or "localhost"
         #: Notifications per page: halved while pages are too large.
-        self.page = PAGE
+        self.pages = PageSize(PAGE)
 
     def request(
         self,
@@ -174,9 +174,7 @@ class MastodonAdapter(ApiAdapter):
             page = self._notifications(newest)
             ordered = sorted((n for n in page if _notification_id(n) is not None), key=_order)
             collected += ordered + [n for n in page if _notification_id(n) is None]
-            last = len(page) < self.page
-            if last:
-                self.page = PAGE  # the backlog is taken: full pages again
+            last = not self.pages.got(len(page))
             if not ordered:
                 break
             newest = _notification_id(ordered[-1])
@@ -209,26 +207,19 @@ class MastodonAdapter(ApiAdapter):
         return result
 
     def _notifications(self, newest: str | None) -> list[Any]:
-        """One page of mentions after ``newest``. A page over ``max_response_bytes`` is
-        asked again at once with half the ``limit``, down to one; a single notification
-        still too large is the account's error until ``max_response_bytes`` is raised."""
-        while True:
-            params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", self.page)]
+        """One page of mentions after ``newest``, its ``limit`` halved while the answer
+        is too large (:class:`PageSize`)."""
+
+        def ask(limit: int) -> Any:
+            params: list[tuple[str, Any]] = [("types[]", "mention"), ("limit", limit)]
             if newest:
                 params.append(("min_id", newest))
-            try:
-                page = self.request("GET", "/api/v1/notifications", params=params)
-            except AnswerTooLarge as exc:
-                if self.page > 1:
-                    self.page //= 2
-                    continue
-                raise AnswerTooLarge(
-                    f"{exc} — even one notification a page; raise max_response_bytes to take it",
-                    retryable=False,
-                ) from None
-            if not isinstance(page, list):
-                raise AdapterError("Mastodon notifications: malformed answer (not a list)")
-            return page
+            return self.request("GET", "/api/v1/notifications", params=params)
+
+        page = self.pages.fetch(ask, "notification")
+        if not isinstance(page, list):
+            raise AdapterError("Mastodon notifications: malformed answer (not a list)")
+        return page
 
     def fetch_attachment(self, remote_ref: str) -> bytes:
         """Download a status's medium by its URL: ``https://`` (a media host may be

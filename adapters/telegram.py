@@ -32,8 +32,8 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import (
-    AnswerTooLarge,
     ApiAdapter,
+    PageSize,
     error_for,
     json_body,
     origin,
@@ -86,7 +86,7 @@ class TelegramAdapter(ApiAdapter):
         self.long_poll = int(settings.get("long_poll_seconds", 25))
         self._webhook_cleared = False
         #: Updates per ``getUpdates``: halved while answers are too large.
-        self.page = PAGE
+        self.pages = PageSize(PAGE)
 
     def call(self, method: str, payload: Mapping[str, Any], *, wait: float = 0) -> Any:
         """Call a Bot API method; the ``result`` or an :class:`AdapterError`."""
@@ -140,37 +140,27 @@ class TelegramAdapter(ApiAdapter):
             if inbound is not None:
                 result.messages.append(inbound)
         result.cursors.append(Cursor(FOLDER, {"offset": last + 1 if last >= 0 else offset}))
-        result.more = len(updates) >= self.page
-        if len(updates) < self.page:
-            self.page = PAGE  # the backlog is taken: full pages again
+        result.more = self.pages.got(len(updates))
         return result
 
     def _get_updates(self, offset: int) -> list[Any]:
-        """One ``getUpdates``. An answer over ``max_response_bytes`` cannot be
-        quarantined update by update (it was never read whole), so it is asked again at
-        once for half as many updates, down to one; an answer of one update still too
-        large is the account's error until ``max_response_bytes`` is raised."""
-        while True:
+        """One ``getUpdates``, its ``limit`` halved while the answer is too large
+        (:class:`PageSize`)."""
+
+        def ask(limit: int) -> Any:
             payload: dict[str, Any] = {
                 "timeout": self.long_poll,
                 "allowed_updates": ["message", "edited_message"],
-                "limit": self.page,
+                "limit": limit,
             }
             if offset:
                 payload["offset"] = offset
-            try:
-                updates = self.call("getUpdates", payload, wait=self.long_poll)
-            except AnswerTooLarge as exc:
-                if self.page > 1:
-                    self.page //= 2
-                    continue
-                raise AnswerTooLarge(
-                    f"{exc} — even one update at a time; raise max_response_bytes to take it",
-                    retryable=False,
-                ) from None
-            if not isinstance(updates, list):
-                raise AdapterError("Telegram getUpdates: malformed answer (result is not a list)")
-            return updates
+            return self.call("getUpdates", payload, wait=self.long_poll)
+
+        updates = self.pages.fetch(ask, "update")
+        if not isinstance(updates, list):
+            raise AdapterError("Telegram getUpdates: malformed answer (result is not a list)")
+        return updates
 
     def reparse(
         self, external_id: str, raw: bytes, raw_type: str, folder: str

@@ -36,8 +36,8 @@ from adapters.base import (
     SendResult,
 )
 from adapters.http_api import (
-    AnswerTooLarge,
     ApiAdapter,
+    PageSize,
     basic_forms,
     error_for,
     json_body,
@@ -159,7 +159,7 @@ class TwilioAdapter(ApiAdapter):
         self.calls = bool(settings.get("calls", True))
         self._today = today
         #: Records per page: halved while pages are too large.
-        self.page_size = PAGE_SIZE
+        self.pages = PageSize(PAGE_SIZE)
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -195,21 +195,12 @@ class TwilioAdapter(ApiAdapter):
         listing again at once with half the page size (repeats are dropped by SID),
         down to one record a page; a single record still too large is the account's
         error until ``max_response_bytes`` is raised."""
-        while True:
-            try:
-                return self._listing(resource, key, params)
-            except AnswerTooLarge as exc:
-                if self.page_size <= 1:
-                    raise AnswerTooLarge(
-                        f"{exc} — even one record a page; raise max_response_bytes to take it",
-                        retryable=False,
-                    ) from None
-                self.page_size //= 2
+        return self.pages.fetch(lambda size: self._listing(resource, key, params, size), "record")
 
-    def _listing(self, resource: str, key: str, params: dict[str, str]) -> list[Any]:
+    def _listing(self, resource: str, key: str, params: dict[str, str], size: int) -> list[Any]:
         path: str | None = f"{self._prefix}{resource}.json"
         items: list[Any] = []
-        query: dict[str, str] | None = {**params, "PageSize": str(self.page_size)}
+        query: dict[str, str] | None = {**params, "PageSize": str(size)}
         for _page in range(100):
             if path is None:
                 break

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from adapters import registry
-from adapters.base import InboundMessage
+from adapters.base import AdapterError, InboundMessage
 from omnitui.desk import Desk
 from omnitui.inbound_clean import storable
 from omnitui.inbound_record import INBOUND_JSON, inbound_from_json
@@ -122,7 +122,9 @@ def _retry_one(
             stored = desk.ingest_many(s, account, messages) if messages else []
             s.delete(item)
             s.commit()
-        except CannotRetry as exc:
+        except (CannotRetry, AdapterError) as exc:
+            # Cannot be re-read here, or the adapter says why not (e.g. a mail over the
+            # size limit has only its header): the item and its error stay as they are.
             s.rollback()
             return RetryOutcome(item_id, account, external_id, "failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - still bad: keep it, say why

@@ -83,3 +83,14 @@ def settings(imap: Dovecot, smtp_port: int | None = None, **extra: Any) -> dict[
 def secret(field_name: str) -> str:
     assert field_name == "password"
     return PASSWORD
+
+
+def append(server: Dovecot, *raws: bytes, folder: str = "INBOX") -> None:
+    """Put mails straight into a folder of the test server (as delivery would)."""
+    import imapclient
+
+    client = imapclient.IMAPClient("127.0.0.1", port=server.port, ssl=False)
+    client.login(USER, PASSWORD)
+    for raw in raws:
+        client.append(folder, raw)
+    client.logout()

@@ -171,7 +171,7 @@ def test_the_page_halves_until_the_answer_fits_and_comes_back_once_the_backlog_i
     assert len(second.messages) == 12 and second.more
     third = adapter.poll({"updates": second.cursors[0]})
     assert len(third.messages) == 6 and not third.more
-    assert offset == 22 and adapter.page == 100  # the backlog is taken: full pages again
+    assert offset == 22 and adapter.pages.size == 100  # the backlog is taken: full pages again
 
 
 def test_one_update_over_the_response_limit_is_a_clear_account_error(engine: Engine) -> None:
@@ -187,7 +187,7 @@ def test_one_update_over_the_response_limit_is_a_clear_account_error(engine: Eng
     assert not outcome.ok and outcome.error is not None and "\n" not in outcome.error
     assert outcome.error.startswith("Telegram getUpdates: answer of ")
     assert "over the 65,536 bytes limit (max_response_bytes)" in outcome.error
-    assert "even one update at a time; raise max_response_bytes" in outcome.error
+    assert "even one update a page; raise max_response_bytes" in outcome.error
     assert [p["limit"] for m, p in api.calls if m == "getUpdates"][-1] == 1
 
 
@@ -196,7 +196,7 @@ def test_mastodon_and_twilio_pages_halve_too() -> None:
     adapter = mastodon(md.handler, max_response_bytes=64 * 1024)
     assert len(adapter.poll({}).messages) == 30
     asked = [int(r.url.params["limit"]) for r in md.requests if "limit" in r.url.params]
-    assert asked[:3] == [40, 20, 10] and adapter.page == 40
+    assert asked[:3] == [40, 20, 10] and adapter.pages.size == 40
 
     tw = FakeTwilio([sms(n, "z" * 3000) for n in range(1, 31)], page_size=100)
 
@@ -207,7 +207,7 @@ def test_mastodon_and_twilio_pages_halve_too() -> None:
     phone = twilio(paged, max_response_bytes=64 * 1024)
     assert len(phone.poll({}).messages) == 30
     sizes = [r.url.params.get("PageSize") for r in tw.queries if "Messages" in r.url.path]
-    assert sizes[:3] == ["100", "50", "25"] and phone.page_size == 12
+    assert sizes[:3] == ["100", "50", "25"] and phone.pages.size == 12
 
 
 # -- items over max_item_bytes ---------------------------------------------------------------

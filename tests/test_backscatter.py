@@ -24,8 +24,9 @@ from omnitui.desk import Desk
 from omnitui.routing import RoutingConfigError, routing_from_config
 from omnitui.sync import SyncService
 from storage.models import Conversation
-from tests.dovecot import PASSWORD, USER, Dovecot
+from tests.dovecot import Dovecot
 from tests.email_fixtures import ADDRESS, secret, settings
+from tests.email_fixtures import append as deliver
 
 ACK = {"channels": ["email"], "text": "We have it: {{ conversation.ref }}"}
 
@@ -56,16 +57,6 @@ def report(frm: str, n: int) -> bytes:
         "Reporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; x@y\r\n"
         "Action: failed\r\nStatus: 5.1.1\r\n--b--\r\n"
     ).encode()
-
-
-def deliver(server: Dovecot, *raws: bytes) -> None:
-    import imapclient
-
-    client = imapclient.IMAPClient("127.0.0.1", port=server.port, ssl=False)
-    client.login(USER, PASSWORD)
-    for raw in raws:
-        client.append("INBOX", raw)
-    client.logout()
 
 
 def run(engine: Engine, imap: Dovecot, port: int, ack: dict[str, object]) -> None:

@@ -32,6 +32,7 @@ from storage import repository as repo
 from storage.models import Conversation, Message, Outbox
 from tests.dovecot import PASSWORD, USER, Dovecot
 from tests.email_fixtures import ADDRESS, secret, settings
+from tests.email_fixtures import append as deliver
 from tests.fake_adapter import FakeAdapter, FakeChannel, chat_message
 
 ALICE = "alice@victim.example"
@@ -58,16 +59,6 @@ def mail(
         msg["References"] = in_reply_to
     msg.set_content(body)
     return msg.as_bytes()
-
-
-def deliver(server: Dovecot, *raws: bytes) -> None:
-    import imapclient
-
-    client = imapclient.IMAPClient("127.0.0.1", port=server.port, ssl=False)
-    client.login(USER, PASSWORD)
-    for raw in raws:
-        client.append("INBOX", raw)
-    client.logout()
 
 
 def service(engine: Engine, imap: Dovecot, smtp_port: int, desk: Desk | None = None):

@@ -114,7 +114,7 @@ def mutated(draw: st.DrawFn) -> bytes:
             raw = re.sub(rb"--[\w'()+,./:=?-]{6,}", lambda _m, j=junk: j, raw, count=3)
         elif op == "huge":
             raw = raw + b"\r\n" + draw(st.binary(min_size=1, max_size=3)) * 50_000
-        elif op == "empty":
+        elif op == "empty" and len(raw) < 200_000:  # the lazy regex is quadratic
             raw = re.sub(rb"\r?\n\r?\n[\s\S]*?(?=\r?\n--)", b"\r\n\r\n", raw, count=5)
     return raw
 
