@@ -38,6 +38,8 @@ class State:
     config_path: Path | None = None
     config_explicit: bool = False
     db_url: str | None = None
+    #: The URL came from ``$OMNITUI_DB``, not the command line (the demo ignores it).
+    db_from_env: bool = False
 
 
 state = State()
@@ -162,6 +164,8 @@ def root(
     state.config_path = config
     state.config_explicit = config is not None
     state.db_url = db
+    source = ctx.get_parameter_source("db")  # typer bundles its own click
+    state.db_from_env = getattr(source, "name", "") == "ENVIRONMENT"
     if ctx.invoked_subcommand is not None:
         import gc
 
@@ -180,12 +184,16 @@ def demo(
         str | None, typer.Option("--db", help="Seed this database instead of a temporary one.")
     ] = None,
 ) -> None:
-    """The console on sample data from every channel; sends nothing anywhere."""
+    """The console on sample data from every channel; sends nothing anywhere.
+
+    It runs only on a store it seeded itself: never on a real one (``$OMNITUI_DB`` is
+    ignored; a ``--db`` naming a store with real data is refused)."""
     import tempfile
 
-    from omnitui.demo import seed
+    from omnitui.demo import is_demo_store, seed
+    from storage.engine import redact_url
 
-    url = db or state.db_url
+    url = db or (None if state.db_from_env else state.db_url)
     tmp = None
     if url is None:
         tmp = tempfile.TemporaryDirectory(prefix="omnitui-demo-")
@@ -193,13 +201,14 @@ def demo(
     engine = open_engine(url)
     cfg = _demo_config()
     desk = make_desk(cfg)
-    from sqlmodel import Session, select
-
-    from storage.models import Conversation
-
-    with Session(engine) as s:
-        empty = s.exec(select(Conversation.id).limit(1)).first() is None
-    if empty:
+    kind = is_demo_store(engine)
+    if kind is False:
+        engine.dispose()
+        fail(
+            f"{redact_url(url)} holds real conversations, not demo data: the demo runs "
+            "only on its own sample store (leave out --db, or name a new file)"
+        )
+    if kind is None:
         seed(engine)
     from omnitui.ui.app import run_console
 
@@ -258,9 +267,15 @@ def sync(
 
             with ThreadPoolExecutor(max_workers=max(1, min(8, len(accounts)))) as pool:
                 outcomes = list(pool.map(service.round, accounts))
+            undelivered = _undelivered_replies(engine, [a.name for a in accounts])
+            failed = undelivered is None or bool(undelivered)
+            undelivered = undelivered or {}
             for acct, outcome in zip(accounts, outcomes, strict=True):
                 if outcome.ok:
                     kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
+                    n = undelivered.get(acct.name, 0)
+                    if n:
+                        kept += f", {n} repl{'y' if n == 1 else 'ies'} undelivered"
                     say(f"{acct.name}: ok, {outcome.fetched} new, {outcome.sent} sent{kept}")
                 else:
                     failed = True
@@ -288,6 +303,21 @@ def sync(
         poller.run()
     except KeyboardInterrupt:
         poller.stop()
+
+
+def _undelivered_replies(engine: Engine, accounts: list[str]) -> dict[str, int] | None:
+    """Print one stderr line per failing, failed or uncertain reply of ``accounts``
+    (see :mod:`omnitui.cli_outbox`); how many each account has, or ``None`` (and one
+    line) when the outbox cannot be read."""
+    from omnitui.cli_outbox import report_problems
+
+    try:
+        return report_problems(engine, accounts)
+    except Exception as exc:  # noqa: BLE001 - the store is in trouble: one line, exit 1
+        from adapters.base import describe_exception
+
+        say(f"omnitui: cannot read the outbox: {describe_exception(exc)}", err=True)
+        return None
 
 
 #: Smaller syncs finish too fast to need a progress bar.
@@ -661,5 +691,6 @@ def main() -> None:
         raise SystemExit(1) from None
 
 
-# The agent commands (conv, kb, customer merge/vip/note) register themselves on `app`.
-from omnitui import cli_desk, cli_quarantine  # noqa: E402, F401
+# The agent commands (conv, kb, customer merge/vip/note, quarantine, outbox) register
+# themselves on `app`.
+from omnitui import cli_desk, cli_outbox, cli_quarantine  # noqa: E402, F401

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from omnitui.config import Config
     from omnitui.desk import Desk
     from storage.models import Conversation
+    from storage.queries import ThreadItem
 
 conv_app = typer.Typer(
     help="Work a conversation: status, snooze, priority, tags, assignment, merge, split.",
@@ -106,11 +107,40 @@ def conv_show(ref: Ref) -> None:
         for name in ("first_response_due", "next_response_due", "resolution_due"):
             say(f"{name}: {_iso(getattr(conv, name)) or '-'}")
         say(f"breached: {str(breached(conv, now)).lower()}")
+        attempts = _attempts(s, conv.id)  # type: ignore[arg-type]
         for n, item in enumerate(items, 1):
             say(
                 f"{n}\t{item.direction}\t{_iso(item.sent_at)}\t{clean_line(item.author or '', 30)}"
-                f"\t{clean_line(item.text, 70)}"
+                f"\t{_delivery(item, attempts.get(item.id, 0))}\t{clean_line(item.text, 70)}"
             )
+
+
+def _attempts(s: Session, conversation_id: int) -> dict[int, int]:
+    """Send attempts per ``out`` message of a conversation."""
+    from sqlmodel import col, select
+
+    from storage.models import Outbox
+
+    rows = s.exec(
+        select(Outbox.sent_message_id, Outbox.attempts).where(
+            Outbox.conversation_id == conversation_id, col(Outbox.sent_message_id).is_not(None)
+        )
+    ).all()
+    return {mid: n for mid, n in rows if mid is not None}
+
+
+def _delivery(item: ThreadItem, attempts: int) -> str:
+    """An ``out`` message's delivery state (``failing``: queued again after an error),
+    with the last error when it is not sent; ``-`` for other messages."""
+    from omnitui.cli_outbox import shown_state
+    from omnitui.sanitize import clean_line
+
+    if item.direction != "out":
+        return "-"
+    state = shown_state(item.delivery or "sent", attempts)
+    if state == "sent" or not item.delivery_error:
+        return state
+    return f"{state}: {clean_line(item.delivery_error, 120)}"
 
 
 def _iso(value: datetime | None) -> str | None:

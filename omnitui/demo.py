@@ -592,6 +592,25 @@ def _generated(b: _Builder, count: int) -> None:
             b.tune(conv, read=True)
 
 
+#: The event a seeded demo store carries: the demo opens no other store.
+DEMO_MARK = "demo.seeded"
+
+
+def is_demo_store(engine: Engine) -> bool | None:
+    """True for a store the demo seeded, False for any other store with data in it
+    (a real one: the demo must never touch it), None for an empty store."""
+    from sqlmodel import select
+
+    from storage.models import Event
+
+    with Session(engine) as s:
+        if s.exec(select(Event.id).where(Event.kind == DEMO_MARK).limit(1)).first():
+            return True
+        if s.exec(select(Conversation.id).limit(1)).first() is None:
+            return None
+    return False
+
+
 def seed(
     engine: Engine, *, now: datetime | None = None, rng_seed: int = 7, generated: int = 52
 ) -> DemoSummary:
@@ -604,6 +623,7 @@ def seed(
             b.person(p)
         _story(b, people)
         _generated(b, generated)
+        repo.log_event(s, DEMO_MARK, detail={"seed": rng_seed})
         s.commit()
         from sqlmodel import func, select
 

@@ -695,13 +695,24 @@ class LocalSender:
         """Nothing to release."""
 
 
-def send_all_local(engine: Engine, desk: Desk) -> int:
-    """Deliver every queued reply with :class:`LocalSender` (the demo's outbox)."""
+def send_all_local(engine: Engine, desk: Desk, *, after_id: int) -> int:
+    """Deliver with :class:`LocalSender` the replies queued after outbox item
+    ``after_id`` (the demo's own, written in this session); no other row is touched."""
     sender = LocalSender()
     service = SyncService(engine, desk, ())
     with Session(engine) as s:
-        ids = s.exec(select(Outbox.id).where(Outbox.state == "queued")).all()
+        ids = s.exec(
+            select(Outbox.id).where(Outbox.state == "queued", col(Outbox.id) > after_id)
+        ).all()
     return sum(1 for i in ids if service._send_one(i, sender))
+
+
+def newest_outbox_id(engine: Engine) -> int:
+    """The highest outbox id so far (0 for none)."""
+    from sqlalchemy import func
+
+    with Session(engine) as s:
+        return s.exec(select(func.max(Outbox.id))).one() or 0
 
 
 class Poller:

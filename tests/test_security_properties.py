@@ -100,6 +100,10 @@ def hostile_store(path: Path) -> str:
     with Session(engine) as s:
         for i, channel in enumerate(CHANNELS):
             desk.ingest(s, f"acct-{channel}", hostile_message(i, channel))
+        from omnitui.demo import DEMO_MARK
+        from storage import repository
+
+        repository.log_event(s, DEMO_MARK)  # shown with `omnitui demo --db`
         s.commit()
     engine.dispose()
     return url

@@ -68,6 +68,8 @@ class OmniApp(DeskActions, App):
         #: thread, after the first inbox rows are on screen).
         self.kb = None
         self._calendar_checked = False
+        #: The demo "sends" only replies queued after this outbox id (its own).
+        self._demo_floor: int | None = None
 
     # -- life cycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -80,6 +82,7 @@ class OmniApp(DeskActions, App):
         self.set_timer(0.8, self._housekeeping)  # after the first rows are drawn
         self.set_timer(1.5, _calm_garbage_collector)
         if self.demo:
+            self._read_demo_floor()
             self.notify(
                 "Demo data: replies are 'sent' locally; nothing leaves this machine.",
                 title="omnitui demo",
@@ -367,13 +370,21 @@ class OmniApp(DeskActions, App):
         else:
             self.call_from_thread(self.poll_now)
 
+    @work(thread=True, group="writes")
+    def _read_demo_floor(self) -> None:
+        from omnitui.sync import newest_outbox_id
+
+        self._demo_floor = newest_outbox_id(self.engine)
+
     def _demo_send(self) -> None:
         import time
 
         from omnitui.sync import send_all_local
 
+        if self._demo_floor is None:
+            self._demo_floor = 0  # set at mount; 0 only if the demo had no time to read it
         time.sleep(DEMO_SEND_DELAY)
-        if send_all_local(self.engine, self.desk):
+        if send_all_local(self.engine, self.desk, after_id=self._demo_floor):
             self.call_from_thread(self.data_changed)
 
     @work(thread=True, group="writes")
