@@ -17,6 +17,7 @@ import typer
 
 from omnitui.cli import app, db_url, fail, load, open_engine, say
 from omnitui.sanitize import clean_line
+from storage.limits import MAX_INT
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,8 +33,6 @@ app.add_typer(outbox_app, name="outbox")
 STATES = ("queued", "sending", "failing", "failed", "uncertain")
 #: The states that make `sync --once` exit non-zero.
 PROBLEM_STATES = ("failing", "failed", "uncertain")
-#: The largest id a database integer column holds (SQLite and PostgreSQL BIGINT).
-MAX_ID = 2**63 - 1
 PREVIEW_CHARS = 40
 
 
@@ -189,7 +188,7 @@ def _get(s: Session, item_id: int):  # noqa: ANN202 - an Outbox
     return item
 
 
-ItemId = Annotated[int, typer.Argument(help="Reply id from `omnitui outbox`.", max=MAX_ID)]
+ItemId = Annotated[int, typer.Argument(help="Reply id from `omnitui outbox`.", max=MAX_INT)]
 
 
 @outbox_app.command("retry")

@@ -11,6 +11,7 @@ import typer
 
 from omnitui.cli import app, db_url, fail, load, make_desk, open_engine, say
 from omnitui.sanitize import clean, clean_line
+from storage.limits import MAX_INT
 
 quarantine_app = typer.Typer(
     help="Items that could not be read or stored, kept with their raw payload.",
@@ -18,9 +19,6 @@ quarantine_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(quarantine_app, name="quarantine")
-
-#: The largest id a database integer column holds (SQLite and PostgreSQL BIGINT).
-MAX_ID = 2**63 - 1
 
 
 @quarantine_app.command("list")
@@ -61,7 +59,7 @@ def _item(engine, item_id: int):  # noqa: ANN001, ANN202
 
 @quarantine_app.command("show")
 def quarantine_show(
-    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.", max=MAX_ID)],
+    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.", max=MAX_INT)],
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the exact raw bytes to this new file."),
@@ -100,7 +98,7 @@ def quarantine_show(
 @quarantine_app.command("retry")
 def quarantine_retry(
     item_id: Annotated[
-        int | None, typer.Argument(help="One item; all when left out.", max=MAX_ID)
+        int | None, typer.Argument(help="One item; all when left out.", max=MAX_INT)
     ] = None,
 ) -> None:
     """Read items again from their raw payload and store what now works; exit 1 while
@@ -133,7 +131,7 @@ def quarantine_retry(
 
 @quarantine_app.command("drop")
 def quarantine_drop(
-    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.", max=MAX_ID)],
+    item_id: Annotated[int, typer.Argument(help="Item id from `quarantine list`.", max=MAX_INT)],
 ) -> None:
     """Forget one item and its raw payload for good."""
     from sqlmodel import Session
