@@ -30,6 +30,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
+from adapters.checks import Finding, failed, passed
 from adapters.http_api import (
     ApiAdapter,
     PageSize,
@@ -325,6 +326,65 @@ def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
     finally:
         adapter.close()
     return f"signed in as {adapter.address(me)}"
+
+
+#: The OAuth scopes each direction needs (a bare ``read`` or ``write`` covers its kind):
+#: receive reads ``/api/v1/notifications``; send reads the status answered (to keep its
+#: visibility) and posts ``/api/v1/statuses``.
+RECEIVE_SCOPES = ("read:notifications",)
+SEND_SCOPES = ("write:statuses", "read:statuses")
+
+
+def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+    """``verify_credentials`` (``omnitui doctor``): the token is valid; then the
+    token's scopes from ``GET /oauth/token/info`` — the OAuth library's endpoint, which
+    Mastodon serves but does not document — against what each direction calls. A
+    server that does not answer it gets the token checked, not its scopes. Nothing is
+    posted."""
+    adapter = MastodonAdapter(name, settings, secret)
+    try:
+        me = adapter.request("GET", "/api/v1/accounts/verify_credentials")
+        if not isinstance(me, dict):
+            raise AdapterError("Mastodon verify_credentials: malformed answer (not an object)")
+        scopes = _token_scopes(adapter)
+    except AdapterError as exc:
+        return [failed("receive", str(exc)), failed("send", str(exc))]
+    finally:
+        adapter.close()
+    who = f"signed in as {adapter.address(me)}"
+    if scopes is None:
+        unread = "the server does not show the token's scopes (GET /oauth/token/info), so"
+        return [
+            passed("receive", f"{who}; {unread} read:notifications is not checked"),
+            passed("send", f"{who}; {unread} write:statuses is not checked; nothing sent"),
+        ]
+    has = " ".join(sorted(scopes)) or "none"
+    found = []
+    for part, needed, use in (
+        ("receive", RECEIVE_SCOPES, "mentions cannot be read"),
+        ("send", SEND_SCOPES, "replies cannot be posted"),
+    ):
+        lacking = [s for s in needed if s not in scopes and s.split(":")[0] not in scopes]
+        if lacking:
+            found.append(failed(part, f"the token lacks {' '.join(lacking)} (it has {has}): {use}"))
+        else:
+            done = "; nothing sent" if part == "send" else ""
+            found.append(passed(part, f"{who}; token scopes {has}{done}"))
+    return found
+
+
+def _token_scopes(adapter: MastodonAdapter) -> set[str] | None:
+    """The token's scopes, or None when the server does not say."""
+    try:
+        info = adapter.request("GET", "/oauth/token/info")
+    except AdapterError:
+        return None
+    scope = info.get("scope", info.get("scopes")) if isinstance(info, dict) else None
+    if isinstance(scope, str):
+        scope = scope.split()
+    if not isinstance(scope, list):
+        return None
+    return {s for s in scope if isinstance(s, str) and s}
 
 
 secret_fields = ("access_token",)

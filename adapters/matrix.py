@@ -31,6 +31,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
+from adapters.checks import Finding, failed, passed
 from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
 from adapters.json_items import (
     Unusable,
@@ -410,6 +411,37 @@ def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
     finally:
         adapter.close()
     return f"signed in as {me.get('user_id')}"
+
+
+def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+    """``whoami`` (``omnitui doctor``): the token is valid and belongs to ``user_id``.
+    The right to post is a room's power level, so it is not asked here; nothing is
+    sent."""
+    adapter = MatrixAdapter(name, settings, secret)
+    try:
+        me = adapter.request("GET", f"{API}/account/whoami")
+    except AdapterError as exc:
+        return [failed("receive", str(exc)), failed("send", str(exc))]
+    finally:
+        adapter.close()
+    user = as_text(me.get("user_id"))
+    if not user:
+        problem = "Matrix whoami: malformed answer (no user_id)"
+        return [failed("receive", problem), failed("send", problem)]
+    if adapter.user_id and adapter.user_id != user:
+        wrong = f"the token is {user}'s, not user_id {adapter.user_id}'s"
+        return [
+            failed("receive", f"{wrong}: the bot's own replies would come back as messages"),
+            failed("send", f"{wrong}: replies would go out as {user}"),
+        ]
+    return [
+        passed("receive", f"signed in as {user}: /sync"),
+        passed(
+            "send",
+            f"signed in as {user}; the right to post is set per room (power levels) "
+            "and not checked here; nothing sent",
+        ),
+    ]
 
 
 secret_fields = ("access_token",)

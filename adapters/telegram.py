@@ -31,6 +31,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
+from adapters.checks import Finding, failed, passed
 from adapters.http_api import (
     ApiAdapter,
     PageSize,
@@ -328,6 +329,28 @@ def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
     finally:
         adapter.close()
     return f"bot @{me.get('username', '?')}"
+
+
+def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+    """``getMe`` (``omnitui doctor``): the token is valid and the bot exists. The Bot API
+    has no permission to ask about: a valid token may both take updates and send, so
+    both directions stand or fall with it. Nothing is sent."""
+    adapter = TelegramAdapter(name, settings, secret)
+    try:
+        me = adapter.call("getMe", {})
+    except AdapterError as exc:
+        return [failed("receive", str(exc)), failed("send", str(exc))]
+    finally:
+        adapter.close()
+    me = as_dict(me)
+    bot = f"bot @{as_text(me.get('username')) or '?'}"
+    receive = f"{bot}: updates by getUpdates (the first sync removes any webhook)"
+    if me.get("can_read_all_group_messages") is False:
+        receive += "; privacy mode on: in groups only commands and replies to the bot arrive"
+    return [
+        passed("receive", receive),
+        passed("send", f"{bot}: sendMessage to anyone who has written to it; nothing sent"),
+    ]
 
 
 secret_fields = ("token",)

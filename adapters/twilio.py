@@ -35,6 +35,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
+from adapters.checks import Finding, attempt, failed, passed
 from adapters.http_api import (
     ApiAdapter,
     PageSize,
@@ -432,6 +433,91 @@ def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
     finally:
         adapter.close()
     return f"account {account.get('friendly_name', adapter.account_sid)} ({account.get('status')})"
+
+
+#: Twilio's Messaging API, where messaging services live; an ``api_base`` of one's own
+#: (a test server, a proxy) is asked for them too.
+MESSAGING_API = "https://messaging.twilio.com"
+
+
+def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+    """``omnitui doctor``: the Account resource answers and is ``active`` (both
+    directions); for send, ``from_number`` is one of the account's
+    IncomingPhoneNumbers able to send SMS, or ``messaging_service_sid`` is a service
+    of the account. Nothing is sent."""
+    adapter = TwilioAdapter(name, settings, secret)
+    try:
+        try:
+            account = adapter.request("GET", f"/2010-04-01/Accounts/{adapter.account_sid}.json")
+        except AdapterError as exc:
+            return [failed("receive", str(exc)), failed("send", str(exc))]
+        label = f"account {as_text(account.get('friendly_name')) or adapter.account_sid}"
+        status = as_text(account.get("status"))
+        if status != "active":
+            problem = f"{label} is {status or 'of no known status'}, not active"
+            return [failed("receive", problem), failed("send", problem)]
+        reads = "Messages.json and Calls.json" if adapter.calls else "Messages.json"
+        trial = as_text(account.get("type")) == "Trial"
+        send = attempt("send", lambda: _sender(adapter, trial))
+        return [passed("receive", f"{label} ({status}): reads {reads}"), send]
+    finally:
+        adapter.close()
+
+
+def _sender(adapter: TwilioAdapter, trial: bool) -> str:
+    """What replies are sent from, checked against the account; raises when unusable."""
+    note = "; a trial account: SMS go only to verified numbers" if trial else ""
+    if adapter.service_sid:
+        service = _messaging_service(adapter)
+        named = as_text(service.get("friendly_name")) or adapter.service_sid
+        return f"messaging service {named} found{note}; nothing sent"
+    number = adapter.number
+    if not number:
+        raise AdapterError("neither from_number nor messaging_service_sid is set", retryable=False)
+    if not number.startswith("+"):
+        return f"from_number {number} is not a phone number (short code or sender id): not checked"
+    listing = adapter.request(
+        "GET", f"{adapter._prefix}IncomingPhoneNumbers.json", params={"PhoneNumber": number}
+    )
+    owned = [
+        as_dict(item)
+        for item in as_list(listing.get("incoming_phone_numbers"))
+        if as_dict(item).get("phone_number") == number
+    ]
+    if not owned:
+        raise AdapterError(
+            f"from_number {number} is not a phone number of this account "
+            "(IncomingPhoneNumbers): replies would be refused",
+            retryable=False,
+        )
+    capabilities = {str(k).lower(): v for k, v in as_dict(owned[0].get("capabilities")).items()}
+    if capabilities.get("sms") is not True:
+        raise AdapterError(f"from_number {number} cannot send SMS (capabilities)", retryable=False)
+    return f"from_number {number} is the account's and can send SMS{note}; nothing sent"
+
+
+def _messaging_service(adapter: TwilioAdapter) -> dict[str, Any]:
+    """``GET /v1/Services/{sid}`` of the Messaging API, with the account's credentials."""
+    sid = _sid(adapter.service_sid)
+    if sid is None:
+        raise AdapterError("messaging_service_sid is not a SID", retryable=False)
+    base = MESSAGING_API if adapter.api_base == DEFAULT_API else adapter.api_base
+    service = "Twilio GET Services"
+    auth = adapter.auth
+    try:
+        response = adapter._http.get(f"{base}/v1/Services/{sid}", auth=auth)
+    except httpx.HTTPError as exc:
+        raise transport_error(service, exc, basic_forms(*auth)) from None
+    body = json_body(service, response)
+    if response.status_code == 200:
+        return body
+    if response.status_code == 404:
+        raise AdapterError(
+            f"messaging_service_sid {sid} is not a messaging service of this account",
+            retryable=False,
+        )
+    detail = f"{body.get('message', '')} (code {body.get('code', '?')})"
+    raise error_for(service, response, body, scrub(detail, basic_forms(*auth)))
 
 
 secret_fields = ("auth_token",)

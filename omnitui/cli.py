@@ -64,24 +64,41 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load() -> Config:
-    """The config, or a one-line error naming the file and key."""
-    from omnitui.config import ConfigError, load_config
+def load(*, console: bool = False) -> Config:
+    """The config, or a one-line error naming the file and key. ``console`` (the console
+    and ``doctor``): also check the ``[keys]`` names against Textual's; headless
+    commands never import Textual."""
+    from omnitui.config import ConfigError, check_key_names, load_config
     from omnitui.paths import config_path
 
     path = state.config_path or config_path()
     try:
-        return load_config(path, required=state.config_explicit)
+        cfg = load_config(path, required=state.config_explicit)
+        if console:
+            check_key_names(cfg)
+        return cfg
     except ConfigError as exc:
         fail(str(exc))
 
 
 def db_url(config: Config, override: str | None = None) -> str:
-    """Which database to open: --db, then OMNITUI_DB, then [storage].url, then the default."""
+    """Which database to open: --db, then OMNITUI_DB, then [storage].url, then the default.
+    An SQLite file in a directory that does not exist is a one-line error naming the
+    option (a mistyped path never becomes a new empty store); the default's directory
+    is created."""
+    from omnitui.config import sqlite_dir_problem
     from omnitui.paths import default_db_url, ensure_data_dir
 
     url = override or state.db_url or config.storage_url
     if url:
+        problem = sqlite_dir_problem(url)
+        if problem:
+            if override or (state.db_url and not state.db_from_env):
+                fail(f"--db: {problem}")
+            if state.db_url:
+                fail(f"OMNITUI_DB: {problem}")
+            line = f":{config.storage_url_line}" if config.storage_url_line else ""
+            fail(f"{config.path}{line}: [storage].url: {problem}")
         return url
     ensure_data_dir()
     return default_db_url()
@@ -171,7 +188,7 @@ def root(
 
         gc.enable()  # off during start-up (omnitui/__main__.py); only the console waits
     else:
-        cfg = load()
+        cfg = load(console=True)
         engine = open_engine(db_url(cfg))
         from omnitui.ui.app import run_console
 
@@ -286,16 +303,19 @@ def sync(
             print("no accounts configured; nothing to sync", file=sys.stderr)
         raise typer.Exit(1 if failed else 0)
 
+    from omnitui.sync_report import DaemonReport
+
+    # Trouble goes to stderr once per change (omnitui/sync_report.py), not every round.
+    trouble = DaemonReport(engine, lambda line: say(line, err=True))
+
     def report(outcome) -> None:  # noqa: ANN001
-        if outcome.ok:
-            if outcome.fetched or outcome.sent or outcome.quarantined:
-                kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
-                print(
-                    f"{outcome.account}: {outcome.fetched} new, {outcome.sent} sent{kept}",
-                    flush=True,
-                )
-        else:
-            say(f"omnitui: {outcome.account}: {outcome.error}", err=True)
+        if outcome.ok and (outcome.fetched or outcome.sent or outcome.quarantined):
+            kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
+            print(
+                f"{outcome.account}: {outcome.fetched} new, {outcome.sent} sent{kept}",
+                flush=True,
+            )
+        trouble.on_round(outcome)
 
     poller = Poller(service, on_round=report)
     signal.signal(signal.SIGTERM, lambda *_: poller.stop())
@@ -492,12 +512,20 @@ def customer_forget(
 
     from storage import repository as repo
 
-    if not yes:
+    if not yes and not sys.stdin.isatty():
         fail("erasing a customer cannot be undone: add --yes to confirm")
     cfg = load()
     engine = open_engine(db_url(cfg))
     with Session(engine) as s:
         customer_id = find_customer(s, address)
+        if not yes:
+            from omnitui.cli_desk import confirm_both_sides
+            from omnitui.merge_preview import customer_side
+
+            side = customer_side(s, customer_id)
+            assert side is not None
+            action = f"erase {address} and all of theirs"
+            confirm_both_sides(action, [("erased:", side.line())], False)
         counts = repo.forget_customer(s, customer_id, actor=cfg.agent_name)
         s.commit()
     print(
@@ -538,11 +566,14 @@ def customer_show(
 
 @app.command()
 def doctor() -> None:
-    """Check config, secrets and connectivity per account."""
+    """Check config, secrets and connectivity per account: each direction (receive,
+    send, and what else a kind checks) on its own line, ``ok`` or ``FAIL``."""
+    from functools import partial
+
     from adapters import registry
     from omnitui.secrets import SecretError, describe_source, resolve_secret
 
-    cfg = load()
+    cfg = load(console=True)
     problems = 0
     say(f"config: {cfg.path} ({'found' if cfg.path and cfg.path.exists() else 'not found'})")
     url = db_url(cfg)
@@ -586,17 +617,26 @@ def doctor() -> None:
         if not ok:
             problems += 1
             continue
+        # ``checks``: one finding per direction (adapters/checks.py); ``check``: one line.
+        checks = getattr(module, "checks", None)
         check = getattr(module, "check", None)
-        if check is None:
+        if checks is None and check is None:
             say(f"{line} ok (no connectivity check for this kind)")
             continue
+        secret = partial(resolve_secret, acct)
         try:
-            detail = check(acct.name, acct.settings, lambda f, a=acct: resolve_secret(a, f))
+            if checks is not None:
+                found = [(f.part, f.ok, f.detail) for f in checks(acct.name, acct.settings, secret)]
+            else:
+                found = [("", True, check(acct.name, acct.settings, secret) or "")]
         except Exception as exc:  # noqa: BLE001 - report, never crash
             say(f"{line} FAIL {exc}")
             problems += 1
-        else:
-            say(f"{line} ok {detail or ''}".rstrip())
+            continue
+        for part, works, detail in found:
+            what = f"{part}: {detail}" if part else detail
+            say(f"{line} {'ok' if works else 'FAIL'} {what}".rstrip())
+        problems += any(not works for _, works, _ in found)
     raise typer.Exit(1 if problems else 0)
 
 
@@ -644,13 +684,29 @@ def _doctor_desk(cfg: Config) -> int:
 @secrets_app.command("set")
 def secrets_set(
     account: Annotated[str, typer.Argument(help="Account name from the config.")],
-    field: Annotated[str, typer.Argument(help="Which secret (default: password).")] = "password",
+    field: Annotated[
+        str | None,
+        typer.Argument(
+            help="Which secret (default: the kind's only one: email password, Telegram token,"
+            " Matrix and Mastodon access_token, Twilio auth_token)."
+        ),
+    ] = None,
 ) -> None:
-    """Store a secret in the OS keyring (read from the terminal, or stdin when piped)."""
+    """Store a secret in the OS keyring (read from the terminal, or stdin when piped).
+    The account, the field and the keyring are checked before the secret is asked for."""
     import getpass
 
-    from omnitui.secrets import SecretError, store_secret
+    from omnitui.secrets import SecretError, check_keyring, secret_target, store_secret
 
+    cfg = load()
+    try:
+        acct, field = secret_target(cfg, account, field)
+        check_keyring(acct, field)
+    except SecretError as exc:
+        fail(str(exc))
+    for how in ("command", "env"):
+        if acct.get(f"{field}_{how}"):
+            say(f"omnitui: note: {account} sets {field}_{how}, used before the keyring", err=True)
     if sys.stdin.isatty():
         value = getpass.getpass(f"{account} {field}: ")
     else:
@@ -691,6 +747,6 @@ def main() -> None:
         raise SystemExit(1) from None
 
 
-# The agent commands (conv, kb, customer merge/vip/note, quarantine, outbox) register
-# themselves on `app`.
-from omnitui import cli_desk, cli_outbox, cli_quarantine  # noqa: E402, F401
+# The agent commands (conv, kb, customer merge/vip/note, quarantine, outbox) and init
+# register themselves on `app`.
+from omnitui import cli_desk, cli_init, cli_outbox, cli_quarantine  # noqa: E402, F401

@@ -244,18 +244,49 @@ def conv_assign(
     _act(ref, run, "unassigned" if none else (lambda d: f"assigned to {agent or d.agent}"))
 
 
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do it without showing both sides and asking.")
+]
+
+
+def confirm_both_sides(action: str, lines: list[tuple[str, str]], yes: bool) -> None:
+    """Show both sides of a merge or erasure and ask (on a terminal); without a terminal
+    it takes ``--yes``. Customer text is sanitised for the terminal."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{action} cannot be undone: add --yes to confirm")
+    for label, text in lines:
+        say(f"{label:<13}{text}", err=True)
+    typer.echo(f"{action}? This cannot be undone. [y/N] ", err=True, nl=False)
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        fail("nothing changed", code=1)
+
+
 @conv_app.command("merge")
 def conv_merge(
     source: Annotated[str, typer.Argument(help="The conversation to merge away.")],
     target: Annotated[str, typer.Argument(help="The conversation that stays.")],
+    yes: Yes = False,
 ) -> None:
     """Merge SOURCE into TARGET: messages, replies and events move; SOURCE's reference
-    keeps leading to TARGET."""
+    keeps leading to TARGET. Shows both and asks first, unless --yes."""
+    from omnitui.merge_preview import conversation_side
     from omnitui.workflow import WorkflowError, merge_conversations
 
     with _desk_session() as (_cfg, desk, s):
         src, dst = _conversation(s, source), _conversation(s, target)
         src_ref = src.ref
+        if src.id != dst.id:
+            confirm_both_sides(
+                f"merge {src_ref} into {dst.ref}",
+                [
+                    ("merged away:", conversation_side(s, src).line()),
+                    ("stays:", conversation_side(s, dst).line()),
+                ],
+                yes,
+            )
         try:
             merge_conversations(desk, s, src, dst)
         except WorkflowError as exc:
@@ -425,14 +456,24 @@ def render_for(s: Session, desk: Desk, conv: Conversation, article: Any) -> tupl
 def customer_merge(
     keep: Annotated[str, typer.Argument(help="Address of the customer that stays.")],
     other: Annotated[str, typer.Argument(help="Address of the customer merged into it.")],
+    yes: Yes = False,
 ) -> None:
-    """Merge two customers: identities, conversations and events move; one event records it."""
+    """Merge two customers: identities, conversations and events move; one event records
+    it. Shows both and asks first, unless --yes."""
     from omnitui.customers import merge_customers
+    from omnitui.merge_preview import customer_side
 
     with _desk_session() as (cfg, desk, s):
         a, b = find_customer(s, keep), find_customer(s, other)
         if a == b:
             fail(f"{keep} and {other} are already the same customer", code=1)
+        kept, gone = customer_side(s, a), customer_side(s, b)
+        assert kept is not None and gone is not None
+        confirm_both_sides(
+            f"merge customer {other} into {keep}",
+            [("merged in:", gone.line()), ("stays:", kept.line())],
+            yes,
+        )
         counts = merge_customers(s, a, b, actor=cfg.agent_name)
         s.commit()
     print(

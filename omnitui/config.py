@@ -1,10 +1,15 @@
 """The config file (TOML): read with tomllib, checked, and turned into frozen dataclasses.
 
-Every error is one line naming the file, the line and the key, and never echoes a secret.
+Strict: a table or key the code does not read is an error with the closest valid name
+(``omnitui/config_schema.py``), and so is a ``[keys]`` binding that would hide another
+action's key. Every error is one line naming the file, the line and the key, and never
+echoes a secret: ``config.toml:12: unknown key 'imap_hots' in [[accounts]]
+"support-mail" (email) (did you mean 'imap_host'?)``.
 """
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import re
 import tomllib
@@ -13,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TOP_LEVEL = {"storage", "accounts", "sla", "kb", "keys", "agent", "ui", "routing", "notifications"}
+from omnitui.config_lines import TomlLines
+from omnitui.config_schema import Problem, check_names
+
 SECRET_KEYS = {
     "password",
     "token",
@@ -31,6 +38,16 @@ NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 class ConfigError(Exception):
     """A config problem, as one line: ``FILE:LINE: KEY: what is wrong``."""
+
+
+def login_name() -> str:
+    """The user's login name (the agent's name when ``[agent] name`` is not set)."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no $USER and no passwd entry (a bare container)
+        name = ""
+    name = " ".join(name.split())
+    return name or "agent"
 
 
 @dataclass(frozen=True)
@@ -57,57 +74,21 @@ class Config:
     accounts: tuple[AccountConfig, ...] = ()
     sla: Mapping[str, Any] = field(default_factory=dict)
     kb_dir: Path | None = None
+    #: ``[keys]``: action id → comma-separated keys, spaces removed.
     keys: Mapping[str, str] = field(default_factory=dict)
-    agent_name: str = "me"
+    agent_name: str = field(default_factory=login_name)
     display_timezone: str | None = None
     ui: Mapping[str, Any] = field(default_factory=dict)
     routing: Mapping[str, Any] = field(default_factory=dict)
     notifications: Mapping[str, Any] = field(default_factory=dict)
+    #: Lines of ``[storage] url`` and of each ``[keys]`` entry, for later checks.
+    storage_url_line: int = 0
+    key_lines: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Config:
         """No file, no accounts: the defaults."""
         return cls()
-
-
-class _Lines:
-    """Finds the line of a key in the raw text (tomllib reports none)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        self.account_starts = [
-            i + 1 for i, ln in enumerate(self.lines) if ln.strip().startswith("[[accounts]]")
-        ]
-
-    def table(self, header: str) -> int:
-        for i, ln in enumerate(self.lines):
-            if ln.strip().replace(" ", "") == f"[{header}]":
-                return i + 1
-        return 0
-
-    def key(self, key: str, *, start: int = 0, end: int | None = None) -> int:
-        pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
-        stop = end if end is not None else len(self.lines)
-        for i in range(max(start - 1, 0), stop):
-            if pattern.match(self.lines[i]):
-                return i + 1
-        return start
-
-    def account(self, index: int) -> tuple[int, int | None]:
-        if index < len(self.account_starts):
-            start = self.account_starts[index]
-            nxt = (
-                self.account_starts[index + 1] - 1 if index + 1 < len(self.account_starts) else None
-            )
-            # A following [table] also ends the account table.
-            stop = nxt if nxt is not None else len(self.lines)
-            for i in range(start, stop):
-                s = self.lines[i].strip()
-                if s.startswith("[") and not s.startswith("[[accounts]]"):
-                    stop = i
-                    break
-            return start, stop
-        return 0, None
 
 
 def _where(path: Path, line: int) -> str:
@@ -123,22 +104,29 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _find_secret(data: Any, prefix: str = "") -> str | None:
-    """The dotted path of the first literal secret anywhere in the document."""
+def _find_secret(data: Any, prefix: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """The key path of the first literal secret anywhere in the document."""
     if isinstance(data, dict):
         for key, value in data.items():
-            dotted = f"{prefix}.{key}" if prefix else key
             if key in SECRET_KEYS and isinstance(value, str | int):
-                return dotted
-            found = _find_secret(value, dotted)
+                return (*prefix, key)
+            found = _find_secret(value, (*prefix, key))
             if found:
                 return found
     elif isinstance(data, list):
         for i, item in enumerate(data):
-            found = _find_secret(item, f"{prefix}[{i}]")
+            found = _find_secret(item, (*prefix, i))
             if found:
                 return found
     return None
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """``("accounts", 0, "token")`` → ``accounts[0].token``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
 
 
 def load_config(path: Path, *, required: bool = False) -> Config:
@@ -168,59 +156,90 @@ def load_config(path: Path, *, required: bool = False) -> Config:
                 f"{path}:{match.group(1)}: TOML syntax: {reason} (column {match.group(2)})"
             ) from None
         raise ConfigError(f"{path}: TOML syntax: {msg}") from None
-    lines = _Lines(raw)
-    return _parse(path, data, lines)
+    lines = TomlLines(raw)
+    try:
+        return _parse(path, data, lines)
+    except Problem as problem:
+        raise ConfigError(f"{_where(path, lines.line(problem.path))}: {problem.message}") from None
 
 
-def _parse(path: Path, data: dict[str, Any], lines: _Lines) -> Config:
-    unknown = sorted(set(data) - TOP_LEVEL)
-    if unknown:
-        key = unknown[0]
-        line = lines.table(key) or lines.key(key)
-        raise ConfigError(
-            f"{_where(path, line)}: {key}: unknown setting "
-            f"(known tables: {', '.join(sorted(TOP_LEVEL))})"
-        )
+def check_key_names(config: Config) -> None:
+    """Raise :class:`ConfigError` for a ``[keys]`` entry Textual does not know as a key.
+    Imports Textual: only the console and ``omnitui doctor`` call it."""
+    if not config.keys:
+        return
+    from omnitui.config_keys import check_key_names as check
+
+    try:
+        check(config.keys)
+    except Problem as problem:
+        line = config.key_lines.get(str(problem.path[-1]), 0)
+        raise ConfigError(f"{_where(config.path or Path('config'), line)}: {problem}") from None
+
+
+def sqlite_dir_problem(url: str) -> str | None:
+    """What is wrong with the directory of an SQLite database URL (it must exist: a
+    mistyped path must not become a new empty store), or None (also for other
+    databases, and for URLs the store will report on itself)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        return None
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    folder = Path(database).expanduser().parent
+    if folder.is_dir():
+        return None
+    what = "is not a directory" if folder.exists() else "does not exist"
+    return (
+        f"{folder}, the directory of the SQLite database, {what} (create it first, or fix "
+        "the path: a new store is made only in an existing directory)"
+    )
+
+
+def _parse(path: Path, data: dict[str, Any], lines: TomlLines) -> Config:
     secret = _find_secret(data)
     if secret:
-        leaf = re.split(r"[.\[]", secret)[-1].rstrip("]")
-        account_idx = re.match(r"accounts\[(\d+)\]", secret)
-        if account_idx:
-            start, end = lines.account(int(account_idx.group(1)))
-            line = lines.key(leaf, start=start, end=end)
-            acct = data["accounts"][int(account_idx.group(1))]
+        leaf = str(secret[-1])
+        name = "ACCOUNT"
+        if secret[0] == "accounts" and isinstance(secret[1], int):
+            acct = data["accounts"][secret[1]]
             name = acct.get("name", "ACCOUNT") if isinstance(acct, dict) else "ACCOUNT"
-        else:
-            line = lines.key(leaf)
-            name = "ACCOUNT"
         field_arg = "" if leaf == "password" else f" {leaf}"
-        raise ConfigError(
-            f"{_where(path, line)}: {secret}: secrets are not allowed in the config file; "
+        raise Problem(
+            secret,
+            f"{_dotted(secret)}: secrets are not allowed in the config file; "
             f"store it in the keyring with `omnitui secrets set {name}{field_arg}`, or set "
-            f"{leaf}_command (a command that prints it) or {leaf}_env (an environment variable)"
+            f"{leaf}_command (a command that prints it) or {leaf}_env (an environment variable)",
         )
+    check_names(data)
 
     def table(key: str) -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
-            raise ConfigError(f"{_where(path, lines.key(key))}: {key}: expected a table [{key}]")
+            raise Problem((key,), f"{key}: expected a table [{key}]")
         return value
 
     storage = table("storage")
     url = storage.get("url")
     if url is not None and (not isinstance(url, str) or not url.strip()):
-        raise ConfigError(
-            f"{_where(path, lines.key('url'))}: storage.url: expected a database URL string"
-        )
+        raise Problem(("storage", "url"), "storage.url: expected a database URL string")
     agent = table("agent")
+    name = agent.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise Problem(("agent", "name"), "agent.name: expected your name as a string")
     ui = table("ui")
     keys = table("keys")
-    for key, value in keys.items():
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(
-                f"{_where(path, lines.key(key, start=lines.table('keys')))}: keys.{key}: "
-                'expected a key string like "j,down"'
-            )
+    if keys:
+        from omnitui.config_keys import check_keys
+
+        keys = check_keys(keys)
     tz = ui.get("timezone")
     if tz is not None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -228,51 +247,43 @@ def _parse(path: Path, data: dict[str, Any], lines: _Lines) -> Config:
         try:
             ZoneInfo(str(tz))
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
-                f"{_where(path, lines.key('timezone'))}: ui.timezone: unknown "
-                f"time zone {tz!r} (use an IANA name like Europe/Berlin)"
+            raise Problem(
+                ("ui", "timezone"),
+                f"ui.timezone: unknown time zone {tz!r} (use an IANA name like Europe/Berlin)",
             ) from None
     kb = table("kb")
     kb_dir = Path(str(kb["dir"])).expanduser() if kb.get("dir") else None
     if kb_dir is not None and not kb_dir.is_absolute():
         kb_dir = (path.parent / kb_dir).resolve()
-    accounts = _accounts(path, data.get("accounts", []), lines)
+    accounts = _accounts(data.get("accounts", []), lines)
     return Config(
         path=path,
         storage_url=url,
         accounts=accounts,
         sla=table("sla"),
         kb_dir=kb_dir,
-        keys={k: str(v) for k, v in keys.items()},
-        agent_name=str(agent.get("name", "me")),
+        keys=keys,
+        agent_name=name.strip() if name is not None else login_name(),
         display_timezone=str(tz) if tz else None,
         ui=ui,
         routing=table("routing"),
         notifications=table("notifications"),
+        storage_url_line=lines.line(("storage", "url")) if url else 0,
+        key_lines={k: lines.line(("keys", k)) for k in keys},
     )
 
 
-def _accounts(path: Path, raw: Any, lines: _Lines) -> tuple[AccountConfig, ...]:
+def _accounts(raw: Any, lines: TomlLines) -> tuple[AccountConfig, ...]:
     if not isinstance(raw, list):
-        raise ConfigError(
-            f"{_where(path, lines.key('accounts'))}: accounts: use [[accounts]] "
-            "tables, one per account"
-        )
+        raise Problem(("accounts",), "accounts: use [[accounts]] tables, one per account")
     seen: dict[str, int] = {}
     out = []
     for i, acct in enumerate(raw):
-        start, end = lines.account(i)
         label = f"accounts[{i}]"
 
-        def err(
-            key: str, message: str, *, _s: int = start, _e: int | None = end, _l: str = label
-        ) -> ConfigError:
-            line = lines.key(key, start=_s, end=_e) if key else _s
-            return ConfigError(
-                f"{_where(path, line)}: {_l}.{key}: {message}"
-                if key
-                else f"{_where(path, line)}: {_l}: {message}"
-            )
+        def err(key: str, message: str, *, _i: int = i, _l: str = label) -> Problem:
+            where: tuple[str | int, ...] = ("accounts", _i, key) if key else ("accounts", _i)
+            return Problem(where, f"{_l}.{key}: {message}" if key else f"{_l}: {message}")
 
         if not isinstance(acct, dict):
             raise err("", "expected a table")
@@ -283,7 +294,7 @@ def _accounts(path: Path, raw: Any, lines: _Lines) -> tuple[AccountConfig, ...]:
             raise err("name", f"{name!r}: use letters, digits, '.', '_' or '-'")
         if name in seen:
             raise err("name", f"{name!r} is already used by the account on line {seen[name]}")
-        seen[name] = lines.key("name", start=start, end=end)
+        seen[name] = lines.line(("accounts", i, "name"))
         kind = acct.get("kind")
         if not isinstance(kind, str) or not kind:
             raise (
@@ -312,7 +323,13 @@ def _accounts(path: Path, raw: Any, lines: _Lines) -> tuple[AccountConfig, ...]:
             settings.setdefault("folders", ["INBOX"])
             settings.setdefault("sent_folder", "Sent")
         out.append(
-            AccountConfig(name=name, kind=kind, poll_seconds=poll, settings=settings, line=start)
+            AccountConfig(
+                name=name,
+                kind=kind,
+                poll_seconds=poll,
+                settings=settings,
+                line=lines.line(("accounts", i)),
+            )
         )
     return tuple(out)
 

@@ -548,7 +548,38 @@ class Desk:
             detail={"outbox_id": item.id, "state": item.state},
         )
         s.delete(item)
+        s.flush()
+        self._clocks_after_withdrawal(s, conv)
         return body
+
+    def _clocks_after_withdrawal(self, s: Session, conv: Conversation) -> None:
+        """The withdrawn reply no longer answers the customer: first response is the
+        earliest agent reply left (and its clock runs again when none is left), and the
+        next-response clock runs again if the customer wrote after the last one."""
+        replies = s.exec(
+            select(Message.sent_at)
+            .where(
+                Message.conversation_id == conv.id,
+                Message.direction == "out",
+                col(Message.author) != ACK_AUTHOR,
+            )
+            .order_by(col(Message.sent_at))
+        ).all()
+        policy = self.policy_for(s, conv)
+        if not replies:
+            conv.first_responded_at = None
+            conv.first_response_due = self._due(policy, "first_response", conv.created_at)
+            conv.next_response_due = None
+        else:
+            conv.first_responded_at = replies[0]
+            waiting = conv.last_inbound_at is not None and conv.last_inbound_at > replies[-1]
+            if waiting and conv.next_response_due is None:
+                conv.next_response_due = self._due(
+                    policy,
+                    "next_response",
+                    conv.last_inbound_at,  # type: ignore[arg-type]
+                )
+        repo.refresh_urgency(conv)
 
     def mark_read(self, conv: Conversation) -> None:
         """The agent has seen the latest messages."""

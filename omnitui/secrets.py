@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from omnitui.config import AccountConfig
+from omnitui.config import AccountConfig, Config
 
 SERVICE = "omnitui"
 COMMAND_TIMEOUT = 30
@@ -112,3 +112,85 @@ def store_secret(account_name: str, field: str, value: str) -> None:
             f"cannot store in the OS keyring ({exc}); set {field}_command or {field}_env "
             "in the account's config instead"
         ) from None
+
+
+def secret_fields(kind: str) -> tuple[str, ...] | None:
+    """The secret fields of an account kind (``password`` when its adapter names none);
+    None when no installed adapter provides the kind."""
+    from omnitui.config_schema import KIND_SECRETS
+
+    if kind in KIND_SECRETS:
+        return KIND_SECRETS[kind]
+    from adapters import registry
+
+    module = registry.module(kind)
+    if module is None:
+        return None
+    return tuple(getattr(module, "secret_fields", ("password",)))
+
+
+def secret_target(
+    config: Config, account: str, field: str | None = None
+) -> tuple[AccountConfig, str]:
+    """The account and field ``omnitui secrets set ACCOUNT [FIELD]`` is about, checked
+    before anything is asked: the account is in the config and the field is one of its
+    kind's secrets (left out: the kind's only one). Raises :class:`SecretError`."""
+    from omnitui.config_schema import suggest
+
+    found = next((a for a in config.accounts if a.name == account), None)
+    if found is None:
+        names = [a.name for a in config.accounts]
+        if not names:
+            raise SecretError(
+                f"no account named {account!r}: {config.path} has no [[accounts]] "
+                "(add one, or write a config with `omnitui init`)"
+            )
+        hint = suggest(account, names)
+        raise SecretError(f"no account named {account!r} in {config.path} {hint}")
+    fields = secret_fields(found.kind)
+    if fields is None:
+        raise SecretError(
+            f"{account}: no adapter is installed for kind {found.kind!r}, so its secrets "
+            "are unknown"
+        )
+    quoted = ", ".join(repr(f) for f in fields)
+    if field is None:
+        if len(fields) == 1:
+            return found, fields[0]
+        raise SecretError(f"{account} ({found.kind}) has several secrets: name one of {quoted}")
+    if field not in fields:
+        which = "its secret is" if len(fields) == 1 else "its secrets are"
+        raise SecretError(
+            f"{account} ({found.kind}) has no secret {field!r}: {which} {quoted} "
+            f"(omnitui secrets set {account} {fields[0]})"
+        )
+    return found, field
+
+
+def keyring_problem() -> str | None:
+    """Why the OS keyring cannot keep a secret here (keyring's ``fail`` and ``null``
+    backends, or a chain of none), or None when it can."""
+    try:
+        import keyring
+        from keyring.backends import chainer, fail, null
+
+        backend = keyring.get_keyring()
+        empty = isinstance(backend, chainer.ChainerBackend) and not backend.backends
+    except Exception as exc:  # noqa: BLE001 - a broken keyring set-up is "none" too
+        return f"the OS keyring cannot be set up ({type(exc).__name__})"
+    if empty or isinstance(backend, fail.Keyring | null.Keyring):
+        name = f"{type(backend).__module__}.{type(backend).__qualname__}"
+        return f"no OS keyring backend is available here (keyring has only {name})"
+    return None
+
+
+def check_keyring(account: AccountConfig, field: str) -> None:
+    """Raise :class:`SecretError` (one line, with the alternatives) when the OS keyring
+    cannot store ``account``'s ``field``."""
+    problem = keyring_problem()
+    if problem:
+        raise SecretError(
+            f"{account.name}: {problem}; set {field}_command (a command that prints it) "
+            f'or {field}_env (an environment variable) in [[accounts]] "{account.name}" '
+            "instead"
+        )

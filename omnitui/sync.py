@@ -615,15 +615,10 @@ class NoRecipient(Exception):
     """The conversation's customer has no address on the conversation's channel."""
 
 
-def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
-    """The record an adapter needs to deliver an outbox item.
-
-    It goes to the conversation's customer, never to "whoever wrote last": the message
-    answered (and quoted, and named in In-Reply-To) is the newest one from one of the
-    customer's identities, and without one the customer's own address on the channel.
-    """
-    conv = s.get(Conversation, item.conversation_id)
-    assert conv is not None
+def _recipient(s: Session, conv: Conversation) -> tuple[Identity | None, Message | None]:
+    """Whom a reply on ``conv`` goes to: the identity of the newest message from the
+    conversation's customer, else the customer's own address on the channel; and that
+    message (answered, quoted and named in In-Reply-To), if any."""
     mine = select(Identity.id).where(Identity.customer_id == conv.customer_id)
     last_in = s.exec(
         select(Message)
@@ -645,6 +640,26 @@ def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
             )
             .order_by(col(Identity.id).desc())
         ).first()
+    return ident, last_in
+
+
+def reply_recipient(s: Session, conv: Conversation) -> str | None:
+    """The address a reply on ``conv`` would go to now (None: the customer has none
+    on that channel)."""
+    ident, _ = _recipient(s, conv)
+    return None if ident is None else ident.address
+
+
+def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
+    """The record an adapter needs to deliver an outbox item.
+
+    It goes to the conversation's customer, never to "whoever wrote last": the message
+    answered (and quoted, and named in In-Reply-To) is the newest one from one of the
+    customer's identities, and without one the customer's own address on the channel.
+    """
+    conv = s.get(Conversation, item.conversation_id)
+    assert conv is not None
+    ident, last_in = _recipient(s, conv)
     if ident is None:
         raise NoRecipient(f"the customer of {conv.ref} has no {conv.channel} address")
     to = ident.address

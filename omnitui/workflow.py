@@ -16,7 +16,16 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage import repository as repo
-from storage.models import PRIORITIES, STATUSES, Conversation, Event, Message, Outbox, RefAlias
+from storage.models import (
+    PRIORITIES,
+    STATUSES,
+    Conversation,
+    Draft,
+    Event,
+    Message,
+    Outbox,
+    RefAlias,
+)
 from storage.types import epoch, utcnow
 
 if TYPE_CHECKING:
@@ -246,6 +255,7 @@ def merge_conversations(desk: Desk, s: Session, source: Conversation, target: Co
         .values(conversation_id=target.id)
     )
     s.add(RefAlias(ref=source.ref, conversation_id=target.id))
+    _merge_drafts(s, source, target)
     target.tags = [*(target.tags or []), *(t for t in source.tags or [] if t not in target.tags)]
     if (
         source.first_responded_at is None
@@ -277,6 +287,30 @@ def merge_conversations(desk: Desk, s: Session, source: Conversation, target: Co
     s.delete(source)
     s.flush()
     repo.refresh_urgency(target)
+
+
+def _merge_drafts(s: Session, source: Conversation, target: Conversation) -> None:
+    """A draft of the merged-away conversation moves to the one that stays (after its
+    own draft, when it has one)."""
+    moved = s.get(Draft, source.id)
+    if moved is None:
+        return
+    kept = s.get(Draft, target.id)
+    if kept is None:
+        s.add(
+            Draft(
+                conversation_id=target.id,
+                mode=moved.mode,
+                body=moved.body,
+                author=moved.author,
+                updated_at=moved.updated_at,
+            )
+        )
+    else:
+        kept.body = kept.body.rstrip("\n") + "\n\n" + moved.body
+        s.add(kept)
+    s.delete(moved)
+    s.flush()
 
 
 def split_message(desk: Desk, s: Session, message: Message) -> Conversation:
@@ -332,7 +366,11 @@ def recount(s: Session, conv: Conversation) -> None:
 
 def find_by_ref(s: Session, ref: str) -> Conversation | None:
     """The conversation a reference names, following merges."""
-    ref = ref.strip().strip("[]").upper()
+    ref = ref.strip().strip("[]").strip().upper()
+    if ref.isascii() and ref.isdigit():
+        ref = f"C-{ref}"  # "1061" as typed in a prompt
+    elif ref.startswith("C") and ref[1:].isascii() and ref[1:].isdigit():
+        ref = f"C-{ref[1:]}"
     conv = s.exec(select(Conversation).where(Conversation.ref == ref)).first()
     if conv is not None:
         return conv

@@ -296,6 +296,23 @@ class Quarantine(SQLModel, table=True):
     attempts: int = 1
 
 
+class Draft(SQLModel, table=True):
+    """The unsent text of a reply or note, one per conversation, saved as the agent
+    types so it survives closing the composer, resolving, a restart and a crash."""
+
+    conversation_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
+        ),
+    )
+    #: ``reply`` or ``note``.
+    mode: str = Field(default="reply", sa_column=Column(String(16), nullable=False))
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    author: str = "me"
+    updated_at: datetime = _ts(stamp=True)
+
+
 class AccountState(SQLModel, table=True):
     """Health of one account as the last poll left it; read by the status line."""
 

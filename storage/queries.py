@@ -9,8 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 
-from sqlalchemy import Connection, func, select, tuple_, union_all
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 
 from storage.models import (
     NO_DUE,
@@ -18,6 +31,7 @@ from storage.models import (
     Attachment,
     Conversation,
     Customer,
+    Draft,
     Identity,
     Message,
     Outbox,
@@ -30,11 +44,65 @@ ID = Identity.__table__.c  # type: ignore[attr-defined]
 A = Attachment.__table__.c  # type: ignore[attr-defined]
 O = Outbox.__table__.c  # type: ignore[attr-defined]  # noqa: E741
 AS = AccountState.__table__.c  # type: ignore[attr-defined]
+D = Draft.__table__.c  # type: ignore[attr-defined]
 
 ACTIVE_STATUSES = ("open", "pending")
 
 #: Keyset position in the inbox: (urgency_due, recency, id).
 InboxKey = tuple[int, int, int]
+#: How much of the customer's last message a snippet reads (its first line is shown).
+SNIPPET_CHARS = 400
+
+
+def running_clock(
+    status: str,
+    first_response_due: datetime | None,
+    first_responded_at: datetime | None,
+    next_response_due: datetime | None,
+    resolution_due: datetime | None,
+) -> str | None:
+    """Which SLA clock is the most urgent running one: ``first_response``,
+    ``next_response`` or ``resolution`` (None when none runs).
+
+    The same rule as ``repository.running_due``: pending and snoozed stop the
+    next-response and resolution clocks; the first-response clock runs until the first
+    public reply."""
+    if status == "resolved":
+        return None
+    dues: list[tuple[datetime, int, str]] = []
+    if first_responded_at is None and first_response_due is not None:
+        dues.append((first_response_due, 0, "first_response"))
+    if status not in ("pending", "snoozed"):
+        if next_response_due is not None:
+            dues.append((next_response_due, 1, "next_response"))
+        if resolution_due is not None:
+            dues.append((resolution_due, 2, "resolution"))
+    return min(dues)[2] if dues else None
+
+
+def first_line(text: str | None) -> str:
+    """The first non-blank line of ``text``, stripped, at most 200 characters."""
+    return next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")[:200]
+
+
+def _snippet_col(conversation_id):  # noqa: ANN001, ANN202 - a column; a scalar subquery
+    """The start of the customer's newest message in the conversation (an index seek
+    on ``ix_message_conversation``, newest first, to the first inbound one)."""
+    return (
+        select(func.substr(M.text, 1, SNIPPET_CHARS))
+        .where(M.conversation_id == conversation_id, M.direction == "in")
+        .order_by(M.sent_at.desc(), M.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("snippet")
+    )
+
+
+def _draft_col(conversation_id):  # noqa: ANN001, ANN202
+    """Whether an unsent draft with text waits on the conversation (a primary-key seek)."""
+    return exists(
+        select(literal(1)).where(D.conversation_id == conversation_id, D.body != "")
+    ).label("has_draft")
 
 
 @dataclass(frozen=True)
@@ -73,10 +141,16 @@ class InboxRow:
     due: datetime | None
     last_message_at: datetime
     key: InboxKey
+    #: The running clock ``due`` belongs to (``first_response``, ``next_response``,
+    #: ``resolution``), None when none runs.
+    clock: str | None = None
+    #: An unsent reply or note waits in the ``draft`` table.
+    has_draft: bool = False
 
     @property
     def title(self) -> str:
-        """Subject, or the first line for channels without subjects."""
+        """Subject, or (channels without subjects) the first line of the customer's
+        newest message."""
         return self.subject or self.preview
 
 
@@ -98,7 +172,36 @@ def _inbox_columns() -> list:
         C.urgency_due,
         C.recency,
         C.last_message_at,
+        _clock_col(),
     ]
+
+
+def _clock_col():  # noqa: ANN202 - a labelled CASE
+    """:func:`running_clock` in SQL, so the inbox reads one short string, not four
+    timestamps (both backends store them naive UTC, so they compare in order)."""
+    fr = and_(C.first_responded_at.is_(None), C.first_response_due.is_not(None))
+    paused = C.status.in_(("pending", "snoozed"))
+    nr = and_(~paused, C.next_response_due.is_not(None))
+    res = and_(~paused, C.resolution_due.is_not(None))
+    return case(
+        (or_(C.urgency_due >= NO_DUE, C.status == "resolved"), None),
+        (
+            and_(
+                fr,
+                or_(~nr, C.first_response_due <= C.next_response_due),
+                or_(~res, C.first_response_due <= C.resolution_due),
+            ),
+            "first_response",
+        ),
+        (and_(nr, or_(~res, C.next_response_due <= C.resolution_due)), "next_response"),
+        (res, "resolution"),
+        else_=None,
+    ).label("clock")
+
+
+def _with_extras(q, conversation_id):  # noqa: ANN001, ANN202 - a Select; a column
+    """Add the customer's snippet and the draft flag, computed per returned row."""
+    return q.add_columns(_snippet_col(conversation_id), _draft_col(conversation_id))
 
 
 def _where(flt: InboxFilter) -> list:
@@ -120,6 +223,7 @@ def _where(flt: InboxFilter) -> list:
 
 def _row(r) -> InboxRow:  # noqa: ANN001 - a SQLAlchemy Row
     due = None if r.urgency_due >= NO_DUE else datetime.fromtimestamp(r.urgency_due, UTC)
+    snippet = first_line(r.snippet) if r.snippet is not None else (r.preview or "")
     return InboxRow(
         id=r.id,
         ref=r.ref or "",
@@ -129,7 +233,7 @@ def _row(r) -> InboxRow:  # noqa: ANN001 - a SQLAlchemy Row
         customer_name=r.name or "",
         vip=bool(r.vip),
         subject=r.subject or "",
-        preview=r.preview or "",
+        preview=snippet,
         status=r.status,
         priority=r.priority,
         assignee=r.assignee,
@@ -140,6 +244,8 @@ def _row(r) -> InboxRow:  # noqa: ANN001 - a SQLAlchemy Row
         if r.last_message_at.tzinfo is None
         else r.last_message_at,
         key=(r.urgency_due, r.recency, r.id),
+        clock=r.clock if due is not None else None,
+        has_draft=bool(r.has_draft),
     )
 
 
@@ -151,23 +257,31 @@ def _base(flt: InboxFilter):  # noqa: ANN202
     )
 
 
-def _ordered(
-    flt: InboxFilter,
-    key_cond,
-    *,
-    descending: bool,
-    limit: int,  # noqa: ANN001 - a clause
-):  # noqa: ANN202 - a Select
-    """The inbox query in key order. With several statuses, one index-ordered query per
-    status merged with UNION ALL: an ``IN`` list would make SQLite sort every matching
-    row (tens of thousands at 100k conversations) for each page."""
+_KEY = tuple_(bindparam("key_due"), bindparam("key_recency"), bindparam("key_id"))
+
+
+def _key_params(key: InboxKey | None) -> dict[str, int]:
+    return {} if key is None else {"key_due": key[0], "key_recency": key[1], "key_id": key[2]}
+
+
+@lru_cache(maxsize=64)
+def _ordered(flt: InboxFilter, key_side: str, *, descending: bool, limit: int):  # noqa: ANN202
+    """The inbox query in key order, built once per filter and shape (the key itself is
+    bound at execution). ``key_side``: ``""`` (from the start), ``">"`` (after the
+    bound key) or ``"<"`` (before it).
+
+    With several statuses, one index-ordered query per status merged with UNION ALL: an
+    ``IN`` list would make SQLite sort every matching row (tens of thousands at 100k
+    conversations) for each page."""
+    row_key = tuple_(C.urgency_due, C.recency, C.id)
+    key_cond = {"": None, ">": row_key > _KEY, "<": row_key < _KEY}[key_side]
     keys = (C.urgency_due, C.recency, C.id)
     order = [k.desc() for k in keys] if descending else list(keys)
     if len(flt.statuses) <= 1:
         q = _base(flt)
         if key_cond is not None:
             q = q.where(key_cond)
-        return q.order_by(*order).limit(limit)
+        return _with_extras(q, C.id).order_by(*order).limit(limit)
     parts = []
     for status in flt.statuses:
         q = _base(replace(flt, statuses=(status,)))
@@ -177,10 +291,13 @@ def _ordered(
         parts.append(select(*sub.c))
     merged = union_all(*parts).subquery()
     mkeys = (merged.c.urgency_due, merged.c.recency, merged.c.id)
-    return (
-        select(merged)
-        .order_by(*([k.desc() for k in mkeys] if descending else list(mkeys)))
-        .limit(limit)
+    morder = [k.desc() for k in mkeys] if descending else list(mkeys)
+    # The page first, then the per-row extras for its rows only (not for every row
+    # of every part).
+    page = select(merged).order_by(*morder).limit(limit).subquery()
+    pkeys = (page.c.urgency_due, page.c.recency, page.c.id)
+    return _with_extras(select(page), page.c.id).order_by(
+        *([k.desc() for k in pkeys] if descending else list(pkeys))
     )
 
 
@@ -192,23 +309,28 @@ def inbox_page(
     Order: breached first, then soonest SLA due, then newest activity — which is
     ascending ``(urgency_due, recency, id)``, one index range scan (per status).
     """
-    cond = None if after is None else tuple_(C.urgency_due, C.recency, C.id) > tuple_(*after)
-    return [_row(r) for r in conn.execute(_ordered(flt, cond, descending=False, limit=limit))]
+    q = _ordered(flt, "" if after is None else ">", descending=False, limit=limit)
+    return [_row(r) for r in conn.execute(q, _key_params(after))]
 
 
 def inbox_page_before(
     conn: Connection, flt: InboxFilter, *, before: InboxKey | None = None, limit: int = 100
 ) -> list[InboxRow]:
     """Up to ``limit`` rows just before ``before`` (or the last rows), in urgency order."""
-    cond = None if before is None else tuple_(C.urgency_due, C.recency, C.id) < tuple_(*before)
-    rows = [_row(r) for r in conn.execute(_ordered(flt, cond, descending=True, limit=limit))]
+    q = _ordered(flt, "" if before is None else "<", descending=True, limit=limit)
+    rows = [_row(r) for r in conn.execute(q, _key_params(before))]
     rows.reverse()
     return rows
 
 
 def inbox_at(conn: Connection, flt: InboxFilter, offset: int, limit: int = 100) -> list[InboxRow]:
     """Rows from position ``offset`` (for a jump, e.g. dragging the scrollbar)."""
-    q = _base(flt).order_by(C.urgency_due, C.recency, C.id).offset(offset).limit(limit)
+    q = (
+        _with_extras(_base(flt), C.id)
+        .order_by(C.urgency_due, C.recency, C.id)
+        .offset(offset)
+        .limit(limit)
+    )
     return [_row(r) for r in conn.execute(q)]
 
 
@@ -240,10 +362,11 @@ def inbox_rows_by_id(conn: Connection, ids: Sequence[int]) -> list[InboxRow]:
     """Inbox rows for these conversation ids (search results), in the given order."""
     if not ids:
         return []
-    q = (
+    q = _with_extras(
         select(*_inbox_columns())
         .select_from(Conversation.__table__.join(Customer.__table__, CU.id == C.customer_id))  # type: ignore[attr-defined]
-        .where(C.id.in_(list(ids)))
+        .where(C.id.in_(list(ids))),
+        C.id,
     )
     by_id = {r.id: _row(r) for r in conn.execute(q)}
     return [by_id[i] for i in ids if i in by_id]
@@ -399,6 +522,20 @@ class ConversationInfo:
     unread: bool = False
     extra: dict = field(default_factory=dict)
 
+    @property
+    def clock(self) -> str | None:
+        """The running SLA clock ``due`` belongs to (``first_response``,
+        ``next_response``, ``resolution``); None when none runs."""
+        if self.due is None:
+            return None
+        return running_clock(
+            self.status,
+            self.first_response_due,
+            self.first_responded_at,
+            self.next_response_due,
+            self.resolution_due,
+        )
+
 
 def customer_info(conn: Connection, customer_id: int) -> CustomerInfo | None:
     """A customer and their identities."""
@@ -475,6 +612,7 @@ class HistoryItem:
     channel: str
     status: str
     subject: str
+    #: The first line of the customer's newest message in it (not our reply).
     preview: str
     last_message_at: datetime
     message_count: int
@@ -492,6 +630,7 @@ def customer_history(conn: Connection, customer_id: int, *, limit: int = 200) ->
             C.preview,
             C.last_message_at,
             C.message_count,
+            _snippet_col(C.id),
         )
         .where(C.customer_id == customer_id)
         .order_by(C.recency, C.id.desc())
@@ -504,7 +643,7 @@ def customer_history(conn: Connection, customer_id: int, *, limit: int = 200) ->
             r.channel,
             r.status,
             r.subject,
-            r.preview,
+            first_line(r.snippet) if r.snippet is not None else r.preview,
             _aware(r.last_message_at),
             r.message_count,  # type: ignore[arg-type]
         )

@@ -24,6 +24,7 @@ from storage.models import (
     Attachment,
     Conversation,
     Customer,
+    Draft,
     Event,
     Identity,
     Message,
@@ -668,6 +669,7 @@ def forget_customer(s: Session, customer_id: int, *, actor: str = "me") -> dict[
     counts["quarantined"] = quarantine.forget_mentions(s, addresses)
     if conv_ids:
         s.exec(delete(Outbox).where(Outbox.conversation_id.in_(conv_ids)))
+        s.exec(delete(Draft).where(Draft.conversation_id.in_(conv_ids)))
         s.exec(delete(Event).where(Event.conversation_id.in_(conv_ids)))
     s.exec(delete(Event).where(Event.customer_id == customer_id))
     s.exec(delete(Customer).where(Customer.id == customer_id))

@@ -225,6 +225,10 @@ def test_secrets_set_reads_stdin_and_never_echoes(home: dict[str, str], tmp_path
         "PYTHON_KEYRING_BACKEND": "memkeyring.Mem",
         "MEMKR": str(tmp_path / "store.json"),
     }
+    Path(home["OMNITUI_CONFIG"]).write_text(
+        '[[accounts]]\nname = "support-mail"\nkind = "email"\nimap_host = "mail.example.com"\n'
+        'username = "support"\naddress = "support@example.com"\n'
+    )
     out = run("secrets", "set", "support-mail", stdin="s3cret-value\n", env=env)
     assert out.returncode == 0, out.stderr
     assert "s3cret-value" not in out.stdout + out.stderr

@@ -260,7 +260,7 @@ def test_merge_keeps_the_old_reference_working(demo_db: str, home: dict[str, str
     kept = [m["text"] for m in records[target]["messages"]]
     assert moved
 
-    out = ok(demo_db, home, "conv", "merge", source, target)
+    out = ok(demo_db, home, "conv", "merge", source, target, "--yes")
     assert source in out and target in out
 
     show = ok(demo_db, home, "conv", "show", source)
@@ -277,7 +277,7 @@ def test_merge_keeps_the_old_reference_working(demo_db: str, home: dict[str, str
     assert "Replacement ships today." in outgoing(after[target])
     assert len(after) == len(records) - 1
 
-    again = omni(demo_db, home, "conv", "merge", target, source)  # the alias is the target
+    again = omni(demo_db, home, "conv", "merge", target, source, "--yes")  # the alias is the target
     assert again.returncode == 1 and "Traceback" not in again.stderr
 
 
@@ -286,7 +286,7 @@ def test_a_merged_away_reference_is_never_reused(demo_db: str, home: dict[str, s
     newest = max(records, key=lambda ref: int(ref.split("-")[1]))
     target = by_subject(records, "Stocking your scales")
     assert newest != target
-    ok(demo_db, home, "conv", "merge", newest, target)
+    ok(demo_db, home, "conv", "merge", newest, target, "--yes")
     number = next(line[0] for line in shown(demo_db, home, target) if "mix colours" in line[-1])
     new_ref = ok(demo_db, home, "conv", "split", target, number).strip().split()[-1]
     assert new_ref != newest
@@ -464,7 +464,7 @@ def test_customer_merge_then_export_by_either_address(demo_db: str, home: dict[s
     keep = address(records[tom_ref], "email")
     other = address(records[sofia_ref], "email")
 
-    out = ok(demo_db, home, "customer", "merge", keep, other)
+    out = ok(demo_db, home, "customer", "merge", keep, other, "--yes")
     assert out.startswith("merged:")
     for who in (other, address(records[sofia_ref], "sms"), keep):
         mine = export(demo_db, home, "--customer", who)
@@ -473,7 +473,7 @@ def test_customer_merge_then_export_by_either_address(demo_db: str, home: dict[s
     shown_lines = ok(demo_db, home, "customer", "show", other)
     assert all(ref in shown_lines for ref in tom_refs | sofia_refs)
 
-    same = omni(demo_db, home, "customer", "merge", keep, other)
+    same = omni(demo_db, home, "customer", "merge", keep, other, "--yes")
     assert same.returncode == 1 and "same customer" in one_line_error(same)
 
 

@@ -85,6 +85,9 @@ def telegram(request: httpx.Request) -> httpx.Response:
 
 
 def twilio(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/IncomingPhoneNumbers.json"):
+        ours = {"phone_number": "+15550001111", "capabilities": {"sms": True}}
+        return httpx.Response(200, json={"incoming_phone_numbers": [ours]})
     return httpx.Response(
         200, json={"sid": "AC1", "friendly_name": "Shop\x1b]0;PWNED\x07\u202e", "status": "active"}
     )
@@ -105,7 +108,7 @@ def test_doctor_prints_a_bot_name_with_escapes_escaped(
         out = run("doctor", env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert RAW.search(out.stdout + out.stderr) is None
-    assert "tg [telegram]: ok bot @bot\\x1b]0;DOC\\x07\\x9b2J\\u202eevil" in out.stdout
+    assert "tg [telegram]: ok receive: bot @bot\\x1b]0;DOC\\x07\\x9b2J\\u202eevil" in out.stdout
     assert "account Shop\\x1b]0;PWNED\\x07\\u202e (active)" in out.stdout
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from omnitui.config import Config, ConfigError, load_config
+from omnitui.config import Config, ConfigError, load_config, login_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_good_file(tmp_path: Path) -> None:
 
 def test_missing_default_file_is_empty(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "absent.toml")
-    assert cfg.accounts == () and cfg.agent_name == "me"
+    assert cfg.accounts == () and cfg.agent_name == login_name()
     assert Config.empty().accounts == ()
 
 

@@ -23,7 +23,7 @@ from omnitui.ui.screens.review import ConfirmQuit, ReviewScreen
 from omnitui.ui.widgets.history_pane import HistoryPane
 from omnitui.ui.widgets.inbox_list import InboxList
 from storage import open_store, queries
-from storage.models import Conversation, Outbox
+from storage.models import Conversation, Draft, Outbox
 
 SIZE = (140, 40)
 
@@ -215,7 +215,7 @@ async def test_resolve_from_inbox(demo_engine: Engine, tmp_path: Path) -> None:
 
 
 async def test_filters_by_channel_and_status(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
+    app = make_app(demo_engine, tmp_path, '[agent]\nname = "me"\n')  # the demo's agent
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("c")  # email
@@ -278,16 +278,21 @@ async def test_quit_asks_only_when_a_draft_would_be_lost(
         await pilot.press(*"half a reply")
         await pilot.press("escape")  # close composer, keep draft
         await pilot.press("q")
-        await pilot.pause()
+        await pilot.pause(0.3)
         assert isinstance(app.screen, ConfirmQuit)
         await pilot.press("n")
         await pilot.pause()
         assert app.is_running
+    # The draft is kept in the store; once it is gone, q quits at once.
+    with Session(demo_engine) as s:
+        for draft in s.exec(select(Draft)).scalars():
+            s.delete(draft)
+        s.commit()
     app = make_app(demo_engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("q")
-        await pilot.pause()
+        await pilot.pause(0.3)
         assert not app.is_running
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
+from textual.widgets import Input
 
 from omnitui.config import load_config
 from omnitui.demo import seed
@@ -23,7 +24,7 @@ from omnitui.ui.app import OmniApp
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.inbox import InboxScreen
 from omnitui.ui.screens.kb_picker import KBPicker
-from omnitui.ui.screens.prompts import ChoiceScreen, InputScreen
+from omnitui.ui.screens.prompts import ChoiceScreen, ConfirmScreen, InputScreen
 from omnitui.ui.widgets.history_pane import HistoryPane
 from omnitui.ui.widgets.inbox_list import InboxList
 from storage import open_store
@@ -164,6 +165,12 @@ async def type_and_enter(pilot: Any, app: OmniApp, text: str) -> None:
     await until(pilot, lambda: isinstance(app.screen, InputScreen))
     await pilot.press(*text)
     await pilot.press("enter")
+
+
+async def confirm(pilot: Any, app: OmniApp) -> None:
+    """Say yes to the question that shows both sides (merges)."""
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await pilot.press("y")
 
 
 def notices(app: OmniApp) -> str:
@@ -337,6 +344,7 @@ async def test_merge_from_the_inbox(demo_engine: Engine, tmp_path: Path) -> None
         await cursor_to(pilot, app, lambda r: r.id == source)
         await pilot.press("m")
         await type_and_enter(pilot, app, target_ref.lower())
+        await confirm(pilot, app)
         await until(pilot, lambda: conv(demo_engine, source) is None)
         with Session(demo_engine) as s:
             now_in = set(
@@ -488,6 +496,7 @@ async def test_merge_into_another_conversation(demo_engine: Engine, tmp_path: Pa
         screen = await open_by_keys(pilot, app, source)
         await pilot.press("m")
         await type_and_enter(pilot, app, target_ref)
+        await confirm(pilot, app)
         await until(pilot, lambda: conv(demo_engine, source) is None)
         with Session(demo_engine) as s:
             where = {
@@ -516,6 +525,7 @@ async def test_merge_another_customer_by_address(demo_engine: Engine, tmp_path: 
         screen = await open_by_keys(pilot, app, target)
         await pilot.press("M")
         await type_and_enter(pilot, app, "sofia.garcia@example.es")
+        await confirm(pilot, app)
         await until(pilot, lambda: customer(demo_engine, sofia) is None)
         with Session(demo_engine) as s:
             owners = {
@@ -537,8 +547,14 @@ async def test_merge_into_an_unknown_ref_is_an_error(demo_engine: Engine, tmp_pa
         await pilot.press("m")
         await type_and_enter(pilot, app, "C-999999")
         await settle(app, pilot)
-        await until(pilot, lambda: "C-999999" in notices(app))
-        assert app.is_running and isinstance(app.screen, InboxScreen)
+        # The dialog comes back with the reason and the reference as typed.
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, InputScreen) and "C-999999" in app.screen.error,
+        )
+        assert app.screen.query_one(Input).value == "C-999999"  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, InboxScreen))
         assert conv(demo_engine, row.id) is not None
 
 
@@ -573,7 +589,10 @@ async def test_snoozing_into_the_past_is_an_error_not_a_crash(
         await pilot.press("c")
         await type_and_enter(pilot, app, "2020-01-01")
         await settle(app, pilot)
-        await until(pilot, lambda: "in the past" in notices(app))
+        # Said in the dialog, which keeps the text for fixing.
+        error = app.screen.query_one("#prompt-error")
+        await until(pilot, lambda: "in the past" in str(error.render()))
+        assert app.screen.query_one(Input).value == "2020-01-01"  # type: ignore[union-attr]
         assert app.is_running
         assert conv(demo_engine, row.id).status == "open"  # type: ignore[union-attr]
 

@@ -650,7 +650,7 @@ def email_account_toml(imap_port: int, smtp_port: int, how: str, **extra: str) -
 
 @pytest.mark.parametrize("source", ["env", "command"])
 def test_the_password_is_in_no_command_line_and_no_byte_of_the_store(
-    imap_server: Dovecot, tmp_path: Path, source: str
+    imap_server: Dovecot, smtp_server: tuple[object, int], tmp_path: Path, source: str
 ) -> None:
     deliver_mail(imap_server, 3)
     env = {"XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d")}
@@ -664,7 +664,7 @@ def test_the_password_is_in_no_command_line_and_no_byte_of_the_store(
         # The command runs long enough to be seen: its command line must hold no secret.
         how = f'password_command = "sleep 0.3; cat {pw_file}"'
     cfg = tmp_path / "config.toml"
-    cfg.write_text(email_account_toml(imap_server.port, 1, how), encoding="utf-8")
+    cfg.write_text(email_account_toml(imap_server.port, smtp_server[1], how), encoding="utf-8")
     store = tmp_path / "data" / "omnitui.sqlite"
     forms = secret_forms(PASSWORD)
     seen: list[bytes] = []
@@ -889,14 +889,17 @@ def one_error_line(text: str) -> str:
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_imap_to_an_untrusted_certificate_fails_in_one_line_without_logging_in(
-    honeypots: Callable[[str, str], Honeypot], tmp_path: Path, security: str
+    honeypots: Callable[[str, str], Honeypot],
+    smtp_server: tuple[object, int],
+    tmp_path: Path,
+    security: str,
 ) -> None:
     pot = honeypots("imap", security)
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         email_account_toml(
             pot.port,
-            1,
+            smtp_server[1],  # a working SMTP server: the one FAIL is the certificate
             'password_env = "OMNITUI_TEST_PW"',
             imap_security=f'"{security}"',
         ),

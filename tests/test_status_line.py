@@ -73,3 +73,62 @@ def test_ago() -> None:
     assert ago(NOW - timedelta(minutes=3), NOW) == "3m ago"
     assert ago(NOW - timedelta(hours=5), NOW) == "5h ago"
     assert ago(NOW - timedelta(days=2), NOW) == "2d ago"
+
+
+def test_undelivered_replies_warn_on_their_account_in_words() -> None:
+    from omnitui.outbox_items import OutboxCounts
+
+    counts = OutboxCounts(queued=3, failing=1, failed=1, by_account={"support-mail": 2})
+    text = status_text(
+        where="inbox",
+        accounts=[health("support-mail", ok=1), health("shop-telegram", ok=1)],
+        demo=False,
+        now=NOW,
+        outbox=counts,
+        configured={"support-mail", "shop-telegram"},
+    )
+    plain = text.plain
+    assert "support-mail: ⚠ 2 undelivered" in plain and "support-mail: ok" not in plain
+    assert "shop-telegram: ok 1m ago" in plain
+    assert "outbox 3 queued · 1 failing · 1 failed" in plain
+    start = plain.index("support-mail: ⚠")
+    styles = [str(s.style) for s in text.spans if s.start <= start < s.end]
+    assert any("bold" in s for s in styles) and not any("dim" in s for s in styles)
+
+
+def test_an_account_in_error_also_counts_its_undelivered_replies() -> None:
+    from omnitui.outbox_items import OutboxCounts
+
+    text = status_text(
+        where="x",
+        accounts=[health("support-mail", error="connection refused", error_at=1)],
+        demo=False,
+        now=NOW,
+        outbox=OutboxCounts(uncertain=1, by_account={"support-mail": 1}),
+    ).plain
+    assert "support-mail: connection refused 1m ago ⚠ 1 undelivered" in text
+    assert "outbox 1 uncertain" in text
+
+
+def test_accounts_removed_from_the_config_are_not_shown() -> None:
+    from omnitui.outbox_items import OutboxCounts
+
+    text = status_text(
+        where="x",
+        accounts=[health("old-mail", error="login failed", error_at=1), health("new", ok=2)],
+        demo=False,
+        now=NOW,
+        outbox=OutboxCounts(failed=1, by_account={"old-mail": 1, "fresh": 2}),
+        configured={"new", "fresh"},
+    ).plain
+    assert "old-mail" not in text and "login failed" not in text
+    assert "new: ok 2m ago" in text
+    assert "fresh: ⚠ 2 undelivered" in text  # never polled yet, but it has replies stuck
+
+
+def test_the_outbox_key_hint_only_where_it_fits() -> None:
+    wide = status_text(where="inbox", accounts=[], demo=False, outbox_key="O", width=200).plain
+    assert wide.endswith("? help · O outbox")
+    assert "outbox 0" in wide
+    narrow = status_text(where="inbox", accounts=[], demo=False, outbox_key="O", width=30).plain
+    assert "O outbox" not in narrow

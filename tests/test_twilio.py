@@ -117,6 +117,10 @@ class FakeTwilio:
             return httpx.Response(
                 200, json={"sid": SID, "friendly_name": "Kettle", "status": "active"}
             )
+        if path == f"{base}/IncomingPhoneNumbers.json":  # doctor: the number is ours
+            ours = {"phone_number": OURS, "capabilities": {"sms": True, "voice": True}}
+            found = [ours] if request.url.params.get("PhoneNumber") == OURS else []
+            return httpx.Response(200, json={"incoming_phone_numbers": found})
         return httpx.Response(404, json={"code": 20404, "message": "Not found", "status": 404})
 
 

@@ -4,8 +4,10 @@ palette and the user's ``[keys]`` table are all built from it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from textual.binding import Binding
+if TYPE_CHECKING:
+    from textual.binding import Binding
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "quarantine", "Q", "app.quarantine", "app", "Quarantine: items that could not be stored"
     ),
+    ActionSpec("outbox", "O", "app.outbox", "app", "Outbox: replies not yet delivered"),
+    ActionSpec("suspend", "ctrl+z", "app.suspend_process", "app", "Suspend (fg to come back)"),
     # Inbox
     ActionSpec("cursor_down", "j,down", "cursor_down", "inbox", "Next conversation", False),
     ActionSpec("cursor_up", "k,up", "cursor_up", "inbox", "Previous conversation", False),
@@ -54,6 +58,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("assign", "a", "assign", "inbox", "Assign to an agent"),
     ActionSpec("merge", "m", "merge", "inbox", "Merge into another conversation"),
     ActionSpec("due_view", "d", "due_view", "inbox", "Breached / due soon view"),
+    ActionSpec("undo", "u", "undo", "inbox", "Undo the last resolve, snooze, tag or assign"),
     # Conversation
     ActionSpec("conv_back", "escape", "back", "conversation", "Back to the inbox"),
     ActionSpec("conv_down", "j,down", "scroll_down", "conversation", "Scroll down", False),
@@ -80,7 +85,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "conversation",
         "Merge another customer into this one",
     ),
+    ActionSpec(
+        "conv_undo", "u", "undo", "conversation", "Undo the last resolve, snooze, tag or assign"
+    ),
     ActionSpec("next_pane", "tab", "next_pane", "conversation", "Thread / history pane", False),
+    ActionSpec(
+        "history_toggle", "h", "toggle_history", "conversation", "Show / hide the history pane"
+    ),
     ActionSpec(
         "history_open",
         "enter",
@@ -112,6 +123,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "quarantine_drop", "d,delete", "drop", "quarantine", "Drop the item for good (asks first)"
     ),
     ActionSpec("quarantine_reload", "ctrl+r", "reload", "quarantine", "Reload the list", False),
+    # Outbox
+    ActionSpec("outbox_back", "escape", "back", "outbox", "Back"),
+    ActionSpec("outbox_down", "j", "cursor_down", "outbox", "Next reply", False),
+    ActionSpec("outbox_up", "k", "cursor_up", "outbox", "Previous reply", False),
+    ActionSpec("outbox_retry", "r", "retry", "outbox", "Retry now (asks first if uncertain)"),
+    ActionSpec("outbox_cancel", "c", "cancel", "outbox", "Cancel the reply (asks first)"),
+    ActionSpec("outbox_edit", "e", "edit", "outbox", "Take the reply back and edit it"),
+    ActionSpec("outbox_open", "enter", "open", "outbox", "Open its conversation"),
+    ActionSpec("outbox_reload", "ctrl+r", "reload", "outbox", "Reload the list", False),
     # Composer
     ActionSpec("send", "ctrl+s", "send", "composer", "Send (queue) the reply or note"),
     ActionSpec("composer_editor", "ctrl+e", "composer_editor", "composer", "Continue in $EDITOR"),
@@ -129,6 +149,8 @@ def specs(scope: str) -> list[ActionSpec]:
 
 def bindings(scope: str) -> list[Binding]:
     """Textual bindings for a scope, each with its id so a keymap can rebind it."""
+    from textual.binding import Binding  # here: the config reads ACTIONS without Textual
+
     return [
         Binding(
             a.keys,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
-from textual import work
+from sqlmodel import Session
+from textual import events, work
 from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.screen import Screen
 
@@ -22,17 +22,20 @@ from omnitui.desk import Desk, DeskError
 from omnitui.ui.actions import ACTIONS, bindings
 from omnitui.ui.alerts import AlertSettings, AlertTracker, desktop_protocol, desktop_sequence
 from omnitui.ui.desk_actions import DeskActions
+from omnitui.ui.draft_saver import DraftSaver
 from omnitui.ui.formatting import display_zone
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import HelpScreen
 from omnitui.ui.screens.inbox import InboxScreen
 from omnitui.ui.screens.quarantine import QuarantineScreen
 from omnitui.ui.screens.review import ConfirmQuit, ReviewScreen
-from omnitui.ui.widgets.composer import Composer
 from omnitui.ui.widgets.inbox_list import InboxList
 from omnitui.ui.widgets.status_line import StatusLine, status_text
 from storage import queries
-from storage.models import Conversation, Outbox
+from storage.models import Conversation
+
+if TYPE_CHECKING:
+    from omnitui.undo import UndoStep
 
 if TYPE_CHECKING:
     from omnitui.config import Config
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
 #: How long the demo's local outbox waits before "sending", so the agent sees
 #: the reply go from queued to sent.
 DEMO_SEND_DELAY = 1.0
+#: Keys typed while a dialog or screen is on its way wait at most this long for it;
+#: then they are dropped, never run against the screen underneath.
+KEY_HOLD_SECONDS = 3.0
 
 
 class OmniApp(DeskActions, App):
@@ -70,6 +76,13 @@ class OmniApp(DeskActions, App):
         self._calendar_checked = False
         #: The demo "sends" only replies queued after this outbox id (its own).
         self._demo_floor: int | None = None
+        #: Drafts are saved to the store as the agent types (omnitui.drafts).
+        self.drafts = DraftSaver(engine, desk.agent)
+        #: Actions that `u` can take back, newest last.
+        self._undo: list[UndoStep] = []
+        #: Keys that arrived while a dialog was on its way (None: not holding).
+        self._held: list[events.Event] | None = None
+        self._hold_timer = None
 
     # -- life cycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -91,6 +104,14 @@ class OmniApp(DeskActions, App):
             )
         elif self.config.accounts:
             self._start_poller()
+        else:
+            self.notify(
+                "No accounts are configured, so nothing is polled. Run `omnitui init` "
+                "to write a config (or `omnitui demo` to look around); ? shows every key.",
+                title="Welcome to omnitui",
+                timeout=20,
+                markup=False,
+            )
         self.refresh_status()
 
     def on_unmount(self) -> None:
@@ -191,16 +212,21 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, exclusive=True, group="status")
     def _status_worker(self) -> None:
+        from omnitui.outbox_items import outbox_counts
         from storage import quarantine
 
         with self.engine.connect() as conn:
             health = queries.account_health(conn)
-            queued = queries.outbox_pending(conn)
-            problems = queries.outbox_problems(conn)
+            outbox = outbox_counts(conn)
             kept = quarantine.count(conn)
-        self.call_from_thread(self._show_status, health, queued, problems, kept)
+        self.call_from_thread(self._show_status, health, outbox, kept)
 
-    def _show_status(self, health: list, queued: int, problems: int, kept: int = 0) -> None:
+    def _show_status(self, health: list, outbox, kept: int = 0) -> None:  # noqa: ANN001
+        from omnitui.ui.actions import key_label
+        from omnitui.ui.screens.outbox import OutboxScreen
+
+        configured = {a.name for a in self.config.accounts}
+        outbox_key = key_label((self.config.keys or {}).get("outbox", "O")).split(" / ")[0]
         # Every screen of the stack, so going back shows current counts at once.
         for screen in self.screen_stack:
             lines = list(screen.query(StatusLine))
@@ -210,17 +236,64 @@ class OmniApp(DeskActions, App):
             text = status_text(
                 where=describe() if callable(describe) else "",
                 accounts=health,
-                queued=queued,
-                problems=problems,
                 demo=self.demo,
                 progress=dict(self.progress),
                 quarantined=kept,
+                outbox=outbox,
+                configured=configured,
+                outbox_key=outbox_key,
+                width=lines[0].size.width or None,
             )
             for line in lines:
                 line.update(text)
         screen = self.screen
         if isinstance(screen, QuarantineScreen) and screen.shown_total != kept:
             screen.reload()  # items arrived (a sync round) or went (the CLI)
+        if isinstance(screen, OutboxScreen) and screen.shown_counts != outbox:
+            screen.reload()  # a send failed, went out, or the CLI changed one
+
+    # -- keys that arrive together ------------------------------------------
+    def hold_keys(self) -> None:
+        """A dialog or screen was asked for and is on its way: keys arriving before it
+        is ready belong to it, never to the screen underneath (a paste, or several
+        keys in one SSH packet)."""
+        if self._held is None:
+            self._held = []
+            self._hold_timer = self.set_timer(KEY_HOLD_SECONDS, self.drop_held_keys)
+
+    def release_keys(self) -> None:
+        """The dialog is ready: the held keys go to it, in order."""
+        if self._held is None:
+            return
+        held, self._held = self._held, None
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        if held:
+            self.call_after_refresh(self._replay, held)
+
+    def drop_held_keys(self) -> None:
+        """The dialog never came (its conversation went away): held keys are dropped."""
+        held, self._held = self._held, None
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        if held:
+            self.notify(f"{len(held)} key(s) ignored.", severity="warning", markup=False)
+
+    async def _replay(self, held: list[events.Event]) -> None:
+        for event in held:
+            await App.on_event(self, event)
+
+    async def on_event(self, event: events.Event) -> None:
+        if (
+            self._held is not None
+            and isinstance(event, events.Key | events.Paste)
+            and not event.is_forwarded
+        ):
+            self._held.append(event)
+            return
+        await super().on_event(event)
 
     # -- navigation ----------------------------------------------------------
     @property
@@ -234,6 +307,7 @@ class OmniApp(DeskActions, App):
     def open_conversation(self, conversation_id: int, compose: str | None = None) -> None:
         """Open a conversation, optionally with the composer ready. Its data is read in
         a worker first, so the screen is drawn once, complete."""
+        self.hold_keys()
         self._open_worker(conversation_id, compose)
 
     @work(thread=True, exclusive=True, group="open")
@@ -241,10 +315,14 @@ class OmniApp(DeskActions, App):
         from omnitui.ui.screens.conversation import load_conversation
 
         loaded = load_conversation(self.engine, conversation_id)
+        if loaded is None:
+            self.call_from_thread(self.drop_held_keys)
+            return
         self.call_from_thread(self._push_conversation, conversation_id, compose, loaded)
 
     def _push_conversation(self, conversation_id: int, compose: str | None, loaded) -> None:  # noqa: ANN001
         if isinstance(self.screen, ConversationScreen):
+            self.release_keys()
             return  # the agent already moved on (another key opened one)
         screen = self._conversation_screen
         if screen is None:
@@ -339,32 +417,114 @@ class OmniApp(DeskActions, App):
         )
 
     # -- writes (always in a worker thread) ----------------------------------
-    def _write(self, conversation_id: int, fn, success: str | None = None) -> None:  # noqa: ANN001
+    def _write(  # noqa: ANN202
+        self,
+        conversation_id: int,
+        fn,  # noqa: ANN001
+        success: str | None = None,
+        *,
+        undo: str | None = None,
+    ):
+        """Run ``fn(session, conversation)`` and commit (worker thread). With ``undo``
+        (a label such as "resolve"), the change can be taken back with `u`. Returns
+        True when it was written."""
+        from omnitui.undo import snapshot, step
+
         try:
             with Session(self.engine) as s:
                 conv = s.get(Conversation, conversation_id)
                 if conv is None:
                     raise DeskError("that conversation no longer exists")
+                before = snapshot(conv) if undo else None
                 fn(s, conv)
+                s.flush()
+                item = step(conv, undo, before) if undo and before is not None else None
                 s.commit()
         except DeskError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
-            return
+            return False
+        if item is not None:
+            self.call_from_thread(self._remember_undo, item)
         self.call_from_thread(self.data_changed, conversation_id)
         if success:
-            self.call_from_thread(self.notify, success, markup=False, timeout=3)
+            if item is not None:
+                success = f"{success} (u undoes)"
+            self.call_from_thread(self.notify, success, markup=False, timeout=4)
+        return True
+
+    def _remember_undo(self, item: UndoStep) -> None:
+        from omnitui.undo import DEPTH
+
+        self._undo.append(item)
+        del self._undo[:-DEPTH]
+
+    def undo_last(self) -> None:
+        """Take back the newest resolve, snooze, pending, priority, tag or assignment."""
+        if not self._undo:
+            self.notify("Nothing to undo.", markup=False, timeout=3)
+            return
+        self._undo_worker(self._undo.pop())
+
+    @work(thread=True, group="writes")
+    def _undo_worker(self, item: UndoStep) -> None:
+        from omnitui.undo import UndoError, undo
+
+        try:
+            with Session(self.engine) as s:
+                undo(s, item, actor=self.desk.agent)
+                s.commit()
+        except UndoError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
+            return
+        restored = ", ".join(
+            f"{k.replace('_', ' ')} {_shown(v)}"
+            for k, v in item.before.items()
+            if k in ("status", "priority", "assignee", "tags") and item.after[k] != v
+        )
+        text = f"Undone: {item.label} of {item.ref}" + (f" ({restored})" if restored else "")
+        self.call_from_thread(self.notify, text + ".", markup=False, timeout=5)
+        self.call_from_thread(self.data_changed, item.conversation_id)
+
+    @work(thread=True, group="drafts")
+    def save_draft(self, conversation_id: int, mode: str, body: str, ticket: int) -> None:
+        """Keep the composer's text in the store (newest wins)."""
+        if not self.drafts.save(conversation_id, mode, body, ticket):
+            return
+        self.call_from_thread(self._draft_saved, conversation_id)
+
+    def _draft_saved(self, conversation_id: int) -> None:
+        inbox = self.inbox
+        if inbox is not None:
+            inbox.reload_rows()  # the draft mark
 
     @work(thread=True, group="writes")
     def submit(self, conversation_id: int, mode: str, text: str) -> None:
-        """Queue a reply or add a note."""
+        """Queue a reply or add a note; the draft goes in the same transaction. If it
+        cannot be written, the text stays the draft (and goes back in the composer)."""
+        from omnitui import drafts
+
+        def write(s: Session, c: Conversation) -> None:
+            if mode == "note":
+                self.desk.note(s, c, text)
+            else:
+                self.desk.reply(s, c, text)
+            drafts.discard(s, conversation_id)
+
         if mode == "note":
-            self._write(conversation_id, lambda s, c: self.desk.note(s, c, text), "Note added.")
+            done = self.drafts.exclusively(
+                conversation_id, lambda: self._write(conversation_id, write, "Note added.")
+            )
+        else:
+            ok = "Reply queued." if not self.demo else "Reply queued (demo: sent locally)."
+            done = self.drafts.exclusively(
+                conversation_id, lambda: self._write(conversation_id, write, ok)
+            )
+        if not done:
+            drafts.save_now(self.engine, conversation_id, mode, text, self.desk.agent)
+            self.call_from_thread(self._restore_draft, conversation_id, mode, text)
             return
-        self._write(
-            conversation_id,
-            lambda s, c: self.desk.reply(s, c, text),
-            "Reply queued." if not self.demo else "Reply queued (demo: sent locally).",
-        )
+        if mode == "note":
+            return
         if self.demo:
             self._demo_send()
         else:
@@ -387,10 +547,25 @@ class OmniApp(DeskActions, App):
         if send_all_local(self.engine, self.desk, after_id=self._demo_floor):
             self.call_from_thread(self.data_changed)
 
+    def _restore_draft(self, conversation_id: int, mode: str, text: str) -> None:
+        screen = self.screen
+        if isinstance(screen, ConversationScreen):
+            screen.restore_after_failure(conversation_id, mode, text)
+
     @work(thread=True, group="writes")
-    def resolve(self, conversation_id: int) -> None:
+    def resolve(self, conversation_id: int, *, draft_kept: bool = False) -> None:
         """Resolve a conversation."""
-        self._write(conversation_id, lambda s, c: self.desk.resolve(s, c), "Resolved.")
+        refs: list[str] = []
+
+        def run(s: Session, c: Conversation) -> None:
+            refs.append(c.ref or "")
+            self.desk.resolve(s, c)
+
+        # The ref is known only inside the transaction: the message is built after.
+        label = "Resolved" + (" (its draft is kept)" if draft_kept else "")
+        if self._write(conversation_id, run, None, undo="resolve") and refs:
+            note = f"{label} {refs[0]}. u undoes."
+            self.call_from_thread(self.notify, note, markup=False, timeout=5)
 
     @work(thread=True, group="writes")
     def mark_read(self, conversation_id: int) -> None:
@@ -419,22 +594,26 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, group="writes")
     def retry_failed(self, conversation_id: int) -> None:
-        """Put failed or uncertain replies of a conversation back in the queue."""
+        """Send a conversation's failing, failed or uncertain replies now (each by a
+        conditional UPDATE: one a sync is sending meanwhile is left alone)."""
+        from omnitui.outbox_items import retry_conversation
+
+        retried: list[int] = []
 
         def retry(s: Session, conv: Conversation) -> None:
-            items = s.exec(
-                select(Outbox).where(
-                    Outbox.conversation_id == conv.id,
-                    Outbox.state.in_(("failed", "uncertain")),  # type: ignore[attr-defined]
-                )
-            ).all()
-            if not items:
+            found, done = retry_conversation(s, conv.id or 0, actor=self.desk.agent)
+            if not found:
                 raise DeskError("no failed replies in this conversation")
-            for item in items:
-                item.state = "queued"
-                item.next_attempt_at = datetime.now(UTC)
+            if not done:
+                raise DeskError("those replies changed meanwhile (being sent?); see O outbox")
+            retried.append(done)
 
-        self._write(conversation_id, retry, "Queued again.")
+        self._write(conversation_id, retry)
+        if not retried:
+            return
+        n = retried[0]
+        told = f"Retrying {n} repl{'y' if n == 1 else 'ies'} now."
+        self.call_from_thread(self.notify, told, markup=False, timeout=3)
         if self.demo:
             self._demo_send()
         else:
@@ -508,25 +687,43 @@ class OmniApp(DeskActions, App):
         finally:
             path.unlink(missing_ok=True)
 
-    def compose_in_editor(self, conversation_id: int, mode: str, draft: str) -> None:
-        """Compose in $EDITOR, then review: y send, e edit again, q discard."""
+    def compose_in_editor(
+        self, conversation_id: int, mode: str, draft: str, title: str = ""
+    ) -> None:
+        """Compose in $EDITOR, then review (the title names the conversation and the
+        recipient): y send, e edit again, k keep as draft, q discard. The text is the
+        conversation's draft from the moment the editor closes."""
         text = self.run_editor(draft)
         if text is None:
             return
         if not text.strip():
-            self.notify("Empty draft discarded.", markup=False)
+            self.notify("Empty text: nothing sent; the draft is unchanged.", markup=False)
             return
-        title = "Private note" if mode == "note" else "Reply"
+        screen = self.screen
+        if isinstance(screen, ConversationScreen):
+            screen.keep_text(conversation_id, mode, text)
+        else:
+            self.save_draft(conversation_id, mode, text, self.drafts.ticket(conversation_id))
+        title = title or ("Private note — review" if mode == "note" else "Reply — review")
 
         def decided(choice: str | None) -> None:
+            screen = self.screen
             if choice == "send":
+                if isinstance(screen, ConversationScreen):
+                    screen.composer.text = ""
+                    screen.composer.display = False
+                    self.drafts.remember(conversation_id, mode, "")
                 self.submit(conversation_id, mode, text)
             elif choice == "edit":
-                self.call_later(self.compose_in_editor, conversation_id, mode, text)
-            else:
+                self.call_later(self.compose_in_editor, conversation_id, mode, text, title)
+            elif choice == "discard":
+                if isinstance(screen, ConversationScreen):
+                    screen.clear_text(conversation_id)
                 self.notify("Draft discarded.", markup=False)
+            else:
+                self.notify("Kept as the draft (r continues).", markup=False)
 
-        self.push_screen(ReviewScreen(f"{title} — review", text), callback=decided)
+        self.push_screen(ReviewScreen(title, text), callback=decided)
 
     # -- app actions ---------------------------------------------------------
     def action_help(self) -> None:
@@ -540,22 +737,48 @@ class OmniApp(DeskActions, App):
         if not isinstance(self.screen, QuarantineScreen):
             self.push_screen(QuarantineScreen())
 
-    def has_draft(self) -> bool:
-        """Whether any open composer holds text."""
-        return any(c.has_draft for screen in self.screen_stack for c in screen.query(Composer))
+    def action_outbox(self) -> None:
+        """Show the replies not yet delivered (queued, failing, failed, uncertain)."""
+        from omnitui.ui.screens.outbox import OutboxScreen
+
+        if not isinstance(self.screen, OutboxScreen):
+            self.push_screen(OutboxScreen())
+
+    def action_undo(self) -> None:
+        """Undo the last quick action."""
+        self.undo_last()
 
     def action_request_quit(self) -> None:
-        """Quit, asking only if a draft would be lost."""
-        if isinstance(self.focused, Composer):
-            return
-        if self.has_draft():
-            self.push_screen(ConfirmQuit(), callback=lambda yes: self.exit() if yes else None)
-        else:
+        """Quit; while any draft is unsent, list them and ask first. The composer's
+        newest text is saved before (so nothing typed is lost either way)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ConversationScreen):
+                state = screen.draft_state()
+                if state is not None:
+                    cid, mode, body = state
+                    self.drafts.remember(cid, mode, body)
+                    self.drafts.save(cid, mode, body, self.drafts.ticket(cid))
+        self.hold_keys()
+        self._quit_worker()
+
+    @work(thread=True, exclusive=True, group="quit")
+    def _quit_worker(self) -> None:
+        from omnitui.drafts import unsent
+
+        count, items = unsent(self.engine)
+        self.call_from_thread(self._quit_or_ask, count, items)
+
+    def _quit_or_ask(self, count: int, items: list) -> None:
+        if not count:
             self.exit()
+            return
+        self.push_screen(
+            ConfirmQuit(count, items), callback=lambda yes: self.exit() if yes else None
+        )
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Every action of the registry by name, for the command palette."""
-        yield from super().get_system_commands(screen)
+        """Every action of the registry by name, for the command palette (omnitui's own
+        actions only: Textual's theme and screenshot commands are not ours to offer)."""
         scopes = {"app"}
         if isinstance(screen, InboxScreen):
             scopes.add("inbox")
@@ -573,6 +796,14 @@ class OmniApp(DeskActions, App):
                 f"{spec.id} · {spec.keys.split(',')[0]}",
                 lambda t=target, a=action: t.run_action(a),
             )
+
+
+def _shown(value: object) -> str:
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _calm_garbage_collector() -> None:

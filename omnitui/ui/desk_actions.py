@@ -7,11 +7,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from sqlmodel import Session
 from textual import work
 
 from omnitui.desk import DeskError
-from omnitui.ui.screens.prompts import ChoiceScreen, InputScreen
+from omnitui.sanitize import clean_line
+from omnitui.ui.screens.prompts import ChoiceScreen, ConfirmScreen, InputScreen
 from omnitui.workflow import WorkflowError
 from storage.models import Conversation, Customer
 
@@ -51,6 +53,7 @@ class DeskActions:
                     InputScreen(
                         "Snooze until",
                         hint="1h · 90m · 3d · tomorrow · friday · 2026-12-01 14:00 · reply",
+                        check=self._snooze_problem,
                     ),
                     lambda text: self._snooze(conversation_id, text) if text else None,
                 )
@@ -58,6 +61,17 @@ class DeskActions:
                 self._snooze(conversation_id, value)
 
         self.push_screen(ChoiceScreen("Snooze", SNOOZE_CHOICES), chosen)
+
+    def _snooze_problem(self, text: str) -> str | None:
+        """What is wrong with a typed snooze time (None: nothing)."""
+        from omnitui.workflow import parse_snooze
+
+        zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
+        try:
+            parse_snooze(text, datetime.now(UTC), zone)  # type: ignore[arg-type]
+        except (WorkflowError, ValueError) as exc:
+            return str(exc)
+        return None
 
     @work(thread=True, group="writes")
     def _snooze(self, conversation_id: int, text: str) -> None:
@@ -71,7 +85,10 @@ class DeskActions:
             return
         label = "until the customer replies" if until is None else f"until {_local(until, zone)}"
         self._write_guarded(
-            conversation_id, lambda s, c: snooze(self.desk, s, c, until), f"Snoozed {label}."
+            conversation_id,
+            lambda s, c: snooze(self.desk, s, c, until),
+            f"Snoozed {label}.",
+            undo="snooze",
         )
 
     @work(thread=True, group="writes")
@@ -84,9 +101,10 @@ class DeskActions:
             self.desk.set_status(s, conv, status)
             done.append(status)
 
-        self._write_guarded(conversation_id, run)
-        if done:
-            self.call_from_thread(self.notify, f"Now {done[0]}.", markup=False, timeout=3)
+        if self._write_guarded(conversation_id, run, undo="status change") and done:
+            self.call_from_thread(
+                self.notify, f"Now {done[0]}. (u undoes)", markup=False, timeout=4
+            )
 
     # -- priority, tags, assignment --------------------------------------------
     def ask_priority(self, conversation_id: int) -> None:
@@ -99,38 +117,50 @@ class DeskActions:
                     conversation_id,
                     lambda s, c: set_priority(self.desk, s, c, value),
                     f"Priority {value}.",
+                    undo="priority",
                 )
 
         self.push_screen(ChoiceScreen("Priority", PRIORITY_CHOICES), chosen)
 
     def ask_tags(self, conversation_id: int) -> None:
         """Edit the tags as one comma-separated line."""
+        self.hold_keys()
         self._with_conversation(conversation_id, self._tags_dialog)
 
     def _tags_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
-        from omnitui.workflow import edit_tags
+        from omnitui.workflow import clean_tags, edit_tags
+
+        def problem(text: str) -> str | None:
+            try:
+                clean_tags(split_tags(text))
+            except WorkflowError as exc:
+                return str(exc)
+            return None
 
         def chosen(text: str | None) -> None:
             if text is None:
                 return
-            tags = [t for t in text.replace(" ", ",").split(",") if t.strip()]
+            tags = split_tags(text)
             self._run(
                 conversation_id,
                 lambda s, c: edit_tags(self.desk, s, c, replace=tags),
                 "Tags saved.",
+                undo="tag change",
             )
 
         self.push_screen(
             InputScreen(
                 f"Tags of {conv['ref']}",
                 value=", ".join(conv["tags"]),
-                hint="comma-separated; empty removes all",
+                hint="separated by commas; empty removes all",
+                check=problem,
             ),
             chosen,
         )
 
     def ask_assign(self, conversation_id: int) -> None:
         """Assign to an agent (default: me); empty unassigns."""
+        self.hold_keys()
         self._with_conversation(conversation_id, self._assign_dialog)
 
     def _assign_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
@@ -141,7 +171,12 @@ class DeskActions:
                 return
             name = text.strip() or None
             label = f"Assigned to {name}." if name else "Unassigned."
-            self._run(conversation_id, lambda s, c: assign(self.desk, s, c, name), label)
+            self._run(
+                conversation_id,
+                lambda s, c: assign(self.desk, s, c, name),
+                label,
+                undo="assignment",
+            )
 
         self.push_screen(
             InputScreen(
@@ -152,43 +187,86 @@ class DeskActions:
             chosen,
         )
 
-    def ask_merge(self, conversation_id: int) -> None:
-        """Merge this conversation into another (by reference)."""
+    def ask_merge(self, conversation_id: int, typed: str = "", error: str = "") -> None:
+        """Merge this conversation into another (by reference, ``C-1042`` or ``1042``):
+        both are shown and the agent confirms first."""
 
         def chosen(text: str | None) -> None:
             if text and text.strip():
-                self._merge(conversation_id, text.strip())
+                self.hold_keys()
+                self._merge_preview(conversation_id, text.strip())
 
         self.push_screen(
             InputScreen(
                 "Merge this conversation into…",
-                hint="the reference of the conversation that stays, e.g. C-1042",
+                hint="the reference of the conversation that stays, e.g. C-1042 or 1042",
                 placeholder="C-",
+                value=typed,
+                error=error,
             ),
             chosen,
         )
 
+    @work(thread=True, group="reads")
+    def _merge_preview(self, conversation_id: int, target_ref: str) -> None:
+        from omnitui.merge_preview import conversation_side
+        from omnitui.workflow import find_by_ref
+
+        with Session(self.engine) as s:
+            conv = s.get(Conversation, conversation_id)
+            target = find_by_ref(s, target_ref)
+            if conv is None:
+                self.call_from_thread(self.drop_held_keys)
+                return
+            if target is None or target.id == conv.id:
+                why = (
+                    f"no conversation {target_ref!r}"
+                    if target is None
+                    else "that is this conversation"
+                )
+                self.call_from_thread(self.release_keys)
+                self.call_from_thread(self.ask_merge, conversation_id, target_ref, why)
+                return
+            gone, kept = conversation_side(s, conv), conversation_side(s, target)
+            target_id = target.id
+        body = Text()
+        body.append("merged away:  ", "bold")
+        body.append(clean_line(gone.line(), 200) + "\n")
+        body.append("stays:        ", "bold")
+        body.append(clean_line(kept.line(), 200) + "\n\n")
+        body.append(
+            f"Every message, reply and event of {gone.ref} moves into {kept.ref}; "
+            f"{gone.ref} keeps leading there. This cannot be undone."
+        )
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self._merge(conversation_id, target_id, kept.ref)
+
+        self.call_from_thread(
+            self.push_screen,
+            ConfirmScreen(f"Merge {gone.ref} into {kept.ref}?", body, "merge"),
+            decided,
+        )
+
     @work(thread=True, group="writes")
-    def _merge(self, conversation_id: int, target_ref: str) -> None:
-        from omnitui.workflow import find_by_ref, merge_conversations
+    def _merge(self, conversation_id: int, target_id: int, target_ref: str) -> None:
+        from omnitui.workflow import merge_conversations
 
         # Not through _write: that would reload the merged-away conversation.
         try:
             with Session(self.engine) as s:
                 conv = s.get(Conversation, conversation_id)
-                target = find_by_ref(s, target_ref)
+                target = s.get(Conversation, target_id)
                 if conv is None or target is None:
-                    raise DeskError(f"no conversation {target_ref!r}")
+                    raise DeskError(f"{target_ref} or this conversation no longer exists")
                 merge_conversations(self.desk, s, conv, target)
                 s.commit()
-                target_id = target.id
         except (DeskError, WorkflowError) as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         self.call_from_thread(self.after_merge, conversation_id, target_id)
-        self.call_from_thread(
-            self.notify, f"Merged into {target_ref.upper()}.", markup=False, timeout=3
-        )
+        self.call_from_thread(self.notify, f"Merged into {target_ref}.", markup=False, timeout=3)
 
     def after_merge(self, old_id: int, new_id: int) -> None:
         """Overridden by the app: show the conversation that stayed."""
@@ -214,6 +292,7 @@ class DeskActions:
 
     def ask_customer_notes(self, conversation_id: int) -> None:
         """Edit the customer's notes (one line here; longer in `omnitui customer note`)."""
+        self.hold_keys()
         self._with_conversation(conversation_id, self._notes_dialog)
 
     def _notes_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
@@ -230,58 +309,110 @@ class DeskActions:
 
         self.push_screen(InputScreen(f"Notes on {conv['customer']}", value=conv["notes"]), chosen)
 
-    def ask_customer_merge(self, conversation_id: int) -> None:
-        """Merge another customer (by address) into this conversation's customer."""
-        from omnitui.customers import merge_customers
-        from omnitui.export import parse_customer_address
-        from storage import repository as repo
+    def ask_customer_merge(self, conversation_id: int, typed: str = "", error: str = "") -> None:
+        """Merge another customer (by address) into this conversation's customer: both
+        are shown and the agent confirms first."""
 
         def chosen(text: str | None) -> None:
-            if not text or not text.strip():
-                return
-
-            def run(s: Session, conv: Conversation) -> None:
-                try:
-                    channel, addr = parse_customer_address(text)
-                except ValueError as exc:
-                    raise DeskError(str(exc)) from None
-                ident = repo.find_identity(s, channel, addr)
-                if ident is None or ident.customer_id is None:
-                    raise DeskError(f"no customer with address {text.strip()!r}")
-                if ident.customer_id == conv.customer_id:
-                    raise DeskError("that address is already this customer's")
-                merge_customers(s, conv.customer_id, ident.customer_id, actor=self.desk.agent)  # type: ignore[arg-type]
-
-            self._run(conversation_id, run, "Customers merged.")
+            if text and text.strip():
+                self.hold_keys()
+                self._customer_merge_preview(conversation_id, text.strip())
 
         self.push_screen(
             InputScreen(
                 "Merge another customer into this one",
                 hint="their address: a@b.c · +15551234567 · telegram:5001 · matrix:@x:y",
+                value=typed,
+                error=error,
             ),
             chosen,
+        )
+
+    @work(thread=True, group="reads")
+    def _customer_merge_preview(self, conversation_id: int, text: str) -> None:
+        from omnitui.export import parse_customer_address
+        from omnitui.merge_preview import customer_side
+        from storage import repository as repo
+
+        def again(why: str) -> None:
+            self.call_from_thread(self.release_keys)
+            self.call_from_thread(self.ask_customer_merge, conversation_id, text, why)
+
+        with Session(self.engine) as s:
+            conv = s.get(Conversation, conversation_id)
+            if conv is None or conv.customer_id is None:
+                self.call_from_thread(self.drop_held_keys)
+                return
+            try:
+                channel, addr = parse_customer_address(text)
+            except ValueError as exc:
+                again(str(exc))
+                return
+            ident = repo.find_identity(s, channel, addr)
+            if ident is None or ident.customer_id is None:
+                again(f"no customer with address {text!r}")
+                return
+            if ident.customer_id == conv.customer_id:
+                again("that address is already this customer's")
+                return
+            keep = customer_side(s, conv.customer_id)
+            other = customer_side(s, ident.customer_id)
+        if keep is None or other is None:
+            self.call_from_thread(self.drop_held_keys)
+            return
+        body = Text()
+        body.append("merged in:  ", "bold")
+        body.append(clean_line(other.line(), 200) + "\n")
+        body.append("stays:      ", "bold")
+        body.append(clean_line(keep.line(), 200) + "\n\n")
+        body.append(
+            "Every address, conversation and note of the first becomes the second's. "
+            "This cannot be undone."
+        )
+        keep_id, other_id = keep.id, other.id
+
+        def decided(yes: bool | None) -> None:
+            if not yes:
+                return
+            from omnitui.customers import merge_customers
+
+            def run(s: Session, c: Conversation) -> None:
+                merge_customers(s, keep_id, other_id, actor=self.desk.agent)
+
+            self._run(conversation_id, run, "Customers merged.")
+
+        self.call_from_thread(
+            self.push_screen, ConfirmScreen("Merge these customers?", body, "merge"), decided
         )
 
     # -- plumbing ------------------------------------------------------------------
     @work(thread=True, group="writes")
     def _run(
-        self, conversation_id: int, fn: Callable[[Session, Conversation], Any], ok: str
+        self,
+        conversation_id: int,
+        fn: Callable[[Session, Conversation], Any],
+        ok: str,
+        undo: str | None = None,
     ) -> None:
-        self._write_guarded(conversation_id, fn, ok)
+        self._write_guarded(conversation_id, fn, ok, undo=undo)
 
     def _write_guarded(
         self,
         conversation_id: int,
         fn: Callable[[Session, Conversation], Any],
         ok: str | None = None,
-    ) -> None:
+        *,
+        undo: str | None = None,
+    ) -> bool:
+        from omnitui.customers import CustomerError
+
         def run(s: Session, conv: Conversation) -> None:
             try:
                 fn(s, conv)
-            except (WorkflowError, ValueError) as exc:
+            except (WorkflowError, CustomerError, ValueError) as exc:
                 raise DeskError(str(exc)) from None
 
-        self._write(conversation_id, run, ok)
+        return self._write(conversation_id, run, ok, undo=undo)
 
     @work(thread=True, group="reads")
     def _with_conversation(
@@ -290,6 +421,7 @@ class DeskActions:
         with Session(self.engine) as s:
             conv = s.get(Conversation, conversation_id)
             if conv is None:
+                self.call_from_thread(self.drop_held_keys)
                 return
             customer = s.get(Customer, conv.customer_id)
             facts = {
@@ -300,6 +432,12 @@ class DeskActions:
                 "notes": customer.notes if customer else "",
             }
         self.call_from_thread(then, conversation_id, facts)
+
+
+def split_tags(text: str) -> list[str]:
+    """Tags typed as one line: separated by commas only (``"vip customer"`` is one
+    tag's worth of text, and says so when it is not a valid tag)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _local(when: datetime, zone: Any) -> str:

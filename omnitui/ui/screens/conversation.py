@@ -10,7 +10,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import TextArea
 
+from omnitui.drafts import DraftText
 from omnitui.ui.actions import bindings
 from omnitui.ui.widgets.composer import Composer
 from omnitui.ui.widgets.history_pane import HistoryPane
@@ -29,17 +32,31 @@ class Loaded:
     info: queries.ConversationInfo
     items: list[queries.ThreadItem]
     history: list[queries.HistoryItem]
+    #: The draft kept in the store, if any.
+    draft: DraftText | None = None
+    #: The address a reply goes to now (None: the customer has none on the channel).
+    recipient: str | None = None
 
 
 def load_conversation(engine, conversation_id: int) -> Loaded | None:  # noqa: ANN001
-    """Read a conversation, its thread and its customer's history."""
+    """Read a conversation, its thread, its customer's history, its draft and where a
+    reply would go."""
+    from sqlmodel import Session
+
+    from omnitui import drafts
+    from omnitui.sync import reply_recipient
+    from storage.models import Conversation
+
     with engine.connect() as conn:
         info = queries.conversation_info(conn, conversation_id)
         if info is None:
             return None
         items = queries.thread(conn, conversation_id)
         history = queries.customer_history(conn, info.customer.id)
-    return Loaded(info, items, history)
+    with Session(engine) as s:
+        conv = s.get(Conversation, conversation_id)
+        recipient = reply_recipient(s, conv) if conv is not None else None
+    return Loaded(info, items, history, drafts.load(engine, conversation_id), recipient)
 
 
 class ConversationScreen(Screen):
@@ -60,6 +77,7 @@ class ConversationScreen(Screen):
         self.loaded: Loaded | None = None
         self._compose_mode = compose
         self._preloaded = loaded
+        self._save_timer: Timer | None = None
 
     @property
     def omni(self) -> OmniApp:
@@ -86,6 +104,8 @@ class ConversationScreen(Screen):
     ) -> None:
         """Reuse this (installed) screen for another conversation: composing a screen
         costs more than filling one (docs/PERFORMANCE.md)."""
+        self.flush_draft()
+        self.composer.conversation_id = None
         self.composer.text = ""
         self.composer.warnings = []
         self.composer.display = False
@@ -105,10 +125,15 @@ class ConversationScreen(Screen):
         return self.query_one(Composer)
 
     def describe(self) -> str:
-        """Where the agent is, for the status line."""
+        """Where the agent is and where keys go, for the status line."""
         if self.loaded is None:
             return "conversation"
-        return f"{self.loaded.info.ref} · {self.loaded.info.channel}"
+        where = f"{self.loaded.info.ref} · {self.loaded.info.channel}"
+        if self.composer.display and self.composer.has_focus:
+            return f"{where} · typing a {self.composer.mode} (esc: keys are commands)"
+        if self.composer.display:
+            return f"{where} · keys are commands (r: back to the draft)"
+        return where
 
     # -- loading -------------------------------------------------------------
     def reload(self) -> None:
@@ -138,16 +163,76 @@ class ConversationScreen(Screen):
         self.omni.refresh_status()
         if first and loaded.info.unread:
             self.omni.mark_read(conversation_id)
+        if first:
+            self._restore_draft(loaded)
         if self._compose_mode:
             mode, self._compose_mode = self._compose_mode, None
-            self.composer.open(mode, loaded.info.channel)
+            if mode == "editor":
+                self.call_after_refresh(self.action_reply_editor)
+            else:
+                self._open_composer(mode)
+        self.omni.release_keys()
+
+    def _restore_draft(self, loaded: Loaded) -> None:
+        """Show the draft kept in the store (typing resumes with r or n)."""
+        draft = loaded.draft
+        cid = loaded.info.id
+        if draft is None or self.composer.conversation_id == cid:
+            return
+        self.omni.drafts.remember(cid, draft.mode, draft.body)
+        self.composer.conversation_id = cid
+        self.composer.show_draft(draft.mode, self._reply_target(), draft.body, loaded.info.channel)
+
+    def _reply_target(self) -> str:
+        """Where a reply goes, for the composer's title: channel and address."""
+        if self.loaded is None:
+            return ""
+        channel = self.loaded.info.channel
+        by = "SMS" if channel in ("sms", "phone") else channel
+        to = self.loaded.recipient
+        return f"{by} to {to}" if to else f"{by} (the customer has no {channel} address!)"
+
+    def _open_composer(self, mode: str) -> None:
+        if self.loaded is None:
+            return
+        self.composer.conversation_id = self.loaded.info.id
+        self.composer.open(mode, self._reply_target(), self.loaded.info.channel)
+
+    # -- the draft in the store ------------------------------------------------
+    @on(TextArea.Changed, "#composer")
+    def _draft_changed(self) -> None:
+        if self._save_timer is None:
+            self._save_timer = self.set_timer(0.7, self.flush_draft)
+
+    def flush_draft(self) -> None:
+        """Save the composer's text as the draft now, if it changed (in a worker)."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        cid = self.composer.conversation_id
+        if cid is None:
+            return
+        mode, body = self.composer.mode, self.composer.text
+        saver = self.omni.drafts
+        if not saver.changed(cid, mode, body):
+            return
+        saver.remember(cid, mode, body)
+        self.omni.save_draft(cid, mode, body, saver.ticket(cid))
+
+    def draft_state(self) -> tuple[int, str, str] | None:
+        """The composer's unsaved text, for a save that must happen now (quitting)."""
+        cid = self.composer.conversation_id
+        if cid is None or not self.omni.drafts.changed(cid, self.composer.mode, self.composer.text):
+            return None
+        return cid, self.composer.mode, self.composer.text
 
     def open_other(self, conversation_id: int, *, force: bool = False) -> None:
         """Show another conversation (picked in the history pane, or the one this
         conversation was merged into)."""
-        if self.composer.has_draft and not force:
-            self.notify("Send or clear the draft first.", severity="warning")
-            return
+        del force  # the draft is kept in the store either way
+        self.flush_draft()
+        self.composer.conversation_id = None
+        self.composer.text = ""
         self.composer.display = False
         self.conversation_id = conversation_id
         self._load(conversation_id)
@@ -160,10 +245,19 @@ class ConversationScreen(Screen):
     # -- actions -------------------------------------------------------------
     def action_back(self) -> None:
         if self.composer.display and self.composer.has_focus:
-            self.composer.display = False
-            self.query_one(ThreadView).focus()
+            self._close_composer()
             return
+        self.flush_draft()
         self.app.pop_screen()
+
+    def _close_composer(self) -> None:
+        """Esc: the composer hides when empty; a draft stays in view (and in the store)
+        and keys are commands again."""
+        self.flush_draft()
+        if not self.composer.has_draft:
+            self.composer.display = False
+        self.query_one(ThreadView).focus()
+        self.omni.refresh_status()
 
     def action_scroll_down(self) -> None:
         self.query_one(ThreadView).scroll_down(animate=False)
@@ -184,27 +278,47 @@ class ConversationScreen(Screen):
         else:
             history.focus()
 
+    def action_toggle_history(self) -> None:
+        """Fold the history pane away or bring it back (it folds by itself on a
+        narrow terminal)."""
+        self.query_one(HistoryPane).toggle_fold()
+
     def action_history_open(self) -> None:
         history = self.query_one(HistoryPane)
         if history.has_focus and history.highlighted is not None:
             history.action_select()
 
     def action_reply(self) -> None:
-        if self.loaded is not None:
-            self.composer.open("reply", self.loaded.info.channel)
+        self._open_composer("reply")
 
     def action_note(self) -> None:
-        if self.loaded is not None:
-            self.composer.open("note", self.loaded.info.channel)
+        self._open_composer("note")
 
     def action_reply_editor(self) -> None:
+        self.flush_draft()
         draft = self.composer.text if self.composer.display else ""
-        self.omni.compose_in_editor(self.conversation_id, "reply", draft)
+        self.omni.compose_in_editor(
+            self.conversation_id, "reply", draft, self.review_title("reply")
+        )
+
+    def review_title(self, mode: str) -> str:
+        """The $EDITOR review's title: what, to whom, on which conversation."""
+        if self.loaded is None:
+            return "Reply — review"
+        info = self.loaded.info
+        if mode == "note":
+            return f"Private note on {info.ref} (never sent) — review"
+        name = info.customer.name or "the customer"
+        return f"Reply to {name} by {self._reply_target()} on {info.ref} — review"
 
     def action_resolve(self) -> None:
-        self.omni.resolve(self.conversation_id)
+        self.flush_draft()
+        self.omni.resolve(self.conversation_id, draft_kept=self.composer.has_draft)
         self.app.pop_screen()
         self.omni.inbox_next()
+
+    def action_undo(self) -> None:
+        self.omni.undo_last()
 
     def action_snooze(self) -> None:
         self.omni.ask_snooze(self.conversation_id)
@@ -242,8 +356,8 @@ class ConversationScreen(Screen):
 
     def insert_answer(self, text: str, warnings: list[str]) -> None:
         """Put a rendered answer into the composer (replacing an empty draft)."""
-        if not self.composer.display:
-            self.composer.open("reply", self.loaded.info.channel if self.loaded else "")
+        if not self.composer.display or not self.composer.has_focus:
+            self._open_composer(self.composer.mode if self.composer.has_draft else "reply")
         if self.composer.text.strip():
             # A second answer goes after the draft, on its own paragraph.
             self.composer.text = self.composer.text.rstrip("\n") + "\n\n" + text
@@ -263,11 +377,30 @@ class ConversationScreen(Screen):
     def action_edit_failed(self) -> None:
         self.omni.edit_failed(self.conversation_id)
 
-    def edit_draft(self, text: str) -> None:
-        """Open the composer on a withdrawn reply."""
+    def edit_draft(self, text: str, mode: str = "reply") -> None:
+        """Open the composer on a withdrawn reply (after any draft already there)."""
         if self.loaded is not None:
-            self.composer.open("reply", self.loaded.info.channel)
-            self.composer.text = text
+            self._open_composer(mode)
+            current = self.composer.text.strip("\n")
+            self.composer.text = f"{current}\n\n{text}" if current.strip() else text
+            self.composer.move_cursor(self.composer.document.end)
+
+    def keep_text(self, conversation_id: int, mode: str, text: str) -> None:
+        """Text came back from $EDITOR: it is the draft now (shown, saved)."""
+        if conversation_id != self.conversation_id or self.loaded is None:
+            return
+        self.composer.conversation_id = conversation_id
+        self.composer.show_draft(mode, self._reply_target(), text, self.loaded.info.channel)
+        self.flush_draft()
+
+    def clear_text(self, conversation_id: int) -> None:
+        """The draft was sent or thrown away."""
+        if conversation_id != self.conversation_id:
+            return
+        self.composer.text = ""
+        self.composer.display = False
+        self.flush_draft()
+        self.query_one(ThreadView).focus()
 
     def action_save_attachment(self) -> None:
         from omnitui.ui.screens.save_attachments import SaveAttachments, default_directory
@@ -290,18 +423,37 @@ class ConversationScreen(Screen):
         if not event.text.strip():
             self.notify("Nothing to send.", severity="warning")
             return
-        self.omni.submit(self.conversation_id, event.mode, event.text)
+        cid = self.conversation_id
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        self.omni.drafts.remember(cid, event.mode, "")  # dropped by the send itself
+        self.omni.submit(cid, event.mode, event.text)
         self.composer.text = ""
         self.composer.display = False
         self.query_one(ThreadView).focus()
+
+    def restore_after_failure(self, conversation_id: int, mode: str, text: str) -> None:
+        """The reply could not be queued: its text is back in the composer."""
+        if conversation_id == self.conversation_id and not self.composer.has_draft:
+            self.composer.conversation_id = conversation_id
+            self.composer.show_draft(mode, self._reply_target(), text, self.loaded.info.channel)
+            self.omni.drafts.remember(conversation_id, mode, text)
 
     @on(Composer.EditorRequested)
     def _to_editor(self, event: Composer.EditorRequested) -> None:
-        self.composer.text = ""
-        self.composer.display = False
-        self.omni.compose_in_editor(self.conversation_id, event.mode, event.text)
+        self.flush_draft()
+        self.query_one(ThreadView).focus()
+        self.omni.compose_in_editor(
+            self.conversation_id, event.mode, event.text, self.review_title(event.mode)
+        )
 
     @on(Composer.Closed)
     def _closed(self) -> None:
-        self.composer.display = False
-        self.query_one(ThreadView).focus()
+        self._close_composer()
+
+    def on_descendant_focus(self) -> None:
+        self.omni.refresh_status()
+
+    def on_descendant_blur(self) -> None:
+        self.omni.refresh_status()

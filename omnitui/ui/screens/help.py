@@ -19,24 +19,28 @@ SCOPE_TITLES = {
     "inbox": "Inbox",
     "conversation": "Conversation",
     "quarantine": "Quarantine",
+    "outbox": "Outbox",
     "composer": "Composer",
 }
 
 
 def help_table(keymap: Mapping[str, str]) -> Table:
-    """A table of scope, keys, id and description for every action."""
+    """A table of scope, keys, id and description for every action.
+
+    Every cell is a ``Text``: a plain string would be read as Rich markup, and
+    ``[keys]`` would vanish as a tag."""
     table = Table(show_header=True, header_style="bold", expand=True, box=None)
-    table.add_column("keys", no_wrap=True, style="bold cyan")
-    table.add_column("does")
-    table.add_column("id (for [keys])", style="dim", no_wrap=True)
+    table.add_column(Text("keys"), no_wrap=True, style="bold #5fd7ff")
+    table.add_column(Text("does"))
+    table.add_column(Text("id (for [keys])"), no_wrap=True)
     for scope, title in SCOPE_TITLES.items():
-        table.add_row(Text(title, "bold underline"), "", "")
+        table.add_row(Text(title, "bold underline"), Text(""), Text(""))
         for spec in ACTIONS:
             if spec.scope != scope:
                 continue
             keys = keymap.get(spec.id, spec.keys)
             table.add_row(Text(key_label(keys)), Text(spec.description), Text(spec.id))
-        table.add_row("", "", "")
+        table.add_row(Text(""), Text(""), Text(""))
     return table
 
 

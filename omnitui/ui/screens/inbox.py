@@ -76,6 +76,8 @@ class InboxScreen(Screen):
 
     def on_resize(self) -> None:
         self.query_one("#columns", Static).update(Text(header_line(self.size.width)))
+        if self.is_mounted:
+            self._update_bar(status=False)
 
     # -- filters -------------------------------------------------------------
     def _filter(self) -> InboxFilter:
@@ -101,14 +103,24 @@ class InboxScreen(Screen):
         parts.append(("anyone's", "mine", "unassigned")[self.owner_view])
         return "inbox: " + " · ".join(parts)
 
-    def _update_bar(self) -> None:
-        bar = Text()
+    def _update_bar(self, *, status: bool = True) -> None:
+        """The view bar: where the agent is, the count, and as many key hints as fit;
+        ``? keys`` always stays (the hints before it go first, from the right)."""
+        bar = Text(no_wrap=True, overflow="ellipsis")
         bar.append(" omnitui ", "bold reverse")
         bar.append(f"  {self.describe()}", "bold")
         bar.append(f"  ({len(self.list.source)})")
-        bar.append("   c channel · v view · o owner · d due · / search · ? keys", "dim")
+        hints = ["c channel", "v view", "o owner", "d due", "/ search"]
+        width = self.size.width or self.app.size.width
+        while hints and bar.cell_len + len("   " + " · ".join([*hints, "? keys"])) > width:
+            hints.pop()
+        tail = "   " + " · ".join([*hints, "? keys"])
+        if bar.cell_len + len(tail) > width:
+            bar.truncate(max(width - len(tail), 10), overflow="ellipsis")
+        bar.append(tail)
         self.query_one("#view-bar", Static).update(bar)
-        self.omni.refresh_status()
+        if status:
+            self.omni.refresh_status()
 
     def _apply_filter(self) -> None:
         self.query_text = ""
@@ -200,13 +212,18 @@ class InboxScreen(Screen):
     def action_reply_editor(self) -> None:
         conv_id = self._current_id()
         if conv_id is not None:
-            self.omni.compose_in_editor(conv_id, "reply", "")
+            # Through the conversation: $EDITOR starts from its kept draft, and the
+            # review names the recipient.
+            self.omni.open_conversation(conv_id, compose="editor")
+
+    def action_undo(self) -> None:
+        self.omni.undo_last()
 
     def action_resolve(self) -> None:
         row = self.list.current
         if row is None:
             return
-        self.omni.resolve(row.id)
+        self.omni.resolve(row.id, draft_kept=bool(getattr(row, "has_draft", False)))
         self.list.source.update_cached(row, status="resolved")
         self.list.refresh()
         self.list.move_to(self.list.cursor + 1)

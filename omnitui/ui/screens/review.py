@@ -1,4 +1,5 @@
-"""Review after $EDITOR (as in mutt/aerc): y send, e edit again, q discard."""
+"""Review after $EDITOR (as in mutt/aerc): y send, e edit again, k keep as the draft,
+d discard; and the question before quitting with unsent drafts."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from omnitui.sanitize import clean
 
 
 class ReviewScreen(ModalScreen[str]):
-    """Shows the draft; dismisses with ``"send"``, ``"edit"`` or ``"discard"``."""
+    """Shows the draft; dismisses with ``"send"``, ``"edit"``, ``"keep"`` or
+    ``"discard"``. Escape and q keep the draft: throwing text away takes its own key."""
 
     BINDINGS = [
         Binding("y", "choose('send')", "Send", id="review_send"),
         Binding("e", "choose('edit')", "Edit again", id="review_edit"),
-        Binding("q,escape", "choose('discard')", "Discard", id="review_discard"),
+        Binding("k,q,escape", "choose('keep')", "Keep as draft", id="review_keep"),
+        Binding("d", "choose('discard')", "Discard", id="review_discard"),
     ]
 
     DEFAULT_CSS = """
@@ -37,14 +40,22 @@ class ReviewScreen(ModalScreen[str]):
         with VerticalScroll():
             yield Static(Text(self.title_text, "bold"))
             yield Static(Text(clean(self.body)))
-        yield Static(Text(" y send · e edit · q discard ", "bold reverse"), id="review-keys")
+        yield Static(
+            Text(" y send · e edit · k keep as draft · d discard ", "bold reverse"),
+            id="review-keys",
+        )
+
+    def on_mount(self) -> None:
+        release = getattr(self.app, "release_keys", None)
+        if release is not None:
+            self.call_after_refresh(release)
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)
 
 
 class ConfirmQuit(ModalScreen[bool]):
-    """Asked only when quitting would lose a draft."""
+    """Asked while drafts are unsent: which ones, and that they are kept."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Quit", id="quit_yes"),
@@ -53,12 +64,31 @@ class ConfirmQuit(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     ConfirmQuit { align: center middle; }
-    ConfirmQuit > Static { width: 50; border: round $warning; background: $surface;
-        padding: 1 2; }
+    ConfirmQuit > Static { width: 60; max-width: 100%; border: round $warning;
+        background: $surface; padding: 1 2; }
     """
 
+    def __init__(self, count: int = 1, items: list | None = None) -> None:
+        super().__init__()
+        self.count = count
+        self.items = items or []
+
     def compose(self) -> ComposeResult:
-        yield Static(Text("A draft would be lost. Quit anyway?  y / n"))
+        text = Text()
+        plural = "s" if self.count != 1 else ""
+        text.append(f"{self.count} unsent draft{plural}", "bold")
+        shown = ", ".join(f"{d.ref} ({d.mode})" for d in self.items[:6])
+        if shown:
+            more = f" and {self.count - 6} more" if self.count > 6 else ""
+            text.append(f": {shown}{more}")
+        text.append(".\nThey are kept and will be here next time, but not sent.\n\n")
+        text.append("Quit anyway?  y quit · n stay", "bold")
+        yield Static(text)
+
+    def on_mount(self) -> None:
+        release = getattr(self.app, "release_keys", None)
+        if release is not None:
+            self.call_after_refresh(release)
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)

@@ -44,26 +44,59 @@ class Composer(TextArea):
     class PickerRequested(Message):
         """``/`` in an empty composer, or ctrl+o: pick a knowledge-base answer."""
 
-    HINT = "ctrl+s send · ctrl+e $EDITOR · esc close"
+    HINT = "ctrl+s send · ctrl+e $EDITOR · esc leave (draft kept)"
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(soft_wrap=True, show_line_numbers=False, **kwargs)  # type: ignore[arg-type]
+        # Tab indents: it never moves focus, so letters typed next stay text and can
+        # never fire a command (issue: Tab, then "e", resolved the conversation).
+        super().__init__(
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="indent",
+            **kwargs,  # type: ignore[arg-type]
+        )
         self.mode = "reply"
         self.channel = ""
+        self.target = ""
+        #: The conversation this text belongs to (its draft in the store).
+        self.conversation_id: int | None = None
         #: Placeholder warnings of an inserted answer, shown until the text is fixed.
         self.warnings: list[str] = []
 
-    def open(self, mode: str, channel: str) -> None:
-        """Show for a reply or a note."""
-        self.mode = mode
-        self.channel = channel
-        self.set_class(mode == "note", "note")
-        self.border_title = "private note (never sent)" if mode == "note" else f"reply on {channel}"
-        self._update_hint()
+    def open(self, mode: str, target: str, channel: str = "") -> None:
+        """Show for a reply or a note, and type into it."""
+        self._set_mode(mode, target, channel)
         self.display = True
         self.focus()
 
-    def _update_hint(self) -> None:
+    def show_draft(self, mode: str, target: str, text: str, channel: str = "") -> None:
+        """Show a kept draft without typing into it (r or n continues)."""
+        self._set_mode(mode, target, channel)
+        self.text = text
+        self.move_cursor(self.document.end)
+        self.display = True
+        self._update_hint()
+
+    def _set_mode(self, mode: str, target: str, channel: str) -> None:
+        self.mode = mode
+        self.target = target
+        self.channel = channel
+        self.set_class(mode == "note", "note")
+        self.border_title = "private note (never sent)" if mode == "note" else f"reply by {target}"
+        self._update_hint()
+
+    def on_focus(self) -> None:
+        self._update_hint(focused=True)
+
+    def on_blur(self) -> None:
+        self._update_hint(focused=False)
+
+    def _update_hint(self, focused: bool | None = None) -> None:
+        if not (self.has_focus if focused is None else focused):
+            key = "n" if self.mode == "note" else "r"
+            self.border_subtitle = f"draft kept · not typing: {key} continues"
+            self.remove_class("warning")
+            return
         hint = self.HINT
         if self.mode == "reply" and not self.text:
             hint = f"/ answer · {hint}"
@@ -73,7 +106,7 @@ class Composer(TextArea):
         else:
             self.warnings = []
             self.remove_class("warning")
-        if self.mode == "reply" and self.channel == "sms" and self.text:
+        if self.mode == "reply" and self.channel in ("sms", "phone") and self.text:
             from adapters.twilio import sms_segments
 
             segments, encoding = sms_segments(self.text)

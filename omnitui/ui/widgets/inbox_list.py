@@ -4,6 +4,12 @@ Only the visible lines are rendered, each from a cached row of
 :class:`~omnitui.ui.inbox_source.InboxSource`; 100 000 conversations cost the
 same as 100. The countdown column is refreshed by one app timer, and only the
 lines whose countdown text changed are redrawn.
+
+Nothing here relies on colour alone: ``●`` unread, ``!!``/``!`` urgent/high priority,
+``★`` VIP, ``✎ draft`` an unsent draft, and the SLA cell names its clock (``FR`` first
+response, ``NR`` next response, ``RES`` resolution) with ``!`` and reverse video when
+breached and ``▲`` in bold when due within 15 minutes. Below :data:`NARROW` columns
+the customer column shrinks so the subject keeps room.
 """
 
 from __future__ import annotations
@@ -21,24 +27,32 @@ from textual.strip import Strip
 
 from omnitui.sanitize import clean_line
 from omnitui.ui.actions import bindings
-from omnitui.ui.formatting import countdown
+from omnitui.ui.formatting import MARK, PRIORITY, PRIORITY_MARK, VIP, sla_cell
 from omnitui.ui.inbox_source import InboxSource
 from storage.queries import InboxRow
 
 CHANNEL_W = 8
 CUSTOMER_W = 20
+#: The customer column below :data:`NARROW` columns.
+CUSTOMER_NARROW_W = 15
+NARROW = 100
 STATUS_W = 8
-DUE_W = 7
+#: ``!RES -12d04h`` fits, and the title with its legend.
+DUE_W = 13
+#: The SLA column's title, with its legend.
+DUE_TITLE = "SLA FR/NR/RES"
 
+#: Explicit colours: on a 16-colour terminal none of them turns red or yellow (the
+#: urgency colours), and each stays over 4.5:1 on the dark theme, in colour and grey.
 CHANNEL_STYLES = {
-    "email": "cyan",
-    "telegram": "bright_blue",
-    "matrix": "green",
-    "mastodon": "magenta",
-    "sms": "yellow",
-    "phone": "bright_yellow",
+    "email": "#5fd7ff",
+    "telegram": "#8787ff",
+    "matrix": "#87ff87",
+    "mastodon": "#d787ff",
+    "sms": "#d7d7af",
+    "phone": "#ffaf87",
 }
-STATUS_STYLES = {"open": "", "pending": "italic", "snoozed": "dim", "resolved": "dim"}
+STATUS_STYLES = {"open": "", "pending": "italic", "snoozed": "italic", "resolved": "italic"}
 
 
 def _fit(text: str, width: int) -> str:
@@ -48,6 +62,19 @@ def _fit(text: str, width: int) -> str:
     if cell_len(text) > width:
         return set_cell_size(text, width - 1) + "…"
     return set_cell_size(text, width)
+
+
+def _widths(width: int) -> tuple[int, int]:
+    """(customer, subject) column widths for a line of ``width`` cells."""
+    customer = CUSTOMER_W if width >= NARROW else CUSTOMER_NARROW_W
+    fixed = 2 + 2 + CHANNEL_W + 1 + customer + 1 + 1 + STATUS_W + 1 + DUE_W
+    return customer, max(width - fixed, 8)
+
+
+def _plain(style: Style) -> Style:
+    """``style`` without its colours (text on the cursor row keeps the row's colours,
+    so it keeps their contrast)."""
+    return Style(bold=style.bold, italic=style.italic, underline=style.underline)
 
 
 MOVEMENT = {"cursor_down", "cursor_up", "top", "bottom", "page_down", "page_up"}
@@ -63,8 +90,8 @@ class InboxList(ScrollView, can_focus=True):
 
     DEFAULT_CSS = """
     InboxList { height: 1fr; overflow-x: hidden; }
-    InboxList > .inbox-list--cursor { background: $accent 40%; }
-    InboxList:focus > .inbox-list--cursor { background: $accent 70%; }
+    InboxList > .inbox-list--cursor { background: $primary 40%; }
+    InboxList:focus > .inbox-list--cursor { background: $primary 60%; }
     InboxList > .inbox-list--unread { text-style: bold; }
     """
 
@@ -180,7 +207,7 @@ class InboxList(ScrollView, can_focus=True):
             row = self.source.cached(y)
             if row is None or row.due is None:
                 continue
-            text, _ = countdown(row.due, now)
+            text, _ = sla_cell(row.due, row.clock, now)
             if self._countdowns.get(y) != text:
                 self._countdowns[y] = text
                 self.refresh_line(y)
@@ -210,54 +237,70 @@ class InboxList(ScrollView, can_focus=True):
                     ]
                 )
             return Strip.blank(width, base)
-        if index == self.cursor:
+        cursor = index == self.cursor
+        if cursor:
             base = base + self.get_component_rich_style("inbox-list--cursor")
-        return Strip(self._segments(row, width, base, index)).crop(0, width)
+            if self.app.no_color and self.app.native_ansi_color:
+                base = base + Style(reverse=True)  # no colours at all: the row stands out
+        return Strip(self._segments(row, width, base, index, cursor)).crop(0, width)
 
-    def _segments(self, row: InboxRow, width: int, base: Style, index: int) -> list[Segment]:
+    def _segments(
+        self, row: InboxRow, width: int, base: Style, index: int, cursor: bool = False
+    ) -> list[Segment]:
         now = datetime.now(UTC)
-        due_text, due_style = countdown(row.due, now)
+        due_text, due_style = sla_cell(row.due, row.clock, now)
         self._countdowns[index] = due_text
         unread = self.get_component_rich_style("inbox-list--unread") if row.unread else Style()
-        mark = "●" if row.unread else " "
-        prio = {"urgent": "!!", "high": "! "}.get(row.priority, "  ")
+        paint = _plain if cursor else (lambda style: style)
+        customer_w, title_w = _widths(width)
         customer = ("★ " if row.vip else "") + clean_line(row.customer_name)
-        fixed = 2 + 2 + CHANNEL_W + 1 + CUSTOMER_W + 1 + 1 + STATUS_W + 1 + DUE_W
-        title_w = max(width - fixed, 8)
+        draft = ""
+        if row.has_draft:
+            draft = "✎ draft " if title_w >= 40 else "✎ "
         title = clean_line(row.title, title_w + 1)
-        return [
-            Segment(mark + " ", base + self._style("bold cyan")),
-            Segment(prio, base + self._style("bold red")),
+        segments = [
+            Segment("● " if row.unread else "  ", base + paint(MARK)),
+            Segment(PRIORITY_MARK.get(row.priority, "").ljust(2), base + paint(PRIORITY)),
             Segment(
                 _fit(row.channel, CHANNEL_W) + " ",
-                base + self._style(CHANNEL_STYLES.get(row.channel, "")),
+                base + paint(self._style(CHANNEL_STYLES.get(row.channel, ""))),
             ),
             Segment(
-                _fit(customer, CUSTOMER_W) + " ",
-                base + unread + self._style("bold yellow" if row.vip else ""),
+                _fit(customer, customer_w) + " ",
+                base + unread + (paint(VIP) if row.vip else Style()),
             ),
-            Segment(_fit(title, title_w) + " ", base + unread),
+        ]
+        if draft:
+            segments.append(Segment(draft, base + paint(MARK)))
+        segments += [
+            Segment(_fit(title, title_w - len(draft)) + " ", base + unread),
             Segment(
                 _fit(row.status, STATUS_W) + " ",
                 base + self._style(STATUS_STYLES.get(row.status, "")),
             ),
-            Segment(due_text.rjust(DUE_W), base + self._style(due_style)),
         ]
+        if cell_len(due_text) > DUE_W:
+            due_text = _fit(due_text, DUE_W)
+        segments += [
+            Segment(" " * (DUE_W - cell_len(due_text)), base),
+            Segment(due_text, base + due_style),
+        ]
+        return segments
 
 
 def header_line(width: int) -> str:
-    """Column titles aligned with the rows."""
-    fixed = 2 + 2 + CHANNEL_W + 1 + CUSTOMER_W + 1 + 1 + STATUS_W + 1 + DUE_W
-    title_w = max(width - fixed, 8)
+    """Column titles aligned with the rows; the SLA title carries the clock legend
+    (first response, next response, resolution)."""
+    customer_w, title_w = _widths(width)
     return (
         "    "
         + _fit("channel", CHANNEL_W)
         + " "
-        + _fit("customer", CUSTOMER_W)
+        + _fit("customer", customer_w)
         + " "
         + _fit("subject / message", title_w)
         + " "
         + _fit("status", STATUS_W)
         + " "
-        + "SLA".rjust(DUE_W)
+        + DUE_TITLE[:DUE_W].rjust(DUE_W)
     )

@@ -1,13 +1,15 @@
-"""The status line: where you are, the quarantine, account health, last poll, errors,
-outbox queue."""
+"""The status line: where you are, the quarantine, account health (errors, undelivered
+replies, last poll), the outbox by state."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.widgets import Static
 
+from omnitui.outbox_items import OutboxCounts
 from omnitui.sanitize import clean_line
 from storage.queries import AccountHealth
 
@@ -28,18 +30,29 @@ def status_text(
     *,
     where: str,
     accounts: list[AccountHealth],
-    queued: int,
-    problems: int,
+    queued: int = 0,
+    problems: int = 0,
     demo: bool,
     now: datetime | None = None,
     progress: dict[str, tuple[int, int]] | None = None,
     quarantined: int = 0,
+    outbox: OutboxCounts | None = None,
+    configured: Collection[str] | None = None,
+    outbox_key: str | None = None,
+    width: int | None = None,
 ) -> Text:
     """The status line's content (errors are customer-free but still sanitised).
 
     Kept items in the quarantine come right after where the agent is, so a narrow
-    terminal cuts account details before them; the words say it, not only the colour."""
+    terminal cuts account details before them; the words say it, not only the colour.
+    ``outbox`` (else ``queued`` / ``problems`` as queued / failed) gives the outbox by
+    state and the undelivered replies per account: such an account reads
+    ``name: ⚠ 2 undelivered`` in bold. Only ``configured`` accounts are shown (the
+    store keeps the rows of removed ones). ``outbox_key`` is added as a hint when the
+    line is known to have room for it (``width``)."""
     now = now or datetime.now(UTC)
+    if outbox is None:
+        outbox = OutboxCounts(queued=queued, failed=problems)
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
         text.append(" DEMO ", "bold black on yellow")
@@ -48,29 +61,78 @@ def status_text(
     if quarantined:
         text.append("  │ ", "dim")
         text.append(f" quarantine {quarantined} ", "bold black on yellow")
-    for acct in accounts:
+    shown = [a for a in accounts if configured is None or a.account in configured]
+    names = {a.account for a in shown}
+    warned = [
+        AccountHealth(name, "", False, None, None, None)
+        for name in sorted(outbox.by_account)
+        if name not in names and configured is not None and name in configured
+    ]
+    for acct in [*shown, *warned]:
         text.append("  │ ", "dim")
-        if acct.last_error and (
-            acct.last_ok_at is None
-            or (acct.last_error_at and acct.last_error_at >= acct.last_ok_at)
-        ):
-            when = ago(acct.last_error_at, now) if acct.last_error_at else ""
-            text.append(f"{acct.account}: {clean_line(acct.last_error, 48)} {when}", "bold red")
-        elif progress and acct.account in progress:
-            done, total = progress[acct.account]
-            text.append(f"{acct.account}: syncing {done}/{total}", "yellow")
-        elif acct.polling:
-            text.append(f"{acct.account}: polling…", "yellow")
-        elif acct.last_ok_at:
-            text.append(f"{acct.account}: ok {ago(acct.last_ok_at, now)}", "green")
-        else:
-            text.append(f"{acct.account}: waiting", "dim")
+        _account_part(text, acct, outbox.by_account.get(acct.account, 0), now, progress)
     text.append("  │ ", "dim")
-    text.append(f"outbox {queued}", "yellow" if queued else "dim")
-    if problems:
-        text.append(f"  {problems} failed", "bold red")
+    _outbox_part(text, outbox)
     text.append("  │ ? help", "dim")
+    if outbox_key:
+        hint = f" · {outbox_key} outbox"
+        if width is None or text.cell_len + len(hint) <= width:
+            text.append(hint, "dim")
     return text
+
+
+def _account_part(
+    text: Text,
+    acct: AccountHealth,
+    undelivered: int,
+    now: datetime,
+    progress: dict[str, tuple[int, int]] | None,
+) -> None:
+    """One account: its error, its undelivered replies (a warning in words), or how
+    its polling goes."""
+    failing = bool(acct.last_error) and (
+        acct.last_ok_at is None
+        or (acct.last_error_at is not None and acct.last_error_at >= acct.last_ok_at)
+    )
+    if failing:
+        when = ago(acct.last_error_at, now) if acct.last_error_at else ""
+        text.append(f"{acct.account}: {clean_line(acct.last_error or '', 48)} {when}", "bold red")
+        if undelivered:
+            text.append(f" ⚠ {undelivered} undelivered", "bold red")
+    elif undelivered:
+        text.append(f"{acct.account}: ⚠ {undelivered} undelivered", "bold dark_orange")
+    elif progress and acct.account in progress:
+        done, total = progress[acct.account]
+        text.append(f"{acct.account}: syncing {done}/{total}", "yellow")
+    elif acct.polling:
+        text.append(f"{acct.account}: polling…", "yellow")
+    elif acct.last_ok_at:
+        text.append(f"{acct.account}: ok {ago(acct.last_ok_at, now)}", "green")
+    else:
+        text.append(f"{acct.account}: waiting", "dim")
+
+
+def _outbox_part(text: Text, outbox: OutboxCounts) -> None:
+    """``outbox 0``, or ``outbox 3 queued · 2 failing · 1 failed`` (problems in bold)."""
+    if not outbox.total:
+        text.append("outbox 0", "dim")
+        return
+    text.append("outbox ", "yellow")
+    parts = [
+        (outbox.queued, "queued", "yellow"),
+        (outbox.sending, "sending", "yellow"),
+        (outbox.failing, "failing", "bold dark_orange"),
+        (outbox.failed, "failed", "bold red"),
+        (outbox.uncertain, "uncertain", "bold red"),
+    ]
+    first = True
+    for count, word, style in parts:
+        if not count:
+            continue
+        if not first:
+            text.append(" · ", "dim")
+        text.append(f"{count} {word}", style)
+        first = False
 
 
 class StatusLine(Static):

@@ -9,37 +9,73 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from omnitui.sanitize import clean, clean_line
-from omnitui.ui.formatting import countdown, human_size, local_time
+from omnitui.ui.formatting import (
+    PRIORITY,
+    PRIORITY_MARK,
+    VIP,
+    human_size,
+    local_time,
+    sla_phrase,
+)
 from storage.queries import ConversationInfo, ThreadItem
 
 DIRECTION_LABEL = {"in": "customer", "out": "agent", "note": "private note"}
-DIRECTION_STYLE = {"in": "bold cyan", "out": "bold green", "note": "bold black on yellow"}
+#: Explicit colours that keep their hue on 16 colours (ANSI names would go through the
+#: theme's palette, where yellow becomes orange and then red).
+DIRECTION_STYLE = {
+    "in": "bold #5fd7ff",
+    "out": "bold #87ff87",
+    "note": "bold #000000 on #ffd75f",
+}
+PROBLEM = "bold #ff8787"
 KIND_LABEL = {"call": "phone call", "voicemail": "voicemail"}
 
 
+def reply_route(info: ConversationInfo) -> str:
+    """How a reply travels when that is not the channel's own name: a phone call is
+    answered by SMS to the caller's number (``sync.outbound_for``: the customer's
+    ``sms:`` identity); empty otherwise."""
+    if info.channel != "phone":
+        return ""
+    numbers = [i.address for i in info.customer.identities if i.channel == "sms"]
+    to = f" to {clean_line(numbers[0])}" if len(numbers) == 1 else ""
+    return f"↩ replies go by SMS{to}"
+
+
 def conversation_header(info: ConversationInfo, now: datetime | None = None) -> Text:
-    """``C-1042 · email · open · normal`` then the subject and the customer."""
+    """``C-1042  email · account · open · !! urgent``, the running SLA clock by name
+    (``first response due in 2h05m``, `` !BREACHED  …``), the subject, the customer,
+    and for a phone call that the reply goes by SMS."""
     now = now or datetime.now(UTC)
     text = Text()
     text.append(info.ref, "bold")
     text.append(f"  {info.channel} · {info.account} · ")
     text.append(info.status, "bold")
-    text.append(f" · {info.priority}")
+    text.append(" · ")
+    mark = PRIORITY_MARK.get(info.priority)
+    if mark:
+        text.append(f"{mark} {info.priority}", PRIORITY)
+    else:
+        text.append(info.priority)
     if info.assignee:
         text.append(f" · assigned to {clean_line(info.assignee)}")
-    due_text, due_style = countdown(info.due, now)
-    if due_text:
-        text.append("  SLA ")
-        text.append(due_text, due_style)
     if info.tags:
-        text.append("  #" + " #".join(clean_line(t) for t in info.tags), "dim")
+        text.append("  #" + " #".join(clean_line(t) for t in info.tags))
+    sla = sla_phrase(info.due, info.clock, now)
+    if sla:
+        text.append("\nSLA: ")
+        text.append_text(sla)
     text.append("\n")
     text.append(clean_line(info.subject) or "(no subject)", "bold")
     text.append("\n")
     name = clean_line(info.customer.name)
-    text.append(("★ " if info.customer.vip else "") + name, "yellow" if info.customer.vip else "")
+    text.append(("★ " if info.customer.vip else "") + name, VIP if info.customer.vip else "")
     addrs = ", ".join(f"{i.channel}:{clean_line(i.address)}" for i in info.customer.identities)
-    text.append(f"  {addrs}", "dim")
+    text.append(f"  {addrs}")
+    route = reply_route(info)
+    if route:
+        text.append("\n")
+        text.append(route, "bold")
     return text
 
 
@@ -58,12 +94,12 @@ def render_thread(items: list[ThreadItem], zone: tzinfo | None, customer_name: s
             out.append(f" <{clean_line(item.from_addr)}>", "dim")
         out.append(f"  {local_time(item.sent_at, zone, now)}", "dim")
         if item.delivery and item.delivery != "sent":
-            style = "bold red" if item.delivery in ("failed", "uncertain") else "yellow"
+            style = PROBLEM if item.delivery in ("failed", "uncertain") else "#ffd75f"
             out.append(f"  [{item.delivery}]", style)
             if item.delivery_error:
-                out.append(f" {clean_line(item.delivery_error, 120)}", "red")
+                out.append(f" {clean_line(item.delivery_error, 120)}", "#ff8787")
         elif item.delivery == "sent":
-            out.append("  ✓ sent", "green")
+            out.append("  ✓ sent", "#87ff87")
         out.append("\n")
         body = clean(item.text).rstrip("\n") or "(no text)"
         out.append(body, "italic" if item.direction == "note" else "")

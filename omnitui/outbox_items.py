@@ -1,0 +1,344 @@
+"""Undelivered replies: what the outbox holds that is not sent yet, how many of each
+state, and the changes an agent makes to one (retry, take back). Shared by
+``omnitui outbox``, ``omnitui sync``'s reports and the console's outbox screen; no
+Textual, no typer.
+
+The stored states are ``queued → sending → sent | failed | uncertain``. Shown here is
+one more that is not stored: **failing**, a ``queued`` reply with ``attempts > 0`` (an
+attempt failed and a retry is pending at ``next_attempt_at``); ``queued`` then means a
+reply not tried yet. Every change is a conditional UPDATE or DELETE on the state and
+attempts read, so a sync that claimed the reply meanwhile keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, case, delete, func, select, update
+
+from omnitui.sanitize import clean_line
+from storage import repository as repo
+from storage.models import Conversation, Message, Outbox
+from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlmodel import Session
+
+#: The states the outbox lists and ``omnitui outbox --state`` takes.
+STATES = ("queued", "sending", "failing", "failed", "uncertain")
+#: Undelivered replies that need the agent (``sync --once`` exits 1 while any exist).
+PROBLEM_STATES = ("failing", "failed", "uncertain")
+#: Stored states of replies not sent yet (an index range on ``ix_outbox_state_due``).
+_UNSENT = ("queued", "sending", "failed", "uncertain")
+
+_O = Outbox.__table__.c  # type: ignore[attr-defined]
+_C = Conversation.__table__.c  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One undelivered reply."""
+
+    id: int
+    conversation_id: int | None
+    ref: str
+    account: str
+    channel: str
+    state: str  # one of STATES
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    body: str
+    created_at: datetime
+
+    @property
+    def stored_state(self) -> str:
+        """The state in the table (``failing`` is stored as ``queued``)."""
+        return "queued" if self.state == "failing" else self.state
+
+
+def shown_state(state: str, attempts: int) -> str:
+    """The state shown: a retried ``queued`` reply is ``failing``."""
+    return "failing" if state == "queued" and attempts > 0 else state
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A stored time with its (UTC) zone."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def local_time(value: datetime | None, fmt: str = "%H:%M") -> str:
+    """A stored (UTC) time in the local zone, or ``-``."""
+    when = aware(value)
+    return when.astimezone().strftime(fmt) if when is not None else "-"
+
+
+def undelivered(
+    s: Session | Connection,
+    *,
+    accounts: Iterable[str] | None = None,
+    states: Iterable[str] = STATES,
+    ids: Iterable[int] | None = None,
+    conversation_id: int | None = None,
+) -> list[Pending]:
+    """Replies not sent yet, oldest first, in the given (shown) ``states``; the
+    prepared MIME is never read."""
+    wanted = set(states)
+    stored = {"queued" if st == "failing" else st for st in wanted} & set(_UNSENT)
+    if not stored:
+        return []
+    q = (
+        select(
+            _O.id,
+            _O.conversation_id,
+            _C.ref,
+            _O.account,
+            _O.channel,
+            _O.state,
+            _O.attempts,
+            _O.next_attempt_at,
+            _O.last_error,
+            _O.body,
+            _O.created_at,
+        )
+        .select_from(
+            Outbox.__table__.outerjoin(Conversation.__table__, _C.id == _O.conversation_id)
+        )  # type: ignore[attr-defined]
+        .where(_O.state.in_(sorted(stored)))
+        .order_by(_O.created_at, _O.id)
+    )
+    if accounts is not None:
+        q = q.where(_O.account.in_(list(accounts)))
+    if ids is not None:
+        q = q.where(_O.id.in_(list(ids)))
+    if conversation_id is not None:
+        q = q.where(_O.conversation_id == conversation_id)
+    found = []
+    for r in s.execute(q):
+        state = shown_state(r.state, r.attempts or 0)
+        if state not in wanted:
+            continue
+        found.append(
+            Pending(
+                id=r.id,
+                conversation_id=r.conversation_id,
+                ref=r.ref or "-",
+                account=r.account,
+                channel=r.channel,
+                state=state,
+                attempts=r.attempts or 0,
+                next_attempt_at=aware(r.next_attempt_at),
+                last_error=r.last_error,
+                body=r.body or "",
+                created_at=aware(r.created_at) or utcnow(),
+            )
+        )
+    return found
+
+
+def problem_line(p: Pending) -> str:
+    """``reply #ID on C-1001 failed: …`` (or ``is uncertain``/``is failing (…)``)."""
+    error = clean_line(p.last_error or "no error recorded", 300)
+    if p.state == "failed":
+        what = "failed"
+    elif p.state == "uncertain":
+        what = "is uncertain"
+    else:
+        what = f"is failing (attempt {p.attempts}, retry at {local_time(p.next_attempt_at)})"
+    return f"reply #{p.id} on {clean_line(p.ref, 40)} {what}: {error}"
+
+
+# -- counts (the status line) -------------------------------------------------
+@dataclass(frozen=True)
+class OutboxCounts:
+    """How many replies are in each state, and the undelivered ones per account."""
+
+    queued: int = 0
+    sending: int = 0
+    failing: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    #: Failing, failed or uncertain replies per account (accounts with none left out).
+    by_account: dict[str, int] = field(default_factory=dict)
+    #: Attempts over every unsent reply: changes with each failed attempt.
+    attempts: int = 0
+
+    @property
+    def pending(self) -> int:
+        """Replies waiting to be sent (queued, sending or failing)."""
+        return self.queued + self.sending + self.failing
+
+    @property
+    def undelivered(self) -> int:
+        """Replies failing, failed or uncertain."""
+        return self.failing + self.failed + self.uncertain
+
+    @property
+    def total(self) -> int:
+        """Every reply not sent yet."""
+        return self.queued + self.sending + self.undelivered
+
+
+def outbox_counts(conn: Connection | Session) -> OutboxCounts:
+    """The outbox by state and account: one grouped query over unsent rows."""
+    tried = case((_O.attempts > 0, 1), else_=0)
+    q = (
+        select(_O.account, _O.state, tried, func.count(), func.coalesce(func.sum(_O.attempts), 0))
+        .where(_O.state.in_(_UNSENT))
+        .group_by(_O.account, _O.state, tried)
+    )
+    totals = dict.fromkeys(STATES, 0)
+    by_account: dict[str, int] = {}
+    attempts = 0
+    for account, state, was_tried, n, tries in conn.execute(q):
+        shown = "failing" if state == "queued" and was_tried else state
+        totals[shown] = totals.get(shown, 0) + int(n)
+        attempts += int(tries or 0)
+        if shown in PROBLEM_STATES:
+            by_account[account] = by_account.get(account, 0) + int(n)
+    return OutboxCounts(
+        queued=totals["queued"],
+        sending=totals["sending"],
+        failing=totals["failing"],
+        failed=totals["failed"],
+        uncertain=totals["uncertain"],
+        by_account=by_account,
+        attempts=attempts,
+    )
+
+
+def states_of(s: Session | Connection, ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+    """Stored state and attempts of the given replies (missing ones left out)."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    q = select(_O.id, _O.state, _O.attempts).where(_O.id.in_(wanted))
+    return {r.id: (r.state, r.attempts or 0) for r in s.execute(q)}
+
+
+# -- changes -------------------------------------------------------------------
+class OutboxRefused(Exception):
+    """A change that cannot be made; ``reason`` is one of ``missing``, ``sent``,
+    ``nothing`` (nothing to retry), ``uncertain`` (needs confirming), ``sending``,
+    ``changed`` (the reply changed meanwhile)."""
+
+    def __init__(self, reason: str, item_id: int, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.item_id = item_id
+
+
+def _current(s: Session, item_id: int) -> Pending:
+    found = undelivered(s, ids=[item_id])
+    if found:
+        return found[0]
+    exists = s.execute(select(_O.state).where(_O.id == item_id)).first()
+    if exists is None:
+        raise OutboxRefused("missing", item_id, f"no reply #{item_id} in the outbox")
+    raise OutboxRefused("sent", item_id, f"reply #{item_id} was already sent")
+
+
+def retry(s: Session, item_id: int, *, actor: str, confirmed: bool = False) -> Pending:
+    """Queue a failing, failed or uncertain reply for now (``confirmed`` is needed for
+    an uncertain one: it may arrive twice). Returns the reply as it was; the caller
+    commits."""
+    item = _current(s, item_id)
+    if item.state not in PROBLEM_STATES:
+        raise OutboxRefused(
+            "nothing", item_id, f"reply #{item_id} is {item.state}: nothing to retry"
+        )
+    if item.state == "uncertain" and not confirmed:
+        raise OutboxRefused(
+            "uncertain",
+            item_id,
+            f"reply #{item_id} is uncertain: the server may have it already, and a retry "
+            "may deliver it twice",
+        )
+    now = utcnow()
+    changed = s.execute(
+        update(Outbox)
+        .where(
+            and_(
+                _O.id == item_id,
+                _O.state == item.stored_state,
+                _O.attempts == item.attempts,
+            )
+        )
+        .values(state="queued", next_attempt_at=now, updated_at=now)
+    ).rowcount
+    if changed != 1:
+        raise OutboxRefused("changed", item_id, f"reply #{item_id} changed meanwhile")
+    repo.log_event(
+        s,
+        "outbox.retried",
+        actor=actor,
+        conversation_id=item.conversation_id,
+        detail={"outbox_id": item_id, "state": item.state},
+    )
+    return item
+
+
+def take_back(
+    s: Session, item_id: int, *, actor: str, confirmed: bool = False, kind: str = "cancelled"
+) -> Pending:
+    """Remove a reply not sent yet from the outbox and its ``out`` message from the
+    thread (``kind``: ``cancelled``, or ``withdrawn`` to edit it). Not while it is being
+    sent; ``confirmed`` is needed for an uncertain one. Returns the reply (its text);
+    the caller commits."""
+    item = _current(s, item_id)
+    if item.state == "sending":
+        raise OutboxRefused(
+            "sending", item_id, f"reply #{item_id} is being sent right now; it cannot be {kind}"
+        )
+    if item.state == "uncertain" and not confirmed:
+        raise OutboxRefused(
+            "uncertain", item_id, f"reply #{item_id} is uncertain: the customer may have it already"
+        )
+    message_id = s.execute(select(_O.sent_message_id).where(_O.id == item_id)).scalar()
+    gone = s.execute(
+        delete(Outbox).where(
+            and_(
+                _O.id == item_id,
+                _O.state == item.stored_state,
+                _O.attempts == item.attempts,
+            )
+        )
+    ).rowcount
+    if gone != 1:
+        raise OutboxRefused("changed", item_id, f"reply #{item_id} changed meanwhile")
+    if message_id is not None:
+        msg = s.get(Message, message_id)
+        if msg is not None:
+            s.delete(msg)
+            conv = s.get(Conversation, item.conversation_id) if item.conversation_id else None
+            if conv is not None:
+                conv.message_count = max((conv.message_count or 1) - 1, 0)
+    repo.log_event(
+        s,
+        f"outbox.{kind}",
+        actor=actor,
+        conversation_id=item.conversation_id,
+        detail={"outbox_id": item_id, "state": item.state},
+    )
+    return item
+
+
+def retry_conversation(s: Session, conversation_id: int, *, actor: str) -> tuple[int, int]:
+    """Queue every failing, failed or uncertain reply of a conversation for now;
+    returns (how many there were, how many were queued: the others changed meanwhile).
+    The caller commits."""
+    items = undelivered(s, states=PROBLEM_STATES, conversation_id=conversation_id)
+    done = 0
+    for item in items:
+        try:
+            retry(s, item.id, actor=actor, confirmed=True)
+        except OutboxRefused:
+            continue
+        done += 1
+    return len(items), done
