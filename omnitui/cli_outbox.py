@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from omnitui.cli import app, db_url, fail, load, open_engine, say
+from omnitui.cli import app, db_url, fail, load, make_desk, open_engine, say
 from omnitui.outbox_items import (  # noqa: F401 - re-exported for cli_desk and scripts
     PROBLEM_STATES,
     STATES,
@@ -147,9 +147,10 @@ def outbox_cancel(
 
     cfg = load()
     engine = open_engine(db_url(cfg))
+    desk = make_desk(cfg)
     with Session(engine) as s:
         try:
-            take_back(s, item_id, actor=cfg.agent_name, confirmed=yes)
+            take_back(s, item_id, actor=cfg.agent_name, confirmed=yes, desk=desk)
         except OutboxRefused as exc:
             _refused("cancel", exc)
         s.commit()

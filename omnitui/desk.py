@@ -549,10 +549,10 @@ class Desk:
         )
         s.delete(item)
         s.flush()
-        self._clocks_after_withdrawal(s, conv)
+        self.clocks_after_withdrawal(s, conv)
         return body
 
-    def _clocks_after_withdrawal(self, s: Session, conv: Conversation) -> None:
+    def clocks_after_withdrawal(self, s: Session, conv: Conversation) -> None:
         """The withdrawn reply no longer answers the customer: first response is the
         earliest agent reply left (and its clock runs again when none is left), and the
         next-response clock runs again if the customer wrote after the last one."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, literal_column, select, update
 
 from omnitui.sanitize import clean_line
 from storage import repository as repo
@@ -27,6 +27,8 @@ from storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlmodel import Session
+
+    from omnitui.desk import Desk
 
 #: The states the outbox lists and ``omnitui outbox --state`` takes.
 STATES = ("queued", "sending", "failing", "failed", "uncertain")
@@ -187,7 +189,9 @@ class OutboxCounts:
 
 def outbox_counts(conn: Connection | Session) -> OutboxCounts:
     """The outbox by state and account: one grouped query over unsent rows."""
-    tried = case((_O.attempts > 0, 1), else_=0)
+    # Inline literals: PostgreSQL matches the GROUP BY expression with the selected one.
+    one, zero = literal_column("1"), literal_column("0")
+    tried = case((_O.attempts > zero, one), else_=zero)
     q = (
         select(_O.account, _O.state, tried, func.count(), func.coalesce(func.sum(_O.attempts), 0))
         .where(_O.state.in_(_UNSENT))
@@ -285,12 +289,19 @@ def retry(s: Session, item_id: int, *, actor: str, confirmed: bool = False) -> P
 
 
 def take_back(
-    s: Session, item_id: int, *, actor: str, confirmed: bool = False, kind: str = "cancelled"
+    s: Session,
+    item_id: int,
+    *,
+    actor: str,
+    confirmed: bool = False,
+    kind: str = "cancelled",
+    desk: Desk | None = None,
 ) -> Pending:
     """Remove a reply not sent yet from the outbox and its ``out`` message from the
-    thread (``kind``: ``cancelled``, or ``withdrawn`` to edit it). Not while it is being
-    sent; ``confirmed`` is needed for an uncertain one. Returns the reply (its text);
-    the caller commits."""
+    thread (``kind``: ``cancelled``, or ``withdrawn`` to edit it), and with ``desk`` set
+    the SLA clocks as if it had never been written (as ``Desk.withdraw_failed`` does).
+    Not while it is being sent; ``confirmed`` is needed for an uncertain one. Returns
+    the reply (its text); the caller commits."""
     item = _current(s, item_id)
     if item.state == "sending":
         raise OutboxRefused(
@@ -312,13 +323,16 @@ def take_back(
     ).rowcount
     if gone != 1:
         raise OutboxRefused("changed", item_id, f"reply #{item_id} changed meanwhile")
+    conv = s.get(Conversation, item.conversation_id) if item.conversation_id else None
     if message_id is not None:
         msg = s.get(Message, message_id)
         if msg is not None:
             s.delete(msg)
-            conv = s.get(Conversation, item.conversation_id) if item.conversation_id else None
             if conv is not None:
                 conv.message_count = max((conv.message_count or 1) - 1, 0)
+    if conv is not None:
+        s.flush()
+        desk.clocks_after_withdrawal(s, conv)
     repo.log_event(
         s,
         f"outbox.{kind}",

@@ -1,7 +1,8 @@
 """What ``omnitui sync`` (the long-running loop) says on stderr about trouble: an
 account whose round fails (once per change of error, not every round) and when it
 works again; each reply that turns failing, failed or uncertain (once per reply and
-state) and when it is delivered or taken back. Headless: no Textual."""
+state) and when it is delivered or taken back. Trouble lines start ``omnitui:`` as
+every error line does; the lines saying it is over do not. Headless: no Textual."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class DaemonReport:
                 self.emit(f"omnitui: {name}: {error}")
         elif name in self._errors:
             del self._errors[name]
-            self.emit(f"omnitui: {name}: ok again")
+            self.emit(f"{name}: ok again")
 
     def _outbox(self, account: str) -> None:
         from sqlmodel import Session
@@ -83,10 +84,10 @@ class DaemonReport:
             del self._replies[item_id]
             where = f"reply #{item_id} on {clean_line(ref, 40)}"
             if stored is None:
-                self.emit(f"omnitui: {account}: {where} is no longer in the outbox (taken back)")
+                self.emit(f"{account}: {where} is no longer in the outbox (taken back)")
             else:
                 attempts = stored[1]
                 self.emit(
-                    f"omnitui: {account}: {where} delivered "
+                    f"{account}: {where} delivered "
                     f"(after {attempts + 1} attempt{'' if attempts == 0 else 's'})"
                 )

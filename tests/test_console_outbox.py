@@ -28,7 +28,7 @@ from omnitui.ui.screens.prompts import ChoiceScreen
 from omnitui.ui.widgets.status_line import StatusLine
 from storage import open_store
 from storage import repository as repo
-from storage.models import Event, Message, Outbox
+from storage.models import Conversation, Event, Message, Outbox
 
 SIZE = (160, 40)
 ACCOUNT = """
@@ -71,8 +71,6 @@ def reply(engine: Engine, conv_id: int, text: str, state: str = "queued") -> int
     """A reply queued by the desk, then put in ``state`` as a sync round leaves it."""
     desk = Desk(agent="alice")
     with Session(engine) as s:
-        from storage.models import Conversation
-
         conv = s.get(Conversation, conv_id)
         assert conv is not None
         item = desk.reply(s, conv, text)
@@ -309,6 +307,10 @@ async def test_edit_takes_the_reply_back_into_the_composer(engine: Engine, tmp_p
         assert conv_screen.conversation_id == conv and conv_screen.composer.display
         assert outbox_row(engine, item) is None
         assert out_texts(engine, conv) == []
+        with Session(engine) as s:  # no reply left: the first-response clock runs again
+            taken = s.get(Conversation, conv)
+            assert taken is not None and taken.first_responded_at is None
+            assert taken.first_response_due is not None
         await until(
             pilot,
             lambda: (

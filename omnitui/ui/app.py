@@ -786,6 +786,10 @@ class OmniApp(DeskActions, App):
             scopes.add("conversation")
         if isinstance(screen, QuarantineScreen):
             scopes.add("quarantine")
+        from omnitui.ui.screens.outbox import OutboxScreen
+
+        if isinstance(screen, OutboxScreen):
+            scopes.add("outbox")
         for spec in ACTIONS:
             if spec.scope not in scopes or spec.id in ("palette",):
                 continue

@@ -467,7 +467,9 @@ def cancel_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     from omnitui.outbox_items import take_back
 
     done = _change(
-        app, item_id, lambda s: take_back(s, item_id, actor=app.desk.agent, confirmed=confirmed)
+        app,
+        item_id,
+        lambda s: take_back(s, item_id, actor=app.desk.agent, confirmed=confirmed, desk=app.desk),
     )
     if done is None:
         return
@@ -485,7 +487,7 @@ def edit_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
         app,
         item_id,
         lambda s: take_back(
-            s, item_id, actor=app.desk.agent, confirmed=confirmed, kind="withdrawn"
+            s, item_id, actor=app.desk.agent, confirmed=confirmed, kind="withdrawn", desk=app.desk
         ),
     )
     if done is None:
