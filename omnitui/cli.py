@@ -212,6 +212,12 @@ def demo(
 
     url = db or (None if state.db_from_env else state.db_url)
     tmp = None
+    if url is not None:
+        from omnitui.config import sqlite_dir_problem
+
+        problem = sqlite_dir_problem(url)
+        if problem:
+            fail(f"--db: {problem}")
     if url is None:
         tmp = tempfile.TemporaryDirectory(prefix="omnitui-demo-")
         url = f"sqlite:///{Path(tmp.name) / 'demo.sqlite'}"
@@ -226,7 +232,7 @@ def demo(
             "only on its own sample store (leave out --db, or name a new file)"
         )
     if kind is None:
-        seed(engine)
+        seed(engine, agent=cfg.agent_name)
     from omnitui.ui.app import run_console
 
     try:

@@ -243,7 +243,7 @@ class _Builder:
                 repo.log_event(
                     self.s,
                     "customer.merged",
-                    actor="me",
+                    actor=self.desk.agent,
                     customer_id=customer.id,
                     detail={"identity": f"{channel}"},
                 )
@@ -314,7 +314,12 @@ class _Builder:
     ) -> None:
         until = self.now + timedelta(hours=snooze_hours) if snooze_hours else None
         repo.set_status(
-            self.s, conv, status, actor="me", at=self.ago(minutes_ago), snoozed_until=until
+            self.s,
+            conv,
+            status,
+            actor=self.desk.agent,
+            at=self.ago(minutes_ago),
+            snoozed_until=until,
         )
 
     def tune(
@@ -364,7 +369,7 @@ def _story(b: _Builder, people: dict[str, Person]) -> None:
 
     # Tom: a leaking machine — SMS, a missed call and a voicemail, then an email.
     c = b.inbound(tom, "sms", 100, "is anyone there?? machine is leaking all over the counter")
-    b.tune(c, priority="urgent", assignee="me")
+    b.tune(c, priority="urgent", assignee=b.desk.agent)
     b.inbound(tom, "phone", 95, "Missed call (0:00)", kind="call")
     b.inbound(
         tom,
@@ -459,7 +464,7 @@ def _story(b: _Builder, people: dict[str, Person]) -> None:
         "你好，我们想订 40 台手冲壶，可以给批发价吗？"
         "\n(Hello, we want 40 kettles — wholesale price?)",
     )
-    b.tune(c, priority="high", assignee="me", tags=["wholesale"])
+    b.tune(c, priority="high", assignee=b.desk.agent, tags=["wholesale"])
     c = b.inbound(
         li,
         "email",
@@ -503,7 +508,7 @@ def _story(b: _Builder, people: dict[str, Person]) -> None:
         "Thanks! Can we mix colours within the 10 units?",
         subject=f"Re: [{c.ref}] Stocking your scales",
     )
-    b.tune(c, assignee="me", tags=["wholesale"])
+    b.tune(c, assignee=b.desk.agent, tags=["wholesale"])
 
     # Hostile input: shown literally, never interpreted.
     b.inbound(
@@ -585,7 +590,7 @@ def _generated(b: _Builder, count: int) -> None:
             else:
                 b.status(conv, "pending", minutes - 100)
         if i % 7 == 3:
-            b.tune(conv, assignee=rng.choice(["me", "sam"]))
+            b.tune(conv, assignee=rng.choice([b.desk.agent, "sam"]))
         if i % 11 == 5:
             b.tune(conv, priority="high")
         if i % 5 == 2:
@@ -612,12 +617,19 @@ def is_demo_store(engine: Engine) -> bool | None:
 
 
 def seed(
-    engine: Engine, *, now: datetime | None = None, rng_seed: int = 7, generated: int = 52
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    rng_seed: int = 7,
+    generated: int = 52,
+    agent: str = "me",
 ) -> DemoSummary:
-    """Fill an empty store with the demo data; returns what was created."""
+    """Fill an empty store with the demo data; returns what was created. ``agent`` is
+    the name the sample work is done and assigned under (the console's agent, so its
+    "mine" view has rows)."""
     now = now or datetime.now(UTC)
     with Session(engine) as s:
-        b = _Builder(s, Desk(), now, random.Random(rng_seed))
+        b = _Builder(s, Desk(agent=agent), now, random.Random(rng_seed))
         people = {p.key: p for p in PEOPLE}
         for p in PEOPLE:
             b.person(p)

@@ -128,7 +128,20 @@ def test_accounts_removed_from_the_config_are_not_shown() -> None:
 
 def test_the_outbox_key_hint_only_where_it_fits() -> None:
     wide = status_text(where="inbox", accounts=[], demo=False, outbox_key="O", width=200).plain
-    assert wide.endswith("? help · O outbox")
+    assert wide.startswith("inbox  │ ? help") and wide.endswith(" · O outbox")
     assert "outbox 0" in wide
     narrow = status_text(where="inbox", accounts=[], demo=False, outbox_key="O", width=30).plain
     assert "O outbox" not in narrow
+
+
+def test_help_survives_a_narrow_line() -> None:
+    """``? help`` comes right after where the agent is: a narrow terminal cuts the
+    account details, never the way to the keys."""
+    line = status_text(
+        where="inbox: active",
+        accounts=[health("support-mail", ok=2), health("telegram-bot", ok=3)],
+        demo=True,
+        now=NOW,
+    )
+    line.truncate(40)
+    assert "? help" in line.plain

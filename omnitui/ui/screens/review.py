@@ -81,7 +81,8 @@ class ConfirmQuit(ModalScreen[bool]):
         if shown:
             more = f" and {self.count - 6} more" if self.count > 6 else ""
             text.append(f": {shown}{more}")
-        text.append(".\nThey are kept and will be here next time, but not sent.\n\n")
+        kept = "They are" if self.count != 1 else "It is"
+        text.append(f".\n{kept} kept and will be here next time, but not sent.\n\n")
         text.append("Quit anyway?  y quit · n stay", "bold")
         yield Static(text)
 

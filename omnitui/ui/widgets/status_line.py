@@ -13,6 +13,16 @@ from omnitui.outbox_items import OutboxCounts
 from omnitui.sanitize import clean_line
 from storage.queries import AccountHealth
 
+#: Styles readable on the panel (WCAG ≥ 4.5:1 in colour, and under NO_COLOR, where the
+#: words and weight carry the meaning): explicit colours, as the 16-colour palette maps
+#: red to magenta and yellow to bright red.
+ALARM = "bold #ff8787"
+WARN = "bold #ffaf5f"
+BUSY = "#ffd75f"
+GOOD = "#87ff87"
+QUIET = "#c6c6c6"
+BADGE = "bold #000000 on #ffd75f"
+
 
 def ago(then: datetime, now: datetime) -> str:
     """``just now``, ``2m ago``, ``3h ago``, ``2d ago``."""
@@ -55,12 +65,15 @@ def status_text(
         outbox = OutboxCounts(queued=queued, failed=problems)
     text = Text(no_wrap=True, overflow="ellipsis")
     if demo:
-        text.append(" DEMO ", "bold black on yellow")
+        text.append(" DEMO ", BADGE)
         text.append(" ")
     text.append(where, "bold")
+    # Help comes before the details a narrow terminal cuts.
+    text.append("  │ ", "dim")
+    text.append("? help", QUIET)
     if quarantined:
         text.append("  │ ", "dim")
-        text.append(f" quarantine {quarantined} ", "bold black on yellow")
+        text.append(f" quarantine {quarantined} ", BADGE)
     shown = [a for a in accounts if configured is None or a.account in configured]
     names = {a.account for a in shown}
     warned = [
@@ -73,7 +86,6 @@ def status_text(
         _account_part(text, acct, outbox.by_account.get(acct.account, 0), now, progress)
     text.append("  │ ", "dim")
     _outbox_part(text, outbox)
-    text.append("  │ ? help", "dim")
     if outbox_key:
         hint = f" · {outbox_key} outbox"
         if width is None or text.cell_len + len(hint) <= width:
@@ -96,34 +108,34 @@ def _account_part(
     )
     if failing:
         when = ago(acct.last_error_at, now) if acct.last_error_at else ""
-        text.append(f"{acct.account}: {clean_line(acct.last_error or '', 48)} {when}", "bold red")
+        text.append(f"{acct.account}: {clean_line(acct.last_error or '', 48)} {when}", ALARM)
         if undelivered:
-            text.append(f" ⚠ {undelivered} undelivered", "bold red")
+            text.append(f" ⚠ {undelivered} undelivered", ALARM)
     elif undelivered:
-        text.append(f"{acct.account}: ⚠ {undelivered} undelivered", "bold dark_orange")
+        text.append(f"{acct.account}: ⚠ {undelivered} undelivered", WARN)
     elif progress and acct.account in progress:
         done, total = progress[acct.account]
-        text.append(f"{acct.account}: syncing {done}/{total}", "yellow")
+        text.append(f"{acct.account}: syncing {done}/{total}", BUSY)
     elif acct.polling:
-        text.append(f"{acct.account}: polling…", "yellow")
+        text.append(f"{acct.account}: polling…", BUSY)
     elif acct.last_ok_at:
-        text.append(f"{acct.account}: ok {ago(acct.last_ok_at, now)}", "green")
+        text.append(f"{acct.account}: ok {ago(acct.last_ok_at, now)}", GOOD)
     else:
-        text.append(f"{acct.account}: waiting", "dim")
+        text.append(f"{acct.account}: waiting", QUIET)
 
 
 def _outbox_part(text: Text, outbox: OutboxCounts) -> None:
     """``outbox 0``, or ``outbox 3 queued · 2 failing · 1 failed`` (problems in bold)."""
     if not outbox.total:
-        text.append("outbox 0", "dim")
+        text.append("outbox 0", QUIET)
         return
-    text.append("outbox ", "yellow")
+    text.append("outbox ", BUSY)
     parts = [
-        (outbox.queued, "queued", "yellow"),
-        (outbox.sending, "sending", "yellow"),
-        (outbox.failing, "failing", "bold dark_orange"),
-        (outbox.failed, "failed", "bold red"),
-        (outbox.uncertain, "uncertain", "bold red"),
+        (outbox.queued, "queued", BUSY),
+        (outbox.sending, "sending", BUSY),
+        (outbox.failing, "failing", WARN),
+        (outbox.failed, "failed", ALARM),
+        (outbox.uncertain, "uncertain", ALARM),
     ]
     first = True
     for count, word, style in parts:
