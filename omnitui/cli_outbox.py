@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from omnitui.cli import app, db_url, fail, load, make_desk, open_engine, say
-from omnitui.outbox_items import (  # noqa: F401 - re-exported for cli_desk and scripts
+from omnitui.outbox_states import (  # noqa: F401 - re-exported for cli_desk and scripts
     PROBLEM_STATES,
     STATES,
-    OutboxRefused,
     Pending,
     local_time,
     problem_line,
     shown_state,
-    undelivered,
 )
 from omnitui.sanitize import clean_line
 from storage.limits import MAX_INT
@@ -42,6 +40,8 @@ def report_problems(engine: Engine, accounts: list[str]) -> dict[str, int]:
     """One stderr line per failing, failed or uncertain reply of ``accounts``; returns
     how many each account has (accounts without any are left out)."""
     from sqlmodel import Session
+
+    from omnitui.outbox_items import undelivered
 
     with Session(engine) as s:
         problems = undelivered(s, accounts=accounts, states=PROBLEM_STATES)
@@ -71,6 +71,8 @@ def outbox_list(
     if state is not None and state not in STATES:
         fail(f"--state {state!r}: expected one of {', '.join(STATES)}")
     from sqlmodel import Session
+
+    from omnitui.outbox_items import undelivered
 
     engine = open_engine(db_url(load()))
     with Session(engine) as s:
@@ -103,8 +105,8 @@ _HINTS = {
 }
 
 
-def _refused(command: str, exc: OutboxRefused) -> NoReturn:
-    fail(f"{exc}{_HINTS.get((command, exc.reason), '')}", code=1)
+def _refused(command: str, exc: Exception) -> NoReturn:
+    fail(f"{exc}{_HINTS.get((command, getattr(exc, 'reason', '')), '')}", code=1)
 
 
 ItemId = Annotated[int, typer.Argument(help="Reply id from `omnitui outbox`.", max=MAX_INT)]
@@ -120,7 +122,7 @@ def outbox_retry(
     """Send a failed, failing or uncertain reply at the next sync round."""
     from sqlmodel import Session
 
-    from omnitui.outbox_items import retry
+    from omnitui.outbox_items import OutboxRefused, retry
 
     cfg = load()
     engine = open_engine(db_url(cfg))
@@ -143,7 +145,7 @@ def outbox_cancel(
     """Take back a reply not sent yet: it leaves the outbox and the thread."""
     from sqlmodel import Session
 
-    from omnitui.outbox_items import take_back
+    from omnitui.outbox_items import OutboxRefused, take_back
 
     cfg = load()
     engine = open_engine(db_url(cfg))

@@ -27,7 +27,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     # Anywhere
     ActionSpec("help", "question_mark,f1", "app.help", "app", "Show every key"),
     ActionSpec("palette", "ctrl+p,ctrl+k", "app.command_palette", "app", "Command palette"),
-    ActionSpec("quit", "q", "app.request_quit", "app", "Quit (asks if a draft would be lost)"),
+    ActionSpec("quit", "q", "app.request_quit", "app", "Quit (lists unsent drafts first)"),
     ActionSpec(
         "quarantine", "Q", "app.quarantine", "app", "Quarantine: items that could not be stored"
     ),

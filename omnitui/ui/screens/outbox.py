@@ -15,17 +15,14 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from omnitui.outbox_items import OutboxCounts, OutboxRefused, Pending
 from omnitui.sanitize import clean, clean_line
-from omnitui.ui.actions import bindings, key_label, specs
+from omnitui.ui.actions import bindings
 from omnitui.ui.formatting import local_time, short_time
 from omnitui.ui.outbox_source import Items, Row, load_items
-from omnitui.ui.widgets.status_line import StatusLine
+from omnitui.ui.screens.list_detail import ListDetailScreen
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -54,8 +51,8 @@ STATE_STYLES = {
     "queued": "",
     "sending": "",
     "failing": "bold",
-    "failed": "bold red",
-    "uncertain": "bold magenta",
+    "failed": "bold #ff8787",
+    "uncertain": "bold #ffaf5f",
 }
 #: What each state means, under the selected reply.
 STATE_MEANING = {
@@ -150,9 +147,14 @@ def counts_words(counts: OutboxCounts) -> str:
     return f"{counts.total} {noun}: " + " · ".join(parts)
 
 
-class OutboxScreen(Screen):
+class OutboxScreen(ListDetailScreen[Row]):
     """Every reply not delivered yet; the selected one's error and text below."""
 
+    NAME = "outbox"
+    SECOND = "body"
+    COLUMNS = COLUMNS
+    BAR_KEYS = BAR_KEYS
+    EMPTY = "The outbox is empty: every reply was delivered."
     BINDINGS = bindings("outbox")
 
     DEFAULT_CSS = """
@@ -163,73 +165,32 @@ class OutboxScreen(Screen):
     """
 
     def __init__(self) -> None:
-        super().__init__(id="outbox")
-        self.rows: list[Row] = []
+        super().__init__()
         #: The counts read with the list (None before the first load): the status
         #: worker reloads the screen when they change.
         self.shown_counts: OutboxCounts | None = None
-        self._widths = column_widths(80)
 
     @property
-    def omni(self) -> OmniApp:
-        return self.app  # type: ignore[return-value]
+    def rows(self) -> list[Row]:
+        """The replies listed."""
+        return self.entries
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="outbox-bar")
-        table: DataTable = DataTable(id="outbox-list", cursor_type="row", zebra_stripes=True)
-        yield table
-        with VerticalScroll(id="outbox-detail"):
-            yield Static(id="outbox-meta")
-            yield Static(id="outbox-body")
-        yield StatusLine(id="status")
+    def column_widths(self, total: int) -> dict[str, int]:
+        return column_widths(total)
 
-    def on_mount(self) -> None:
-        self.table.focus()
-        self._widths = column_widths(self.size.width or 80)
-        self._set_columns()
-        self._update_bar()
-        self.reload()
-        self.omni.refresh_status()
+    def entry_id(self, entry: Row) -> int:
+        return entry.item.id
 
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#outbox-list", DataTable)
+    def cells(self, entry: Row) -> list[Text]:
+        return row_cells(entry, self._widths, self.omni.zone)
 
-    def describe(self) -> str:
-        """Where the agent is, for the status line."""
-        return "outbox"
-
-    def on_resize(self) -> None:
-        widths = column_widths(self.size.width)
-        if widths != self._widths:
-            self._widths = widths
-            self._set_columns()
-            self._fill()
-
-    def _set_columns(self) -> None:
-        table = self.table
-        table.clear(columns=True)
-        for key, label, _ in COLUMNS:
-            table.add_column(Text(label), width=self._widths[key], key=key)
-
-    def _update_bar(self) -> None:
-        keymap = dict(self.omni.config.keys or {})
-        labels = {s.id: s for s in specs("outbox")}
-        bar = Text()
-        bar.append(" outbox ", "bold reverse")
+    def summary(self) -> str:
         if self.shown_counts is None:
-            bar.append("  reading…")
-        else:
-            bar.append(f"  {counts_words(self.shown_counts)}")
-            if self.shown_counts.total > len(self.rows):
-                bar.append(f" (first {len(self.rows)} listed)")
-        hints = []
-        for action_id in BAR_KEYS:
-            spec = labels[action_id]
-            keys = key_label(keymap.get(action_id, spec.keys)).split(" / ")[0]
-            hints.append(f"{keys} {spec.action}")
-        bar.append("   " + " · ".join(hints), "dim")
-        self.query_one("#outbox-bar", Static).update(bar)
+            return "reading…"
+        words = counts_words(self.shown_counts)
+        if self.shown_counts.total > len(self.entries):
+            words += f" (first {len(self.entries)} listed)"
+        return words
 
     # -- reading -------------------------------------------------------------
     def reload(self) -> None:
@@ -245,50 +206,17 @@ class OutboxScreen(Screen):
         if not self.is_attached:
             return
         keep = self.current
-        self.rows = loaded.rows
+        self.entries = loaded.rows
         self.shown_counts = loaded.counts
-        self._fill(keep.item.id if keep else None)
-        self._update_bar()
-
-    def _fill(self, keep: int | None = None) -> None:
-        table = self.table
-        if keep is None and self.current is not None:
-            keep = self.current.item.id
-        row = table.cursor_row
-        table.clear()
-        zone = self.omni.zone
-        for r in self.rows:
-            table.add_row(*row_cells(r, self._widths, zone), key=str(r.item.id))
-        if not self.rows:
-            self.query_one("#outbox-meta", Static).update(
-                Text("The outbox is empty: every reply was delivered.", "bold")
-            )
-            self.query_one("#outbox-body", Static).update(Text(""))
-            return
-        ids = [r.item.id for r in self.rows]
-        target = ids.index(keep) if keep in ids else min(row, len(ids) - 1)
-        table.move_cursor(row=max(target, 0), animate=False)
-        self._show_current()
-
-    @property
-    def current(self) -> Row | None:
-        """The selected reply."""
-        row = self.table.cursor_row
-        if not self.rows or row < 0 or row >= len(self.rows):
-            return None
-        return self.rows[row]
-
-    @on(DataTable.RowHighlighted, "#outbox-list")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self._show_current()
+        self.fill(keep.item.id if keep else None)
+        self.update_bar()
 
     @on(DataTable.RowSelected, "#outbox-list")
     def _selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open()
 
-    def _show_current(self) -> None:
+    def show_current(self) -> None:
         row = self.current
         if row is None:
             return
@@ -296,33 +224,11 @@ class OutboxScreen(Screen):
         self.query_one("#outbox-body", Static).update(body_text(row))
 
     # -- keys ----------------------------------------------------------------
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_cursor_down(self) -> None:
-        detail = self.query_one("#outbox-detail", VerticalScroll)
-        if detail.has_focus:
-            detail.scroll_down(animate=False)
-        else:
-            self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        detail = self.query_one("#outbox-detail", VerticalScroll)
-        if detail.has_focus:
-            detail.scroll_up(animate=False)
-        else:
-            self.table.action_cursor_up()
-
-    def action_reload(self) -> None:
-        self.reload()
-
     def action_open(self) -> None:
         row = self.current
         if row is None or row.item.conversation_id is None:
             return
         cid = row.item.conversation_id
-        if self._draft_elsewhere(cid):
-            return
         go_to_conversation(self.omni, cid, None, None)
 
     def action_retry(self) -> None:
@@ -371,7 +277,7 @@ class OutboxScreen(Screen):
         if item.state == "sending":
             self.notify(f"Reply #{item.id} is being sent right now.", markup=False, timeout=4)
             return
-        if item.conversation_id is None or self._draft_elsewhere(item.conversation_id, edit=True):
+        if item.conversation_id is None:
             return
         if item.state != "uncertain":
             self._run(edit_reply, item.id, False)
@@ -385,22 +291,6 @@ class OutboxScreen(Screen):
         )
 
     # -- helpers -------------------------------------------------------------
-    def _draft_elsewhere(self, conversation_id: int, *, edit: bool = False) -> bool:
-        """Whether an open composer holds a draft that going to ``conversation_id``
-        (or putting a reply into its composer) would lose; says so."""
-        from omnitui.ui.screens.conversation import ConversationScreen
-
-        for screen in self.app.screen_stack:
-            if not isinstance(screen, ConversationScreen) or not screen.composer.has_draft:
-                continue
-            if edit or screen.conversation_id != conversation_id:
-                ref = screen.loaded.info.ref if screen.loaded else "the open conversation"
-                self.notify(
-                    f"Send or clear the draft in {ref} first.", severity="warning", markup=False
-                )
-                return True
-        return False
-
     def _ask(self, title: str, value: str, label: str, then) -> None:  # noqa: ANN001
         from omnitui.ui.screens.prompts import ChoiceScreen
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
+from textual import work
 from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from omnitui.sanitize import clean_line
-from omnitui.ui.actions import bindings, key_label, specs
+from omnitui.ui.actions import bindings
 from omnitui.ui.formatting import human_size, local_time, short_time
 from omnitui.ui.quarantine_source import Items, RawPreview, load_items, load_raw
-from omnitui.ui.widgets.status_line import StatusLine
+from omnitui.ui.screens.list_detail import ListDetailScreen
 from storage.quarantine import QuarantineInfo
 
 if TYPE_CHECKING:
@@ -134,9 +132,14 @@ def outcome_message(outcomes: list[RetryOutcome]) -> tuple[str, str]:
     return "Retried: " + ", ".join(parts) + ".", "error" if counts.get("failed") else "information"
 
 
-class QuarantineScreen(Screen):
+class QuarantineScreen(ListDetailScreen[QuarantineInfo]):
     """Every kept item; the selected one's error and raw payload below the list."""
 
+    NAME = "quarantine"
+    SECOND = "raw"
+    COLUMNS = COLUMNS
+    BAR_KEYS = BAR_KEYS
+    EMPTY = "The quarantine is empty: every item was read and stored."
     BINDINGS = bindings("quarantine")
 
     DEFAULT_CSS = """
@@ -149,73 +152,32 @@ class QuarantineScreen(Screen):
     """
 
     def __init__(self) -> None:
-        super().__init__(id="quarantine")
-        self.items: list[QuarantineInfo] = []
+        super().__init__()
         #: How many items the store held at the last load (None before the first).
         self.shown_total: int | None = None
-        self._widths = column_widths(80)
         self._raw_for: int | None = None
 
     @property
-    def omni(self) -> OmniApp:
-        return self.app  # type: ignore[return-value]
+    def items(self) -> list[QuarantineInfo]:
+        """The items listed."""
+        return self.entries
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="quarantine-bar")
-        table: DataTable = DataTable(id="quarantine-list", cursor_type="row", zebra_stripes=True)
-        yield table
-        with VerticalScroll(id="quarantine-detail"):
-            yield Static(id="quarantine-meta")
-            yield Static(id="quarantine-raw")
-        yield StatusLine(id="status")
+    def column_widths(self, total: int) -> dict[str, int]:
+        return column_widths(total)
 
-    def on_mount(self) -> None:
-        self.table.focus()
-        self._widths = column_widths(self.size.width or 80)
-        self._set_columns()
-        self._update_bar()
-        self.reload()
-        self.omni.refresh_status()
+    def entry_id(self, entry: QuarantineInfo) -> int:
+        return entry.id
 
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#quarantine-list", DataTable)
+    def cells(self, entry: QuarantineInfo) -> list[Text]:
+        return row_cells(entry, self._widths, self.omni.zone)
 
-    def describe(self) -> str:
-        """Where the agent is, for the status line."""
-        return "quarantine"
-
-    def on_resize(self) -> None:
-        widths = column_widths(self.size.width)
-        if widths != self._widths:
-            self._widths = widths
-            self._set_columns()
-            self._fill()
-
-    def _set_columns(self) -> None:
-        table = self.table
-        table.clear(columns=True)
-        for key, label, _ in COLUMNS:
-            table.add_column(Text(label), width=self._widths[key], key=key)
-
-    def _update_bar(self) -> None:
-        keymap = dict(self.omni.config.keys or {})
-        labels = {s.id: s for s in specs("quarantine")}
-        bar = Text()
-        bar.append(" quarantine ", "bold reverse")
+    def summary(self) -> str:
         if self.shown_total is None:
-            bar.append("  reading…")
-        else:
-            bar.append(f"  {self.shown_total} item{'' if self.shown_total == 1 else 's'}")
-            if self.shown_total > len(self.items):
-                bar.append(f" (first {len(self.items)} listed)")
-        hints = []
-        for action_id in BAR_KEYS:
-            spec = labels[action_id]
-            keys = key_label(keymap.get(action_id, spec.keys)).split(" / ")[0]
-            hints.append(f"{keys} {spec.action.replace('_', ' ')}")
-        bar.append("   " + " · ".join(hints), "dim")
-        self.query_one("#quarantine-bar", Static).update(bar)
+            return "reading…"
+        words = f"{self.shown_total} item{'' if self.shown_total == 1 else 's'}"
+        if self.shown_total > len(self.entries):
+            words += f" (first {len(self.entries)} listed)"
+        return words
 
     # -- reading -------------------------------------------------------------
     def reload(self) -> None:
@@ -231,46 +193,14 @@ class QuarantineScreen(Screen):
         if not self.is_attached:
             return
         keep = self.current
-        self.items = loaded.items
+        self.entries = loaded.items
         self.shown_total = loaded.total
-        self._fill(keep.id if keep else None)
-        self._update_bar()
-
-    def _fill(self, keep: int | None = None) -> None:
-        table = self.table
-        if keep is None and self.current is not None:
-            keep = self.current.id
-        row = table.cursor_row
-        table.clear()
-        zone = self.omni.zone
-        for item in self.items:
-            table.add_row(*row_cells(item, self._widths, zone), key=str(item.id))
-        if not self.items:
+        if not self.entries:
             self._raw_for = None
-            self.query_one("#quarantine-meta", Static).update(
-                Text("The quarantine is empty: every item was read and stored.", "bold")
-            )
-            self.query_one("#quarantine-raw", Static).update(Text(""))
-            return
-        ids = [i.id for i in self.items]
-        target = ids.index(keep) if keep in ids else min(row, len(ids) - 1)
-        table.move_cursor(row=max(target, 0), animate=False)
-        self._show_current()
+        self.fill(keep.id if keep else None)
+        self.update_bar()
 
-    @property
-    def current(self) -> QuarantineInfo | None:
-        """The selected item."""
-        row = self.table.cursor_row
-        if not self.items or row < 0 or row >= len(self.items):
-            return None
-        return self.items[row]
-
-    @on(DataTable.RowHighlighted, "#quarantine-list")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self._show_current()
-
-    def _show_current(self) -> None:
+    def show_current(self) -> None:
         item = self.current
         if item is None:
             return
@@ -293,23 +223,6 @@ class QuarantineScreen(Screen):
         self.query_one("#quarantine-raw", Static).update(body)
 
     # -- keys ----------------------------------------------------------------
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_cursor_down(self) -> None:
-        detail = self.query_one("#quarantine-detail", VerticalScroll)
-        if detail.has_focus:
-            detail.scroll_down(animate=False)
-        else:
-            self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        detail = self.query_one("#quarantine-detail", VerticalScroll)
-        if detail.has_focus:
-            detail.scroll_up(animate=False)
-        else:
-            self.table.action_cursor_up()
-
     def action_reload(self) -> None:
         self._raw_for = None
         self.reload()
