@@ -754,7 +754,10 @@ class Poller:
         ]
         for thread in threads:
             thread.start()
-        self.stop_event.wait()
+        # In short waits: a signal the kernel hands to another thread (SIGTERM) only
+        # runs its Python handler when this (main) thread wakes up.
+        while not self.stop_event.wait(0.5):
+            pass
         # A round in flight (a 25 s long poll, an IMAP FETCH) gets a short grace to end;
         # past it the process may exit anyway: whatever it had not committed is rolled
         # back and fetched again, and a reply caught mid-send turns ``uncertain``.

@@ -238,9 +238,12 @@ def test_the_pane_and_window_title_never_change(tmp_path: Path) -> None:
     url = hostile_store(tmp_path / "hostile.sqlite")
     sock = str(tmp_path / "t.sock")
     # The shell sets a known title first, the way any program would; the app must not.
+    # (pytest imports readline, which exports COLUMNS=80 LINES=24 to every child: the
+    # app would believe them rather than the 120×32 pane.)
     command = (
         "printf '\\033]2;agent-title\\033\\\\'; "
-        f"exec env XDG_CONFIG_HOME={tmp_path}/c XDG_DATA_HOME={tmp_path}/d TERM=xterm-256color "
+        "exec env -u COLUMNS -u LINES "
+        f"XDG_CONFIG_HOME={tmp_path}/c XDG_DATA_HOME={tmp_path}/d TERM=xterm-256color "
         f"{sys.executable} -m omnitui demo --db {url}"
     )
     tmux(sock, "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "32", command)
@@ -666,6 +669,7 @@ def test_the_password_is_in_no_command_line_and_no_byte_of_the_store(
     cfg = tmp_path / "config.toml"
     cfg.write_text(email_account_toml(imap_server.port, smtp_server[1], how), encoding="utf-8")
     store = tmp_path / "data" / "omnitui.sqlite"
+    store.parent.mkdir(mode=0o700)  # --db makes a store only in an existing directory
     forms = secret_forms(PASSWORD)
     seen: list[bytes] = []
     for args in (["sync", "--once"], ["doctor"], ["sync", "--once"]):

@@ -44,8 +44,11 @@ def wait_for(sock: str, needle: str, timeout: float = 30.0) -> str:
 def test_demo_runs_in_a_real_terminal(tmp_path: Path) -> None:
     need_tmux()
     sock = str(tmp_path / "tmux.sock")
+    # pytest imports readline, which exports COLUMNS=80 LINES=24 to every child: the app
+    # would believe them rather than the 120×32 pane (and fold the history pane).
     env_cmd = (
-        f"env XDG_CONFIG_HOME={tmp_path}/c XDG_DATA_HOME={tmp_path}/d TERM=xterm-256color "
+        "env -u COLUMNS -u LINES "
+        f"XDG_CONFIG_HOME={tmp_path}/c XDG_DATA_HOME={tmp_path}/d TERM=xterm-256color "
         f"{sys.executable} -m omnitui demo"
     )
     subprocess.run(
@@ -77,8 +80,8 @@ def test_demo_runs_in_a_real_terminal(tmp_path: Path) -> None:
             check=True,
             timeout=30,
         )
-        screen = wait_for(sock, "C-1")
-        assert "history" in screen
+        screen = wait_for(sock, "history (")
+        assert "C-1" in screen
         subprocess.run(
             [TMUX, "-S", sock, "send-keys", "-t", "demo", "Escape"],  # type: ignore[list-item]
             check=True,
