@@ -843,4 +843,9 @@ def _knowledge_base(config: Config):  # noqa: ANN202 - KnowledgeBase | None
 
 def run_console(engine: Engine, config: Config, desk: Desk, *, demo: bool) -> None:
     """Run the console until the agent quits."""
+    # The terminal's own size, always: an exported COLUMNS/LINES (some shell setups,
+    # anything that imported readline) would pin the screen at that size and make
+    # resizing do nothing, as Textual asks shutil, which prefers them.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
     OmniApp(engine, config, desk, demo=demo).run()
