@@ -94,9 +94,29 @@ class ListDetailScreen(Screen, Generic[E]):
         """Where the agent is, for the status line."""
         return self.NAME
 
+    def load(self) -> object:
+        """Read the list and what goes with it (worker thread)."""
+        raise NotImplementedError
+
+    def took(self, loaded: object) -> None:
+        """Keep what :meth:`load` read: set ``entries`` and the counts."""
+        raise NotImplementedError
+
     def reload(self) -> None:
         """Read the list again (in a worker), keeping the selected entry when it stays."""
-        raise NotImplementedError
+        self.run_worker(self._load, thread=True, exclusive=True, group=f"{self.NAME}-list")
+
+    def _load(self) -> None:
+        loaded = self.load()
+        self.app.call_from_thread(self._took, loaded)
+
+    def _took(self, loaded: object) -> None:
+        if not self.is_attached:
+            return
+        keep = self.current
+        self.took(loaded)
+        self.fill(self.entry_id(keep) if keep is not None else None)
+        self.update_bar()
 
     def on_resize(self) -> None:
         widths = self.column_widths(self.size.width)

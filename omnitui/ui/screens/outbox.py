@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.widgets import DataTable, Static
 
 from omnitui.outbox_items import OutboxCounts, OutboxRefused, Pending
@@ -193,23 +193,13 @@ class OutboxScreen(ListDetailScreen[Row]):
         return words
 
     # -- reading -------------------------------------------------------------
-    def reload(self) -> None:
-        """Read the list again (in a worker), keeping the selected reply when it stays."""
-        self._load_items()
+    def load(self) -> Items:
+        return load_items(self.omni.engine)
 
-    @work(thread=True, exclusive=True, group="outbox-list")
-    def _load_items(self) -> None:
-        loaded = load_items(self.omni.engine)
-        self.app.call_from_thread(self._show_items, loaded)
-
-    def _show_items(self, loaded: Items) -> None:
-        if not self.is_attached:
-            return
-        keep = self.current
+    def took(self, loaded: object) -> None:
+        assert isinstance(loaded, Items)
         self.entries = loaded.rows
         self.shown_counts = loaded.counts
-        self.fill(keep.item.id if keep else None)
-        self.update_bar()
 
     @on(DataTable.RowSelected, "#outbox-list")
     def _selected(self, event: DataTable.RowSelected) -> None:

@@ -180,25 +180,15 @@ class QuarantineScreen(ListDetailScreen[QuarantineInfo]):
         return words
 
     # -- reading -------------------------------------------------------------
-    def reload(self) -> None:
-        """Read the list again (in a worker), keeping the selected item when it stays."""
-        self._load_items()
+    def load(self) -> Items:
+        return load_items(self.omni.engine)
 
-    @work(thread=True, exclusive=True, group="quarantine-list")
-    def _load_items(self) -> None:
-        loaded = load_items(self.omni.engine)
-        self.app.call_from_thread(self._show_items, loaded)
-
-    def _show_items(self, loaded: Items) -> None:
-        if not self.is_attached:
-            return
-        keep = self.current
+    def took(self, loaded: object) -> None:
+        assert isinstance(loaded, Items)
         self.entries = loaded.items
         self.shown_total = loaded.total
         if not self.entries:
             self._raw_for = None
-        self.fill(keep.id if keep else None)
-        self.update_bar()
 
     def show_current(self) -> None:
         item = self.current
