@@ -502,11 +502,14 @@ def customer_note(
     text: Annotated[str, typer.Argument(help="The note; '-' reads stdin; '' clears it.")],
 ) -> None:
     """Set the free-form notes on a customer (shown in the history pane)."""
-    from omnitui.customers import set_notes
+    from omnitui.customers import CustomerError, set_notes
 
     if text == "-":
         text = sys.stdin.read()
     with _desk_session() as (_cfg, desk, s):
-        set_notes(desk, s, find_customer(s, address), text)
+        try:
+            set_notes(desk, s, find_customer(s, address), text)
+        except CustomerError as exc:
+            fail(f"customer note: {exc} (got {len(text)})", code=1)
         s.commit()
     say(f"{address}: notes {'cleared' if not text.strip() else 'saved'}")

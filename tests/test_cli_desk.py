@@ -502,3 +502,8 @@ def test_customer_note_visible_in_show(demo_db: str, home: dict[str, str]) -> No
     out = ok(demo_db, home, "customer", "note", who, "Prefers a call after 5pm.")
     assert "saved" in out
     assert "Prefers a call after 5pm." in ok(demo_db, home, "customer", "show", who)
+    # Too long for a note: one line saying so, the old note kept.
+    long = omni(demo_db, home, "customer", "note", who, "-", stdin="x" * 20_001)
+    assert long.returncode == 1
+    assert "at most 20000 characters" in one_line_error(long)
+    assert "Prefers a call after 5pm." in ok(demo_db, home, "customer", "show", who)
