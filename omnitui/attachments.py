@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session
 
+from omnitui.errors import OmnituiError
 from omnitui.sanitize import safe_filename
 from storage.models import Attachment, RawMessage
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from omnitui.config import AccountConfig
 
 
-class SaveError(Exception):
+class SaveError(OmnituiError):
     """The attachment could not be saved; the message says why."""
 
 

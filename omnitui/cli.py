@@ -741,8 +741,17 @@ def main() -> None:
     """Entry point of the ``omnitui`` script. What slips past every command's own
     checks is still one line on stderr (``OMNITUI_DEBUG=1`` shows the traceback)."""
     logging.lastResort = _TerminalLog(logging.WARNING)
+    from omnitui.errors import OmnituiError
+
     try:
         app()
+    except OmnituiError as exc:
+        if os.environ.get("OMNITUI_DEBUG"):
+            raise
+        # An expected failure a command did not catch itself: its words are meant for
+        # the user (sanitised by say), one line.
+        say(f"omnitui: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
+        raise SystemExit(1) from None
     except Exception as exc:
         if os.environ.get("OMNITUI_DEBUG"):
             raise

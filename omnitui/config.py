@@ -20,6 +20,7 @@ from typing import Any
 
 from omnitui.config_lines import TomlLines
 from omnitui.config_schema import Problem, check_names
+from omnitui.errors import OmnituiError
 
 SECRET_KEYS = {
     "password",
@@ -36,7 +37,7 @@ SECURITY = ("tls", "starttls", "plain")
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
-class ConfigError(Exception):
+class ConfigError(OmnituiError):
     """A config problem, as one line: ``FILE:LINE: KEY: what is wrong``."""
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation, Customer, Event, Identity
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 NOTES_MAX = 20_000
 
 
-class CustomerError(ValueError):
+class CustomerError(OmnituiError, ValueError):
     """A customer action that cannot be done."""
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
+from omnitui.errors import OmnituiError
 from omnitui.routing import Facts, Routing
 from omnitui.sla import (
     DEFAULT_POLICIES,
@@ -54,7 +55,7 @@ class _NewConversation:
         self.mentions: list[str] = []
 
 
-class DeskError(Exception):
+class DeskError(OmnituiError):
     """An action that cannot be done (unknown reference, empty reply…)."""
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omnitui.errors import OmnituiError
+
 CHANNELS = ("email", "telegram", "matrix", "mastodon", "sms", "phone")
 MAX_FILE_BYTES = 1_000_000
 SHORTCUT_RE = re.compile(r"^\w[\w.-]{0,63}$")
@@ -46,7 +48,7 @@ today yesterday tomorrow asap sir madam team support guys anyone someone somethi
 _STOP_WORDS = frozenset(_STOP_TEXT.split())
 
 
-class KBError(Exception):
+class KBError(OmnituiError):
     """A knowledge-base problem, as one line naming the file (and line where known)."""
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, delete, func, literal_column, select, update
 
+from omnitui.errors import OmnituiError
 from omnitui.outbox_states import (  # noqa: F401 - re-exported: the outbox's words
     PROBLEM_STATES,
     STATES,
@@ -178,7 +179,7 @@ def states_of(s: Session | Connection, ids: Iterable[int]) -> dict[int, tuple[st
 
 
 # -- changes -------------------------------------------------------------------
-class OutboxRefused(Exception):
+class OutboxRefused(OmnituiError):
     """A change that cannot be made; ``reason`` is one of ``missing``, ``sent``,
     ``nothing`` (nothing to retry), ``uncertain`` (needs confirming), ``sending``,
     ``changed`` (the reply changed meanwhile)."""

@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from omnitui.errors import OmnituiError
 from storage.models import CHANNELS, PRIORITIES
 
 MATCH_KEYS = ("channel", "account", "vip", "tag", "priority", "from", "subject", "text")
 RULE_KEYS = ("name", "match", "set_priority", "add_tags", "assign", "stop")
 
 
-class RoutingConfigError(ValueError):
+class RoutingConfigError(OmnituiError, ValueError):
     """A ``[routing]`` entry is malformed; the message names the key."""
 
 

@@ -12,12 +12,13 @@ import os
 import subprocess
 
 from omnitui.config import AccountConfig, Config
+from omnitui.errors import OmnituiError
 
 SERVICE = "omnitui"
 COMMAND_TIMEOUT = 30
 
 
-class SecretError(Exception):
+class SecretError(OmnituiError):
     """A secret could not be found or read; the message says how to provide it."""
 
 

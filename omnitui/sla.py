@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from omnitui.errors import OmnituiError
+
 _DURATION = re.compile(r"(\d+)\s*([dhms])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _WINDOW = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
@@ -30,7 +32,7 @@ _DAY = timedelta(days=1)
 Window = tuple[time, time]
 
 
-class SLAConfigError(ValueError):
+class SLAConfigError(OmnituiError, ValueError):
     """A target or policy in ``[sla]`` is malformed."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation
 
@@ -32,7 +33,7 @@ FIELDS = (
 DEPTH = 20
 
 
-class UndoError(ValueError):
+class UndoError(OmnituiError, ValueError):
     """Nothing to undo, or the conversation changed since."""
 
 

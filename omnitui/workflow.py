@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import (
     PRIORITIES,
@@ -38,7 +39,7 @@ WAKE_TIME = time(9, 0)
 _TAG = re.compile(r"^[\w][\w.:/+-]{0,63}$")
 
 
-class WorkflowError(ValueError):
+class WorkflowError(OmnituiError, ValueError):
     """An action that cannot be done as asked (bad priority, tag, snooze time…)."""
 
 

@@ -367,3 +367,35 @@ def test_an_unexpected_error_is_one_line_without_its_message(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("omnitui: unexpected error: RuntimeError")
     assert PASSWORD not in err and "\x1b" not in err
+
+
+def test_every_expected_failure_shares_one_base() -> None:
+    """Each module's expected failure is an OmnituiError, so one that a command does
+    not catch itself still reaches the user as its own one line, not "unexpected"."""
+    from omnitui.attachments import SaveError
+    from omnitui.config import ConfigError
+    from omnitui.customers import CustomerError
+    from omnitui.desk import DeskError
+    from omnitui.errors import OmnituiError
+    from omnitui.kb import KBError
+    from omnitui.outbox_items import OutboxRefused
+    from omnitui.routing import RoutingConfigError
+    from omnitui.secrets import SecretError
+    from omnitui.sla import SLAConfigError
+    from omnitui.undo import UndoError
+    from omnitui.workflow import WorkflowError
+
+    for cls in (
+        SaveError,
+        ConfigError,
+        CustomerError,
+        DeskError,
+        KBError,
+        OutboxRefused,
+        RoutingConfigError,
+        SecretError,
+        SLAConfigError,
+        UndoError,
+        WorkflowError,
+    ):
+        assert issubclass(cls, OmnituiError), cls
