@@ -4,8 +4,11 @@ demo data."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -56,6 +59,17 @@ def conversation(engine: Engine, conversation_id: int) -> Conversation:
         return conv
 
 
+@asynccontextmanager
+async def console(
+    engine: Engine, tmp_path: Path, demo: bool = True
+) -> AsyncIterator[tuple[OmniApp, Any]]:
+    """The console at 140×40 on ``engine``, settled after start-up: (app, pilot)."""
+    app = make_app(engine, tmp_path, demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        yield app, pilot
+
+
 async def settle(pilot, seconds: float = 0.4) -> None:  # noqa: ANN001
     await pilot.pause(seconds)
     await pilot.app.workers.wait_for_complete()
@@ -64,9 +78,7 @@ async def settle(pilot, seconds: float = 0.4) -> None:  # noqa: ANN001
 
 # -- item 2: drafts live in the store -------------------------------------------------
 async def test_draft_survives_esc_resolve_and_restart(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         await pilot.press("r")
         await settle(pilot)
@@ -82,9 +94,7 @@ async def test_draft_survives_esc_resolve_and_restart(demo_engine: Engine, tmp_p
         assert drafts.load(demo_engine, row.id).body == "half a reply"
 
     # A new console (a restart, or after a crash) shows it again.
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         app.open_conversation(row.id)
         await settle(pilot)
         screen = app.screen
@@ -102,9 +112,7 @@ async def test_draft_survives_esc_resolve_and_restart(demo_engine: Engine, tmp_p
 
 async def test_draft_is_saved_while_typing(demo_engine: Engine, tmp_path: Path) -> None:
     """A crash a second after the last key loses nothing: no Esc or quit needed."""
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         await pilot.press("n")
         await settle(pilot)
@@ -120,9 +128,7 @@ async def test_quit_lists_unsent_drafts_and_asks(demo_engine: Engine, tmp_path: 
         drafts.save(s, first.id, "reply", "kept from yesterday", "alice")
         s.commit()
         ref = first.ref
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         await pilot.press("q")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmQuit)
@@ -139,18 +145,14 @@ async def test_quit_lists_unsent_drafts_and_asks(demo_engine: Engine, tmp_path: 
 
 
 async def test_quit_with_no_draft_quits_at_once(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         await pilot.press("q")
         await settle(pilot)
         assert not app.is_running
 
 
 async def test_quit_saves_text_typed_a_moment_ago(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         await pilot.press("r")
         await settle(pilot)
@@ -164,9 +166,7 @@ async def test_quit_saves_text_typed_a_moment_ago(demo_engine: Engine, tmp_path:
 async def test_tab_in_the_composer_never_turns_letters_into_commands(
     demo_engine: Engine, tmp_path: Path
 ) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         await pilot.press("r")
         await settle(pilot)
@@ -188,9 +188,7 @@ async def test_tab_in_the_composer_never_turns_letters_into_commands(
 async def test_keys_arriving_with_the_tags_key_go_to_the_dialog(
     demo_engine: Engine, tmp_path: Path
 ) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         before = conversation(demo_engine, row.id)
         await pilot.press("t", "e")  # one packet: tags, then "e"
@@ -204,9 +202,7 @@ async def test_keys_arriving_with_the_tags_key_go_to_the_dialog(
 
 
 async def test_tags_then_assign_do_not_stack(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         await pilot.press("t", "a")
         await settle(pilot)
         names = [type(s).__name__ for s in app.screen_stack]
@@ -215,9 +211,7 @@ async def test_tags_then_assign_do_not_stack(demo_engine: Engine, tmp_path: Path
 
 
 async def test_keys_typed_after_r_land_in_the_composer(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         status = conversation(demo_engine, row.id).status
         await pilot.press("r", *"hello there")  # "e" would resolve, "o" filter…
@@ -230,9 +224,7 @@ async def test_keys_typed_after_r_land_in_the_composer(demo_engine: Engine, tmp_
 
 # -- item 5: undo and confirmation -------------------------------------------------------
 async def test_undo_resolve_snooze_tags_assign(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         before = conversation(demo_engine, row.id)
         await pilot.press("e")
@@ -294,9 +286,7 @@ async def test_undo_resolve_snooze_tags_assign(demo_engine: Engine, tmp_path: Pa
 async def test_undo_refuses_when_the_conversation_changed_since(
     demo_engine: Engine, tmp_path: Path
 ) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         await pilot.press("e")
         await settle(pilot)
@@ -316,9 +306,7 @@ async def test_merge_shows_both_sides_and_asks(demo_engine: Engine, tmp_path: Pa
         convs = s.exec(select(Conversation).order_by(Conversation.id)).scalars().all()
         source, target = convs[0], convs[1]
         source_id, target_ref, target_id = source.id, target.ref, target.id
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         app.open_conversation(source_id)
         await settle(pilot)
         await pilot.press("m")
@@ -347,9 +335,7 @@ async def test_merge_shows_both_sides_and_asks(demo_engine: Engine, tmp_path: Pa
 async def test_merge_into_an_unknown_ref_keeps_what_was_typed(
     demo_engine: Engine, tmp_path: Path
 ) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         await pilot.press("m")
         await settle(pilot)
         await pilot.press(*"C-99999", "enter")
@@ -362,9 +348,7 @@ async def test_merge_into_an_unknown_ref_keeps_what_was_typed(
 async def test_bad_snooze_time_keeps_the_dialog_and_the_text(
     demo_engine: Engine, tmp_path: Path
 ) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, ChoiceScreen)
@@ -378,9 +362,7 @@ async def test_bad_snooze_time_keeps_the_dialog_and_the_text(
 
 
 async def test_tags_split_on_commas_only(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         await pilot.press("t")
         await settle(pilot)
@@ -407,9 +389,7 @@ async def test_customer_merge_shows_both_customers(demo_engine: Engine, tmp_path
         )
         here_id, other_customer, address = here.id, other.customer_id, ident.address
         prefix = "" if ident.channel in ("email", "sms") else f"{ident.channel}:"
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         app.open_conversation(here_id)
         await settle(pilot)
         await pilot.press("M")
@@ -469,9 +449,7 @@ async def test_editor_review_names_the_conversation_and_recipient(
     editor.write_text(f"#!{sys.executable}\nimport sys\nopen(sys.argv[1], 'a').write('Hi!\\n')\n")
     editor.chmod(editor.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("VISUAL", str(editor))
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         row = current_row(app)
         await pilot.press("R")
         await settle(pilot, 0.8)
@@ -484,17 +462,13 @@ async def test_editor_review_names_the_conversation_and_recipient(
 
 
 async def test_palette_offers_omnitui_actions_only(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path) as (app, pilot):
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Resolve, then next" in titles and "Suspend (fg to come back)" in titles
         assert not any(t in ("Theme", "Screenshot", "Maximize", "Keys") for t in titles)
 
 
 async def test_first_run_says_what_to_do(demo_engine: Engine, tmp_path: Path) -> None:
-    app = make_app(demo_engine, tmp_path, demo=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with console(demo_engine, tmp_path, demo=False) as (app, pilot):
         assert isinstance(app.screen, InboxScreen)
         assert any("omnitui init" in str(n.message) for n in app._notifications)
