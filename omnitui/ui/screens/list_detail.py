@@ -26,6 +26,14 @@ class ListDetailScreen(Screen, Generic[E]):
     """Widget ids are ``<NAME>-bar``, ``-list``, ``-detail``, ``-meta`` and
     ``-<SECOND>`` (the detail's lower part: a payload, a reply's text)."""
 
+    DEFAULT_CSS = """
+    ListDetailScreen .ld-bar { height: 1; background: $primary 30%; }
+    ListDetailScreen .ld-list { height: auto; max-height: 40%; min-height: 3; }
+    ListDetailScreen .ld-detail { height: 1fr; border-top: solid $accent; padding: 0 1; }
+    ListDetailScreen .ld-detail:focus { border-top: thick $accent; }
+    ListDetailScreen .ld-meta { margin-bottom: 1; }
+    """
+
     NAME: ClassVar[str] = ""
     SECOND: ClassVar[str] = "body"
     #: (key, label, fixed width or None for a share of what is left)
@@ -71,10 +79,12 @@ class ListDetailScreen(Screen, Generic[E]):
         return f"#{self.NAME}-{name}"
 
     def compose(self) -> ComposeResult:
-        yield Static(id=f"{self.NAME}-bar")
-        yield DataTable(id=f"{self.NAME}-list", cursor_type="row", zebra_stripes=True)
-        with VerticalScroll(id=f"{self.NAME}-detail"):
-            yield Static(id=f"{self.NAME}-meta")
+        yield Static(id=f"{self.NAME}-bar", classes="ld-bar")
+        yield DataTable(
+            id=f"{self.NAME}-list", classes="ld-list", cursor_type="row", zebra_stripes=True
+        )
+        with VerticalScroll(id=f"{self.NAME}-detail", classes="ld-detail"):
+            yield Static(id=f"{self.NAME}-meta", classes="ld-meta")
             yield Static(id=f"{self.NAME}-{self.SECOND}")
         yield StatusLine(id="status")
 

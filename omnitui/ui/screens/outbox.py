@@ -157,13 +157,6 @@ class OutboxScreen(ListDetailScreen[Row]):
     EMPTY = "The outbox is empty: every reply was delivered."
     BINDINGS = bindings("outbox")
 
-    DEFAULT_CSS = """
-    OutboxScreen #outbox-bar { height: 1; background: $primary 30%; }
-    OutboxScreen #outbox-list { height: auto; max-height: 45%; min-height: 3; }
-    OutboxScreen #outbox-detail { height: 1fr; border-top: solid $accent; padding: 0 1; }
-    OutboxScreen #outbox-detail:focus { border-top: thick $accent; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         #: The counts read with the list (None before the first load): the status

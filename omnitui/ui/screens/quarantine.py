@@ -142,15 +142,6 @@ class QuarantineScreen(ListDetailScreen[QuarantineInfo]):
     EMPTY = "The quarantine is empty: every item was read and stored."
     BINDINGS = bindings("quarantine")
 
-    DEFAULT_CSS = """
-    QuarantineScreen #quarantine-bar { height: 1; background: $primary 30%; }
-    QuarantineScreen #quarantine-list { height: auto; max-height: 40%; min-height: 3; }
-    QuarantineScreen #quarantine-detail { height: 1fr; border-top: solid $accent;
-        padding: 0 1; }
-    QuarantineScreen #quarantine-detail:focus { border-top: thick $accent; }
-    QuarantineScreen #quarantine-meta { margin-bottom: 1; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         #: How many items the store held at the last load (None before the first).
