@@ -681,30 +681,6 @@ def account_health(conn: Connection) -> list[AccountHealth]:
     ]
 
 
-def outbox_pending(conn: Connection) -> int:
-    """How many replies wait to be sent (queued or sending)."""
-    q = (
-        select(func.count())
-        .select_from(Outbox.__table__)
-        .where(  # type: ignore[attr-defined]
-            O.state.in_(("queued", "sending"))
-        )
-    )
-    return int(conn.execute(q).scalar_one())
-
-
-def outbox_problems(conn: Connection) -> int:
-    """How many replies failed or are uncertain and need the agent."""
-    q = (
-        select(func.count())
-        .select_from(Outbox.__table__)
-        .where(  # type: ignore[attr-defined]
-            O.state.in_(("failed", "uncertain"))
-        )
-    )
-    return int(conn.execute(q).scalar_one())
-
-
 def outbox_for_conversation(conn: Connection, conversation_id: int) -> list[dict]:
     """Unsent outbox items of a conversation (state, body, error), oldest first."""
     q = (

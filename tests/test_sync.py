@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from adapters.base import AdapterError, AuthError
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
+from omnitui.outbox_items import outbox_counts
 from omnitui.sync import SyncService, backoff
 from storage import queries
 from storage.models import AccountState, Conversation, Message, Outbox, SyncCursor
@@ -177,7 +178,7 @@ def test_permanent_send_failure_is_visible(engine: Engine) -> None:
     _queue_reply(engine)
     svc.round(account())
     with engine.connect() as conn:
-        assert queries.outbox_problems(conn) == 1
+        assert outbox_counts(conn).failed == 1  # what the status line counts
         conv_id = conn.execute(select(Conversation.id)).scalar_one()
         items = queries.thread(conn, conv_id)
     out = [i for i in items if i.direction == "out"][0]

@@ -263,23 +263,22 @@ class OmniApp(DeskActions, App):
 
     def release_keys(self) -> None:
         """The dialog is ready: the held keys go to it, in order."""
-        if self._held is None:
-            return
-        held, self._held = self._held, None
-        if self._hold_timer is not None:
-            self._hold_timer.stop()
-            self._hold_timer = None
+        held = self._end_hold()
         if held:
             self.call_after_refresh(self._replay, held)
 
     def drop_held_keys(self) -> None:
         """The dialog never came (its conversation went away): held keys are dropped."""
-        held, self._held = self._held, None
+        held = self._end_hold()
+        if held:
+            self.notify(f"{len(held)} key(s) ignored.", severity="warning", markup=False)
+
+    def _end_hold(self) -> list[events.Event]:
+        held, self._held = self._held or [], None
         if self._hold_timer is not None:
             self._hold_timer.stop()
             self._hold_timer = None
-        if held:
-            self.notify(f"{len(held)} key(s) ignored.", severity="warning", markup=False)
+        return held
 
     async def _replay(self, held: list[events.Event]) -> None:
         for event in held:
@@ -355,7 +354,7 @@ class OmniApp(DeskActions, App):
         """The merged-away conversation is gone: show the one that stayed."""
         screen = self.screen
         if isinstance(screen, ConversationScreen) and screen.conversation_id == old_id:
-            screen.open_other(new_id, force=True)
+            screen.open_other(new_id)
         self.data_changed()
 
     # -- knowledge base ------------------------------------------------------
@@ -486,13 +485,15 @@ class OmniApp(DeskActions, App):
         self.call_from_thread(self.data_changed, item.conversation_id)
 
     @work(thread=True, group="drafts")
-    def save_draft(self, conversation_id: int, mode: str, body: str, ticket: int) -> None:
-        """Keep the composer's text in the store (newest wins)."""
-        if not self.drafts.save(conversation_id, mode, body, ticket):
-            return
-        self.call_from_thread(self._draft_saved, conversation_id)
+    def save_draft(
+        self, conversation_id: int, mode: str, body: str, ticket: int, *, mark: bool = True
+    ) -> None:
+        """Keep the composer's text in the store (newest wins). ``mark``: the draft
+        appeared or went, so the inbox's draft mark changes (not on every keystroke)."""
+        if self.drafts.save(conversation_id, mode, body, ticket) and mark:
+            self.call_from_thread(self._draft_mark_changed)
 
-    def _draft_saved(self, conversation_id: int) -> None:
+    def _draft_mark_changed(self) -> None:
         inbox = self.inbox
         if inbox is not None:
             inbox.reload_rows()  # the draft mark

@@ -216,8 +216,10 @@ class ConversationScreen(Screen):
         saver = self.omni.drafts
         if not saver.changed(cid, mode, body):
             return
+        had = cid in saver.known
         saver.remember(cid, mode, body)
-        self.omni.save_draft(cid, mode, body, saver.ticket(cid))
+        mark = had != (cid in saver.known)  # a draft appeared or went
+        self.omni.save_draft(cid, mode, body, saver.ticket(cid), mark=mark)
 
     def draft_state(self) -> tuple[int, str, str] | None:
         """The composer's unsaved text, for a save that must happen now (quitting)."""
@@ -226,10 +228,9 @@ class ConversationScreen(Screen):
             return None
         return cid, self.composer.mode, self.composer.text
 
-    def open_other(self, conversation_id: int, *, force: bool = False) -> None:
+    def open_other(self, conversation_id: int) -> None:
         """Show another conversation (picked in the history pane, or the one this
         conversation was merged into)."""
-        del force  # the draft is kept in the store either way
         self.flush_draft()
         self.composer.conversation_id = None
         self.composer.text = ""
