@@ -325,6 +325,8 @@ async def test_a_phone_call_says_the_reply_goes_by_sms(demo_engine: Engine, tmp_
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.3)
         await _open(app, pilot, conv_id)  # type: ignore[arg-type]
+        # The header is painted on the next refresh after the thread loads.
+        await until(pilot, lambda: "replies go by SMS" in screen_text(app))
         text = screen_text(app)
     # The number the header names is the one Twilio's SMS goes to.
     assert f"replies go by SMS to {sent.to}" in text

@@ -6,6 +6,7 @@ a fetched mail are stored exactly as the server holds them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -116,9 +117,14 @@ def renumber_inbox(server: Dovecot, drop: int) -> Dovecot:
     for index in maildir.glob("dovecot*"):
         if index.name.startswith(("dovecot-uidlist", "dovecot.index", "dovecot.list.index")):
             index.unlink()
-    files = sorted(p for sub in ("cur", "new") for p in (maildir / sub).iterdir())
-    for path in files[:drop]:
-        path.unlink()
+    # Maildir names do not sort by arrival (their microseconds are not zero-padded), so
+    # the oldest mails are picked by their subject, Question 1 .. Question ``drop``.
+    oldest = re.compile(
+        rb"^Subject: Question (%s)\r?$" % "|".join(map(str, range(1, drop + 1))).encode(), re.M
+    )
+    for path in (p for sub in ("cur", "new") for p in (maildir / sub).iterdir()):
+        if oldest.search(path.read_bytes()):
+            path.unlink()
     return dovecot.start(server.root)
 
 
