@@ -11,7 +11,7 @@ messages, agent replies (``out``), private notes, calls and voicemails, in Engli
 German, French, Spanish, Japanese and Chinese with emoji, some with attachments (small
 ones with content, others only metadata or a remote reference) and, for inbound mail,
 a short RFC 822 raw copy. Status mix about 20 % open, 8 % pending, 2 % snoozed, 70 %
-resolved; SLA clocks follow the default policies (``omnitui.sla``) and the desk's rules,
+resolved; SLA clocks follow the default policies (``omnitui.desk.sla``) and the desk's rules,
 so the inbox order (``urgency_due``, ``recency``) is what the console would show.
 
 Writes go through ``storage.open_store`` and ``storage.repository`` (``identities_for``,
@@ -53,7 +53,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from bench import corpus  # noqa: E402
-from omnitui.sla import DEFAULT_POLICIES, Policy, pick_policy  # noqa: E402
+from omnitui.desk.sla import DEFAULT_POLICIES, Policy, pick_policy  # noqa: E402
 from storage import StoreError, open_store  # noqa: E402
 from storage import repository as repo  # noqa: E402
 from storage.models import NO_DUE, Conversation, Customer, Identity, Message  # noqa: E402

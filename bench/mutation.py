@@ -71,13 +71,13 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "sync",
-        "omnitui/sync.py",
+        "omnitui/sync/__init__.py",
         ("backoff", "SyncService.round", "SyncService._failed", "SyncService._store_step"),
         ("tests/test_guarantees.py", "tests/test_sync_round.py", "tests/test_sync.py"),
     ),
     Target(
         "outbox",
-        "omnitui/sync.py",
+        "omnitui/sync/__init__.py",
         (
             "SyncService._send_due",
             "SyncService.reconcile",
@@ -107,7 +107,7 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "sla",
-        "omnitui/sla.py",
+        "omnitui/desk/sla.py",
         None,
         ("tests/test_sla_clock.py", "tests/test_sla_edges.py", "tests/test_workflow.py"),
     ),

@@ -118,7 +118,7 @@ def store_secret(account_name: str, field: str, value: str) -> None:
 def secret_fields(kind: str) -> tuple[str, ...] | None:
     """The secret fields of an account kind (``password`` when its adapter names none);
     None when no installed adapter provides the kind."""
-    from omnitui.config_schema import KIND_SECRETS
+    from omnitui.config.schema import KIND_SECRETS
 
     if kind in KIND_SECRETS:
         return KIND_SECRETS[kind]
@@ -136,7 +136,7 @@ def secret_target(
     """The account and field ``omnitui secrets set ACCOUNT [FIELD]`` is about, checked
     before anything is asked: the account is in the config and the field is one of its
     kind's secrets (left out: the kind's only one). Raises :class:`SecretError`."""
-    from omnitui.config_schema import suggest
+    from omnitui.config.schema import suggest
 
     found = next((a for a in config.accounts if a.name == account), None)
     if found is None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from omnitui.ui.alerts import (
+from omnitui.desk.sla_alerts import (
     AlertSettings,
     AlertTracker,
     desktop_protocol,

@@ -21,7 +21,7 @@ from adapters.email import EmailAdapter
 from adapters.email.parse import parse_message
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
-from omnitui.routing import RoutingConfigError, routing_from_config
+from omnitui.desk.routing import RoutingConfigError, routing_from_config
 from omnitui.sync import SyncService
 from storage.models import Conversation
 from tests.dovecot import Dovecot

@@ -32,8 +32,8 @@ from adapters.telegram import TelegramAdapter
 from adapters.twilio import TwilioAdapter
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
-from omnitui.quarantine_retry import retry
 from omnitui.sync import SyncService
+from omnitui.sync.quarantine_retry import retry
 from storage.models import Message, Quarantine, SyncCursor
 
 FUZZ = settings(

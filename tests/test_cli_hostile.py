@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from omnitui.demo import seed
+from omnitui.desk.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
 from omnitui.sanitize import for_terminal
-from omnitui.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
 from storage import open_store
 from storage.engine import redact_secrets, redact_url
 from tests.cli_run import run
@@ -372,18 +372,18 @@ def test_an_unexpected_error_is_one_line_without_its_message(
 def test_every_expected_failure_shares_one_base() -> None:
     """Each module's expected failure is an OmnituiError, so one that a command does
     not catch itself still reaches the user as its own one line, not "unexpected"."""
-    from omnitui.attachments import SaveError
     from omnitui.config import ConfigError
-    from omnitui.customers import CustomerError
     from omnitui.desk import DeskError
+    from omnitui.desk.customers import CustomerError
+    from omnitui.desk.kb import KBError
+    from omnitui.desk.outbox import OutboxRefused
+    from omnitui.desk.routing import RoutingConfigError
+    from omnitui.desk.sla import SLAConfigError
+    from omnitui.desk.undo import UndoError
+    from omnitui.desk.workflow import WorkflowError
     from omnitui.errors import OmnituiError
-    from omnitui.kb import KBError
-    from omnitui.outbox_items import OutboxRefused
-    from omnitui.routing import RoutingConfigError
     from omnitui.secrets import SecretError
-    from omnitui.sla import SLAConfigError
-    from omnitui.undo import UndoError
-    from omnitui.workflow import WorkflowError
+    from omnitui.sync.attachments import SaveError
 
     for cls in (
         SaveError,

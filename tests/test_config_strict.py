@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from omnitui.config import ConfigError, check_key_names, load_config
-from omnitui.config_lines import TomlLines
-from omnitui.config_schema import (
+from omnitui.config.lines import TomlLines
+from omnitui.config.schema import (
     KIND_SECRETS,
     KIND_SETTINGS,
     ROUTING_MATCH_KEYS,
@@ -171,8 +171,8 @@ def test_headless_loading_never_imports_textual(tmp_path: Path) -> None:
 
 
 def test_keys_are_stored_without_spaces_and_the_defaults_do_not_clash(tmp_path: Path) -> None:
-    from omnitui.config_keys import check_keys
-    from omnitui.ui.actions import ACTIONS
+    from omnitui.config.keys import check_keys
+    from omnitui.keymap import ACTIONS
 
     cfg = tmp_path / "config.toml"
     cfg.write_text('[keys]\ncursor_down = "j, down , ctrl+n"\n', encoding="utf-8")
@@ -189,7 +189,7 @@ def test_keys_are_stored_without_spaces_and_the_defaults_do_not_clash(tmp_path: 
 def test_key_names_are_textuals() -> None:
     from textual.keys import _character_to_key
 
-    from omnitui.config_keys import key_name
+    from omnitui.config.keys import key_name
 
     for code in range(0x20, 0x7F):
         assert key_name(chr(code)) == _character_to_key(chr(code))
@@ -287,7 +287,7 @@ def test_secret_fields_are_the_adapters() -> None:
 
 
 def test_desk_tables_match_what_their_readers_accept() -> None:
-    from omnitui import routing, sla
+    from omnitui.desk import routing, sla
 
     assert set(SLA_MATCH_KEYS) == set(sla._MATCH_KEYS)
     assert set(ROUTING_MATCH_KEYS) == set(routing.MATCH_KEYS)

@@ -235,7 +235,7 @@ async def test_filters_by_channel_and_status(demo_engine: Engine, tmp_path: Path
 
 
 async def test_help_lists_every_action(demo_engine: Engine, tmp_path: Path) -> None:
-    from omnitui.ui.actions import ACTIONS
+    from omnitui.keymap import ACTIONS
 
     app = make_app(demo_engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

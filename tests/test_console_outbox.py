@@ -16,10 +16,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage, Sender
-from omnitui import drafts
 from omnitui.config import load_config
-from omnitui.desk import Desk
-from omnitui.outbox_items import OutboxCounts
+from omnitui.desk import Desk, drafts
+from omnitui.desk.outbox import OutboxCounts
 from omnitui.ui.app import OmniApp
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import help_table

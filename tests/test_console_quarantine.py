@@ -133,7 +133,7 @@ def test_raw_preview_is_cut_and_sanitised(engine: Engine) -> None:
 
 
 def test_outcome_messages_are_plain() -> None:
-    from omnitui.quarantine_retry import RetryOutcome
+    from omnitui.sync.quarantine_retry import RetryOutcome
 
     msg, severity = outcome_message([RetryOutcome(4, "a", "[bold]", "failed", "\x1b[31mBad")])
     assert severity == "error" and "\x1b" not in msg and "Kept" in msg

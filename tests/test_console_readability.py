@@ -18,7 +18,7 @@ from textual.filter import NoColor
 
 from adapters.base import InboundMessage, Sender
 from omnitui.desk import Desk
-from omnitui.ui.formatting import sla_cell
+from omnitui.formatting import sla_cell
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import HelpScreen, help_table
 from omnitui.ui.widgets.inbox_list import InboxList

@@ -14,10 +14,9 @@ import pytest
 import time_machine
 from sqlmodel import Session, select
 
-from omnitui import drafts
 from omnitui.config import load_config
 from omnitui.demo import seed
-from omnitui.desk import Desk
+from omnitui.desk import Desk, drafts
 from omnitui.ui.app import OmniApp
 from storage import open_store
 from storage.models import Conversation

@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from omnitui import drafts
 from omnitui.config import load_config
 from omnitui.demo import seed
-from omnitui.desk import Desk
+from omnitui.desk import Desk, drafts
 from omnitui.ui.app import OmniApp
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.inbox import InboxScreen

@@ -421,7 +421,7 @@ def test_hostile_mail_corpus_is_stored_once_and_readable(
         att = s.exec(select(Attachment).where(Attachment.message_id == texts["<h7@x>"].id)).one()
         # Stored once, in the raw message; saving extracts it (SECURITY.md, finding 4).
         assert att.content is None and att.size == 2
-    from omnitui.attachments import save_attachment
+    from omnitui.sync.attachments import save_attachment
 
     out = tmp_path / "saved"
     out.mkdir()
@@ -525,7 +525,7 @@ def test_cli_sync_reply_and_doctor_end_to_end(
 def test_signed_reference_in_our_message_id_threads_and_forgeries_do_not(
     engine: Engine, imap_server: Dovecot, smtp_server
 ) -> None:
-    from omnitui.message_ids import make_message_id, ref_from_message_id
+    from omnitui.desk.message_ids import make_message_id, ref_from_message_id
 
     key = b"k" * 32
     recorder, port = smtp_server

@@ -21,10 +21,10 @@ from adapters.email import EmailAdapter
 from adapters.email.adapter import HEADERS_ONLY
 from adapters.email.parse import MAX_REFERENCES, MAX_SUBJECT, clip, parse_message
 from adapters.email.smtp_sender import compose, reply_subject
-from omnitui import attachments
 from omnitui.desk import Desk
 from omnitui.export import export_records
-from omnitui.quarantine_retry import retry
+from omnitui.sync import attachments
+from omnitui.sync.quarantine_retry import retry
 from storage.models import Attachment, Message, Quarantine, RawMessage
 from tests.dovecot import Dovecot
 from tests.email_fixtures import ADDRESS, secret

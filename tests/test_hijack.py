@@ -174,7 +174,7 @@ def test_the_customer_threads_by_reference_from_any_of_their_addresses(
         idents = repo.identities_for(s, [("email", "alice@home.example", "Alice")])
         other = idents[("email", "alice@home.example")].customer_id
         conv = s.get(Conversation, repo.id_for_ref(ref))
-        from omnitui.customers import merge_customers
+        from omnitui.desk.customers import merge_customers
 
         merge_customers(s, conv.customer_id, other)  # type: ignore[union-attr]
         s.commit()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from omnitui.kb import (
+from omnitui.desk.kb import (
     Article,
     KBError,
     KnowledgeBase,
@@ -623,7 +623,7 @@ def test_markdown_to_text_leaves_plain_text_alone() -> None:
 
 def test_kb_module_imports_no_heavy_libraries() -> None:
     code = (
-        "import sys, omnitui.kb; "
+        "import sys, omnitui.desk.kb; "
         "print(sorted(m for m in ('textual', 'rich', 'jinja2', 'markdown_it', 'rapidfuzz') "
         "if m in sys.modules))"
     )

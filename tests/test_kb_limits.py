@@ -2,7 +2,7 @@
 
 Every attack ends in one KBError line naming the limit it broke — in `render`, when the
 KB loads (for the ones visible in the source), on the command line and in the
-acknowledgement sent during sync. Limits: omnitui/kb_render.py and docs/KB.md "Limits".
+acknowledgement sent during sync. Limits: omnitui/desk/kb/render.py and docs/KB.md "Limits".
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 from omnitui.config import AccountConfig
 from omnitui.demo import seed
 from omnitui.desk import ACK_AUTHOR, Desk
-from omnitui.kb import Article, KBError, KnowledgeBase, placeholder_context, render
-from omnitui.routing import routing_from_config
+from omnitui.desk.kb import Article, KBError, KnowledgeBase, placeholder_context, render
+from omnitui.desk.routing import routing_from_config
 from omnitui.sync import SyncService
 from storage import open_store
 from storage.models import Conversation, Event, Message, Outbox

@@ -44,10 +44,10 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session
 
 from adapters.base import InboundAttachment, InboundMessage, Sender
-from omnitui.attachments import SaveError, save_attachment
 from omnitui.desk import ACK_AUTHOR, Desk
-from omnitui.kb import Article, placeholder_context, render
-from omnitui.routing import routing_from_config
+from omnitui.desk.kb import Article, placeholder_context, render
+from omnitui.desk.routing import routing_from_config
+from omnitui.sync.attachments import SaveError, save_attachment
 from storage import open_store, quarantine
 from storage.models import Attachment, Conversation, Outbox
 from tests.cli_run import run

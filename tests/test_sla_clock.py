@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from omnitui.sla import (
+from omnitui.desk.sla import (
     AlwaysOpen,
     BusinessCalendar,
     Calendar,
@@ -568,7 +568,7 @@ def test_policy_errors(policies: list[Any], message: str) -> None:
 
 def test_a_lazy_holiday_table_is_built_on_first_use_and_reports_a_bad_code() -> None:
     """The console builds the holiday table off its start-up path."""
-    from omnitui.sla import LazyHolidays, SLAConfigError, calendar_from_config
+    from omnitui.desk.sla import LazyHolidays, SLAConfigError, calendar_from_config
 
     sla = {"timezone": "America/New_York", "holidays": "US", "hours": {"mon": "09:00-17:00"}}
     cal = calendar_from_config(sla, lazy=True)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from omnitui.sla import (
+from omnitui.desk.sla import (
     DEFAULT_POLICIES,
     BusinessCalendar,
     Policy,

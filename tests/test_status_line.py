@@ -76,7 +76,7 @@ def test_ago() -> None:
 
 
 def test_undelivered_replies_warn_on_their_account_in_words() -> None:
-    from omnitui.outbox_items import OutboxCounts
+    from omnitui.desk.outbox import OutboxCounts
 
     counts = OutboxCounts(queued=3, failing=1, failed=1, by_account={"support-mail": 2})
     text = status_text(
@@ -97,7 +97,7 @@ def test_undelivered_replies_warn_on_their_account_in_words() -> None:
 
 
 def test_an_account_in_error_also_counts_its_undelivered_replies() -> None:
-    from omnitui.outbox_items import OutboxCounts
+    from omnitui.desk.outbox import OutboxCounts
 
     text = status_text(
         where="x",
@@ -111,7 +111,7 @@ def test_an_account_in_error_also_counts_its_undelivered_replies() -> None:
 
 
 def test_accounts_removed_from_the_config_are_not_shown() -> None:
-    from omnitui.outbox_items import OutboxCounts
+    from omnitui.desk.outbox import OutboxCounts
 
     text = status_text(
         where="x",

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from adapters.base import AdapterError, AuthError
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
-from omnitui.outbox_items import outbox_counts
+from omnitui.desk.outbox import outbox_counts
 from omnitui.sync import SyncService, backoff
 from storage import queries
 from storage.models import AccountState, Conversation, Message, Outbox, SyncCursor

@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 from adapters.base import AdapterError, Cursor, OutboundMessage, PollResult, RejectedItem
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
+from omnitui.desk.workflow import snooze
 from omnitui.sync import SyncService
-from omnitui.workflow import snooze
 from storage.models import AccountState, Conversation, Message, Outbox, Quarantine, SyncCursor
 from tests.fake_adapter import FakeAdapter, FakeChannel, chat_message
 

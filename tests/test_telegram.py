@@ -380,7 +380,8 @@ def test_doctor_check_names_the_bot() -> None:
 
 
 def test_photo_is_downloaded_on_demand_and_saved(engine: Engine, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    from omnitui import attachments, sync
+    from omnitui import sync
+    from omnitui.sync import attachments
 
     api = FakeBotApi(
         [

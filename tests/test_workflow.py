@@ -12,12 +12,11 @@ from sqlmodel import Session, select
 
 from adapters.base import InboundMessage, OutboundMessage, Sender
 from adapters.email.smtp_sender import compose
-from omnitui.customers import merge_customers, set_notes, set_vip
 from omnitui.desk import ACK_AUTHOR, AUTO_TAG, Desk
-from omnitui.export import export_records
-from omnitui.routing import RoutingConfigError, routing_from_config
-from omnitui.sla import calendar_from_config, policies_from_config
-from omnitui.workflow import (
+from omnitui.desk.customers import merge_customers, set_notes, set_vip
+from omnitui.desk.routing import RoutingConfigError, routing_from_config
+from omnitui.desk.sla import calendar_from_config, policies_from_config
+from omnitui.desk.workflow import (
     WorkflowError,
     assign,
     change_status,
@@ -30,6 +29,7 @@ from omnitui.workflow import (
     split_message,
     wake_due,
 )
+from omnitui.export import export_records
 from storage.models import Conversation, Customer, Event, Identity, Message, Outbox
 
 NY = ZoneInfo("America/New_York")

@@ -4,7 +4,7 @@ A message over ``max_message_bytes`` is never fetched whole: it comes back as a
 :class:`RejectedItem` holding its header (``text/rfc822-headers``), so the sync
 quarantines it and moves on. Attachments are described (name, type, size, SHA-256)
 but their bytes are not copied out of the raw message, which the store keeps anyway
-(``omnitui.attachments`` extracts them when saving). Every network operation has an
+(``omnitui.sync.attachments`` extracts them when saving). Every network operation has an
 overall deadline (``connect_deadline_seconds``, ``imap_deadline_seconds``,
 ``smtp_deadline_seconds``).
 """
@@ -270,7 +270,7 @@ class EmailAdapter:
             references=parsed.references,
             raw=mail.raw,
             raw_type="message/rfc822",
-            # The bytes stay in ``raw`` (stored once); omnitui.attachments extracts them.
+            # The bytes stay in ``raw`` (stored once); omnitui.sync.attachments extracts them.
             attachments=tuple(
                 InboundAttachment(a.filename, a.content_type, a.size, sha256=a.sha256)
                 for a in parsed.attachments

@@ -19,11 +19,11 @@ from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.screen import Screen
 
 from omnitui.desk import Desk, DeskError
-from omnitui.ui.actions import ACTIONS, bindings
-from omnitui.ui.alerts import AlertSettings, AlertTracker, desktop_protocol, desktop_sequence
-from omnitui.ui.desk_actions import DeskActions
+from omnitui.desk.sla_alerts import AlertSettings, AlertTracker, desktop_protocol, desktop_sequence
+from omnitui.formatting import display_zone
+from omnitui.keymap import ACTIONS
+from omnitui.ui.bindings import bindings
 from omnitui.ui.draft_saver import DraftSaver
-from omnitui.ui.formatting import display_zone
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import HelpScreen
 from omnitui.ui.screens.inbox import InboxScreen
@@ -31,11 +31,12 @@ from omnitui.ui.screens.quarantine import QuarantineScreen
 from omnitui.ui.screens.review import ConfirmQuit, ReviewScreen
 from omnitui.ui.widgets.inbox_list import InboxList
 from omnitui.ui.widgets.status_line import StatusLine, status_text
+from omnitui.ui.workflow_dialogs import DeskActions
 from storage import queries
 from storage.models import Conversation
 
 if TYPE_CHECKING:
-    from omnitui.undo import UndoStep
+    from omnitui.desk.undo import UndoStep
 
 if TYPE_CHECKING:
     from omnitui.config import Config
@@ -76,7 +77,7 @@ class OmniApp(DeskActions, App):
         self._calendar_checked = False
         #: The demo "sends" only replies queued after this outbox id (its own).
         self._demo_floor: int | None = None
-        #: Drafts are saved to the store as the agent types (omnitui.drafts).
+        #: Drafts are saved to the store as the agent types (omnitui.desk.drafts).
         self.drafts = DraftSaver(engine, desk.agent)
         #: Actions that `u` can take back, newest last.
         self._undo: list[UndoStep] = []
@@ -156,8 +157,8 @@ class OmniApp(DeskActions, App):
     def _housekeeping(self) -> None:
         """Wake snoozes that ran out, re-read a changed KB, and warn of SLA clocks
         about to breach or breached (each once)."""
-        from omnitui.sla import LazyHolidays, SLAConfigError
-        from omnitui.workflow import wake_due
+        from omnitui.desk.sla import LazyHolidays, SLAConfigError
+        from omnitui.desk.workflow import wake_due
 
         holidays = getattr(self.desk.calendar, "holidays", None)
         if isinstance(holidays, LazyHolidays) and not self._calendar_checked:
@@ -212,7 +213,7 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, exclusive=True, group="status")
     def _status_worker(self) -> None:
-        from omnitui.outbox_items import outbox_counts
+        from omnitui.desk.outbox import outbox_counts
         from storage import quarantine
 
         with self.engine.connect() as conn:
@@ -222,7 +223,7 @@ class OmniApp(DeskActions, App):
         self.call_from_thread(self._show_status, health, outbox, kept)
 
     def _show_status(self, health: list, outbox, kept: int = 0) -> None:  # noqa: ANN001
-        from omnitui.ui.actions import key_label
+        from omnitui.keymap import key_label
         from omnitui.ui.screens.outbox import OutboxScreen
 
         configured = {a.name for a in self.config.accounts}
@@ -369,7 +370,7 @@ class OmniApp(DeskActions, App):
 
     def pick_answer(self, conversation_id: int, loaded) -> None:  # noqa: ANN001 - Loaded
         """Open the KB picker for a conversation; the choice goes into its composer."""
-        from omnitui.kb import placeholder_context, render
+        from omnitui.desk.kb import placeholder_context, render
         from omnitui.ui.screens.kb_picker import KBPicker
 
         if self.kb is None and self.config.kb_dir is not None:
@@ -427,7 +428,7 @@ class OmniApp(DeskActions, App):
         """Run ``fn(session, conversation)`` and commit (worker thread). With ``undo``
         (a label such as "resolve"), the change can be taken back with `u`. Returns
         True when it was written."""
-        from omnitui.undo import snapshot, step
+        from omnitui.desk.undo import snapshot, step
 
         try:
             with Session(self.engine) as s:
@@ -452,7 +453,7 @@ class OmniApp(DeskActions, App):
         return True
 
     def _remember_undo(self, item: UndoStep) -> None:
-        from omnitui.undo import DEPTH
+        from omnitui.desk.undo import DEPTH
 
         self._undo.append(item)
         del self._undo[:-DEPTH]
@@ -466,7 +467,7 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, group="writes")
     def _undo_worker(self, item: UndoStep) -> None:
-        from omnitui.undo import UndoError, undo
+        from omnitui.desk.undo import UndoError, undo
 
         try:
             with Session(self.engine) as s:
@@ -502,7 +503,7 @@ class OmniApp(DeskActions, App):
     def submit(self, conversation_id: int, mode: str, text: str) -> None:
         """Queue a reply or add a note; the draft goes in the same transaction. If it
         cannot be written, the text stays the draft (and goes back in the composer)."""
-        from omnitui import drafts
+        from omnitui.desk import drafts
 
         def write(s: Session, c: Conversation) -> None:
             if mode == "note":
@@ -597,7 +598,7 @@ class OmniApp(DeskActions, App):
     def retry_failed(self, conversation_id: int) -> None:
         """Send a conversation's failing, failed or uncertain replies now (each by a
         conditional UPDATE: one a sync is sending meanwhile is left alone)."""
-        from omnitui.outbox_items import retry_conversation
+        from omnitui.desk.outbox import retry_conversation
 
         retried: list[int] = []
 
@@ -636,8 +637,8 @@ class OmniApp(DeskActions, App):
     @work(thread=True, group="files")
     def save_attachment(self, attachment_id: int, directory: Path) -> None:
         """Write an attachment into ``directory`` (never outside it)."""
-        from omnitui.attachments import SaveError, download_missing
-        from omnitui.attachments import save_attachment as save
+        from omnitui.sync.attachments import SaveError, download_missing
+        from omnitui.sync.attachments import save_attachment as save
 
         try:
             download_missing(self.engine, attachment_id, self.config.accounts)
@@ -764,7 +765,7 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, exclusive=True, group="quit")
     def _quit_worker(self) -> None:
-        from omnitui.drafts import unsent
+        from omnitui.desk.drafts import unsent
 
         count, items = unsent(self.engine)
         self.call_from_thread(self._quit_or_ask, count, items)
@@ -825,7 +826,7 @@ def _calm_garbage_collector() -> None:
 
 
 def _alert_settings(config: Config) -> AlertSettings:
-    from omnitui.ui.alerts import settings_from_config
+    from omnitui.desk.sla_alerts import settings_from_config
 
     try:
         return settings_from_config(config.notifications)
@@ -837,7 +838,7 @@ def _knowledge_base(config: Config):  # noqa: ANN202 - KnowledgeBase | None
     """The KB named by ``[kb] dir`` (loaded by the first housekeeping round)."""
     if config.kb_dir is None:
         return None
-    from omnitui.kb import KnowledgeBase
+    from omnitui.desk.kb import KnowledgeBase
 
     return KnowledgeBase(config.kb_dir)
 

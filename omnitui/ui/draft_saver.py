@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy import Engine
 
-from omnitui import drafts
+from omnitui.desk import drafts
 
 T = TypeVar("T")
 

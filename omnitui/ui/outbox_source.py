@@ -1,4 +1,4 @@
-"""What the outbox screen reads: undelivered replies (``omnitui.outbox_items``) with the
+"""What the outbox screen reads: undelivered replies (``omnitui.desk.outbox``) with the
 customer each goes to, and the counts the status line compares. Called in worker
 threads, never on the UI thread."""
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from omnitui.outbox_items import STATES, OutboxCounts, Pending, outbox_counts, undelivered
+from omnitui.desk.outbox import STATES, OutboxCounts, Pending, outbox_counts, undelivered
 from storage.models import Conversation, Customer
 
 #: Replies shown in the list; more are counted and pointed to the CLI.

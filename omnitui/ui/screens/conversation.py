@@ -13,8 +13,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TextArea
 
-from omnitui.drafts import DraftText
-from omnitui.ui.actions import bindings
+from omnitui.desk.drafts import DraftText
+from omnitui.ui.bindings import bindings
 from omnitui.ui.widgets.composer import Composer
 from omnitui.ui.widgets.history_pane import HistoryPane
 from omnitui.ui.widgets.status_line import StatusLine
@@ -43,7 +43,7 @@ def load_conversation(engine, conversation_id: int) -> Loaded | None:  # noqa: A
     reply would go."""
     from sqlmodel import Session
 
-    from omnitui import drafts
+    from omnitui.desk import drafts
     from omnitui.sync import reply_recipient
     from storage.models import Conversation
 

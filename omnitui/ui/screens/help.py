@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from omnitui.ui.actions import ACTIONS, key_label
+from omnitui.keymap import ACTIONS, key_label
 
 SCOPE_TITLES = {
     "app": "Anywhere",

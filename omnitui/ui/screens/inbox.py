@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from omnitui.ui.actions import bindings
+from omnitui.ui.bindings import bindings
 from omnitui.ui.inbox_source import InboxSource
 from omnitui.ui.widgets.inbox_list import InboxList, header_line
 from omnitui.ui.widgets.status_line import StatusLine

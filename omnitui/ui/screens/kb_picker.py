@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from omnitui.sanitize import clean, clean_line
 
 if TYPE_CHECKING:
-    from omnitui.kb import Article, KnowledgeBase, Rendered
+    from omnitui.desk.kb import Article, KnowledgeBase, Rendered
 
 
 class KBPicker(ModalScreen[str | None]):

@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from omnitui.ui.actions import key_label, specs
+from omnitui.keymap import key_label, specs
 from omnitui.ui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ and text below; retry, cancel, or take it back into the composer.
 The state is a word in every row, never a colour alone. Customer text and server errors
 are sanitised (``omnitui/sanitize.py``) and reach widgets only as ``rich.text.Text``.
 Reads and writes run in worker threads; every change is the conditional UPDATE or
-DELETE of ``omnitui.outbox_items``, so a sync sending the reply meanwhile keeps it.
+DELETE of ``omnitui.desk.outbox``, so a sync sending the reply meanwhile keeps it.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from rich.text import Text
 from textual import on
 from textual.widgets import DataTable, Static
 
-from omnitui.outbox_items import OutboxCounts, OutboxRefused, Pending
+from omnitui.desk.outbox import OutboxCounts, OutboxRefused, Pending
+from omnitui.formatting import local_time, short_time
 from omnitui.sanitize import clean, clean_line
-from omnitui.ui.actions import bindings
-from omnitui.ui.formatting import local_time, short_time
+from omnitui.ui.bindings import bindings
 from omnitui.ui.outbox_source import Items, Row, load_items
 from omnitui.ui.screens.list_detail import ListDetailScreen
 
@@ -321,7 +321,7 @@ def _change(app: OmniApp, item_id: int, change: Callable[[Session], Pending]) ->
 
 def retry_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     """Queue a failing, failed or (confirmed) uncertain reply for now."""
-    from omnitui.outbox_items import retry
+    from omnitui.desk.outbox import retry
 
     done = _change(
         app, item_id, lambda s: retry(s, item_id, actor=app.desk.agent, confirmed=confirmed)
@@ -337,7 +337,7 @@ def retry_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
 
 def cancel_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     """Remove a reply from the outbox and the thread."""
-    from omnitui.outbox_items import take_back
+    from omnitui.desk.outbox import take_back
 
     done = _change(
         app,
@@ -353,7 +353,7 @@ def cancel_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
 def edit_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     """Take a reply back (as ``Desk.withdraw_failed`` does) and open its conversation
     with the text in the composer."""
-    from omnitui.outbox_items import take_back
+    from omnitui.desk.outbox import take_back
     from omnitui.ui.screens.conversation import load_conversation
 
     done = _change(

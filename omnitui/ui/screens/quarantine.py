@@ -15,15 +15,15 @@ from textual import work
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from omnitui.formatting import human_size, local_time, short_time
 from omnitui.sanitize import clean_line
-from omnitui.ui.actions import bindings
-from omnitui.ui.formatting import human_size, local_time, short_time
+from omnitui.ui.bindings import bindings
 from omnitui.ui.quarantine_source import Items, RawPreview, load_items, load_raw
 from omnitui.ui.screens.list_detail import ListDetailScreen
 from storage.quarantine import QuarantineInfo
 
 if TYPE_CHECKING:
-    from omnitui.quarantine_retry import RetryOutcome
+    from omnitui.sync.quarantine_retry import RetryOutcome
     from omnitui.ui.app import OmniApp
 
 #: (key, label, fixed width or None for a share of what is left)
@@ -258,8 +258,8 @@ class QuarantineScreen(ListDetailScreen[QuarantineInfo]):
 # -- writes: in a worker thread owned by the app (they finish even if the screen
 #    is left), then the views are reloaded on the UI thread ------------------------
 def retry_items(app: OmniApp, item_ids: list[int] | None) -> None:
-    """Read items again from their raw payload (``omnitui.quarantine_retry``)."""
-    from omnitui.quarantine_retry import retry
+    """Read items again from their raw payload (``omnitui.sync.quarantine_retry``)."""
+    from omnitui.sync.quarantine_retry import retry
     from storage.errors import describe_store_error
 
     try:

@@ -13,8 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from omnitui.formatting import human_size
 from omnitui.sanitize import clean_line
-from omnitui.ui.formatting import human_size
 from storage.queries import AttachmentInfo
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.message import Message
 from textual.widgets import TextArea
 
-from omnitui.ui.actions import bindings
+from omnitui.ui.bindings import bindings
 
-#: How a rendered answer shows a placeholder it could not fill (see omnitui.kb_render).
+#: How a rendered answer shows a placeholder it could not fill (see omnitui.desk.kb.render).
 UNKNOWN_MARK = "[?"
 
 

@@ -18,8 +18,8 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from omnitui.formatting import short_time
 from omnitui.sanitize import clean_line
-from omnitui.ui.formatting import short_time
 from storage.queries import CustomerInfo, HistoryItem
 
 #: Below this terminal width the pane folds away unless the agent asked for it.

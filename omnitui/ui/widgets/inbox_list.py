@@ -25,9 +25,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from omnitui.formatting import MARK, PRIORITY, PRIORITY_MARK, VIP, sla_cell
 from omnitui.sanitize import clean_line
-from omnitui.ui.actions import bindings
-from omnitui.ui.formatting import MARK, PRIORITY, PRIORITY_MARK, VIP, sla_cell
+from omnitui.ui.bindings import bindings
 from omnitui.ui.inbox_source import InboxSource
 from storage.queries import InboxRow
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from rich.text import Text
 from textual.widgets import Static
 
-from omnitui.outbox_items import OutboxCounts
+from omnitui.desk.outbox import OutboxCounts
 from omnitui.sanitize import clean_line
 from storage.queries import AccountHealth
 

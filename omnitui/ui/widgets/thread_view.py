@@ -8,8 +8,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from omnitui.sanitize import clean, clean_line
-from omnitui.ui.formatting import (
+from omnitui.formatting import (
     PRIORITY,
     PRIORITY_MARK,
     VIP,
@@ -17,6 +16,7 @@ from omnitui.ui.formatting import (
     local_time,
     sla_phrase,
 )
+from omnitui.sanitize import clean, clean_line
 from storage.queries import ConversationInfo, ThreadItem
 
 DIRECTION_LABEL = {"in": "customer", "out": "agent", "note": "private note"}

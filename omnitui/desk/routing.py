@@ -226,7 +226,7 @@ def _ack(item: Any) -> Acknowledgement:
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
         raise RoutingConfigError("routing.acknowledge.text: expected the reply's text")
-    from omnitui.sla import SLAConfigError, parse_duration
+    from omnitui.desk.sla import SLAConfigError, parse_duration
 
     try:
         max_age = parse_duration(str(item.get("max_age", "2h")))

@@ -125,9 +125,9 @@ def make_desk(config: Config, *, signing: bool = False, lazy: bool = False):  # 
     """The helpdesk rules configured from ``[sla]`` and ``[agent]``; ``signing`` loads the
     install key that signs our Message-IDs (only sync and the console need it)."""
     from omnitui.desk import Desk
-    from omnitui.message_ids import install_key
-    from omnitui.routing import RoutingConfigError, routing_from_config
-    from omnitui.sla import SLAConfigError, calendar_from_config, policies_from_config
+    from omnitui.desk.message_ids import install_key
+    from omnitui.desk.routing import RoutingConfigError, routing_from_config
+    from omnitui.desk.sla import SLAConfigError, calendar_from_config, policies_from_config
 
     try:
         policies = policies_from_config(config.sla)
@@ -309,9 +309,9 @@ def sync(
             print("no accounts configured; nothing to sync", file=sys.stderr)
         raise typer.Exit(1 if failed else 0)
 
-    from omnitui.sync_report import DaemonReport
+    from omnitui.sync.report import DaemonReport
 
-    # Trouble goes to stderr once per change (omnitui/sync_report.py), not every round.
+    # Trouble goes to stderr once per change (omnitui/sync/report.py), not every round.
     trouble = DaemonReport(engine, lambda line: say(line, err=True))
 
     def report(outcome) -> None:  # noqa: ANN001
@@ -333,9 +333,9 @@ def sync(
 
 def _undelivered_replies(engine: Engine, accounts: list[str]) -> dict[str, int] | None:
     """Print one stderr line per failing, failed or uncertain reply of ``accounts``
-    (see :mod:`omnitui.cli_outbox`); how many each account has, or ``None`` (and one
+    (see :mod:`omnitui.cli.outbox`); how many each account has, or ``None`` (and one
     line) when the outbox cannot be read."""
-    from omnitui.cli_outbox import report_problems
+    from omnitui.cli.outbox import report_problems
 
     try:
         return report_problems(engine, accounts)
@@ -383,14 +383,14 @@ def reply(
     from sqlmodel import Session
 
     from omnitui.desk import DeskError
-    from omnitui.workflow import find_by_ref
+    from omnitui.desk.workflow import find_by_ref
 
     if (body_file is None) == (kb is None):
         fail("give the text with --body-file FILE (or -) or --kb SHORTCUT, not both")
     cfg = load()
     article = None
     if kb is not None:
-        from omnitui.cli_desk import _kb
+        from omnitui.cli.conversations import _kb
 
         article = _kb(cfg).get(kb)
         if article is None:
@@ -411,7 +411,7 @@ def reply(
         if conv is None:
             fail(f"no conversation {ref!r}", code=1)
         if article is not None:
-            from omnitui.cli_desk import render_for
+            from omnitui.cli.conversations import render_for
 
             body, warnings = render_for(s, desk, conv, article)
             for w in warnings:
@@ -525,8 +525,8 @@ def customer_forget(
     with Session(engine) as s:
         customer_id = find_customer(s, address)
         if not yes:
-            from omnitui.cli_desk import confirm_both_sides
-            from omnitui.merge_preview import customer_side
+            from omnitui.cli.conversations import confirm_both_sides
+            from omnitui.desk.merge_preview import customer_side
 
             side = customer_side(s, customer_id)
             assert side is not None
@@ -648,8 +648,8 @@ def doctor() -> None:
 
 def _doctor_desk(cfg: Config) -> int:
     """Check [sla], [routing], [notifications] and [kb]; print one line each."""
-    from omnitui.kb import KnowledgeBase
-    from omnitui.ui.alerts import settings_from_config
+    from omnitui.desk.kb import KnowledgeBase
+    from omnitui.desk.sla_alerts import settings_from_config
 
     problems = 0
     desk = make_desk(cfg)  # exits with the config error when [sla] or [routing] is wrong
@@ -661,7 +661,7 @@ def _doctor_desk(cfg: Config) -> int:
         problems += 1
     ack = desk.routing.acknowledge
     if ack is not None:
-        from omnitui.kb import Article, KBError, placeholder_context, render
+        from omnitui.desk.kb import Article, KBError, placeholder_context, render
 
         context = placeholder_context(
             customer_name="Ana Lima", conversation_ref="C-1001", agent_name="me", channel="email"
@@ -764,4 +764,7 @@ def main() -> None:
 
 # The agent commands (conv, kb, customer merge/vip/note, quarantine, outbox) and init
 # register themselves on `app`.
-from omnitui import cli_desk, cli_init, cli_outbox, cli_quarantine  # noqa: E402, F401
+import omnitui.cli.conversations  # noqa: E402, F401
+import omnitui.cli.init_command  # noqa: E402, F401
+import omnitui.cli.outbox  # noqa: E402, F401
+import omnitui.cli.quarantine  # noqa: E402, F401

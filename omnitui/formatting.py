@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rich.style import Style
 from rich.text import Text
 
-from omnitui.sla import format_countdown
+from omnitui.desk.sla import format_countdown
 
 WARN_SECONDS = 15 * 60
 

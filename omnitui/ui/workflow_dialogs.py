@@ -12,9 +12,9 @@ from sqlmodel import Session
 from textual import work
 
 from omnitui.desk import DeskError
+from omnitui.desk.workflow import WorkflowError
 from omnitui.sanitize import clean_line
 from omnitui.ui.screens.prompts import ChoiceScreen, ConfirmScreen, InputScreen
-from omnitui.workflow import WorkflowError
 from storage.models import Conversation, Customer
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class DeskActions:
 
     def _snooze_problem(self, text: str) -> str | None:
         """What is wrong with a typed snooze time (None: nothing)."""
-        from omnitui.workflow import parse_snooze
+        from omnitui.desk.workflow import parse_snooze
 
         zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
         try:
@@ -75,7 +75,7 @@ class DeskActions:
 
     @work(thread=True, group="writes")
     def _snooze(self, conversation_id: int, text: str) -> None:
-        from omnitui.workflow import parse_snooze, snooze
+        from omnitui.desk.workflow import parse_snooze, snooze
 
         zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
         try:
@@ -109,7 +109,7 @@ class DeskActions:
     # -- priority, tags, assignment --------------------------------------------
     def ask_priority(self, conversation_id: int) -> None:
         """Pick low / normal / high / urgent."""
-        from omnitui.workflow import set_priority
+        from omnitui.desk.workflow import set_priority
 
         def chosen(value: str | None) -> None:
             if value:
@@ -128,7 +128,7 @@ class DeskActions:
         self._with_conversation(conversation_id, self._tags_dialog)
 
     def _tags_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
-        from omnitui.workflow import clean_tags, edit_tags
+        from omnitui.desk.workflow import clean_tags, edit_tags
 
         def problem(text: str) -> str | None:
             try:
@@ -164,7 +164,7 @@ class DeskActions:
         self._with_conversation(conversation_id, self._assign_dialog)
 
     def _assign_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
-        from omnitui.workflow import assign
+        from omnitui.desk.workflow import assign
 
         def chosen(text: str | None) -> None:
             if text is None:
@@ -209,8 +209,8 @@ class DeskActions:
 
     @work(thread=True, group="reads")
     def _merge_preview(self, conversation_id: int, target_ref: str) -> None:
-        from omnitui.merge_preview import conversation_side
-        from omnitui.workflow import find_by_ref
+        from omnitui.desk.merge_preview import conversation_side
+        from omnitui.desk.workflow import find_by_ref
 
         with Session(self.engine) as s:
             conv = s.get(Conversation, conversation_id)
@@ -251,7 +251,7 @@ class DeskActions:
 
     @work(thread=True, group="writes")
     def _merge(self, conversation_id: int, target_id: int, target_ref: str) -> None:
-        from omnitui.workflow import merge_conversations
+        from omnitui.desk.workflow import merge_conversations
 
         # Not through _write: that would reload the merged-away conversation.
         try:
@@ -275,7 +275,7 @@ class DeskActions:
     @work(thread=True, group="writes")
     def toggle_vip(self, conversation_id: int) -> None:
         """Flag or unflag the customer as VIP."""
-        from omnitui.customers import set_vip
+        from omnitui.desk.customers import set_vip
 
         state: list[bool] = []
 
@@ -296,7 +296,7 @@ class DeskActions:
         self._with_conversation(conversation_id, self._notes_dialog)
 
     def _notes_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
-        from omnitui.customers import set_notes
+        from omnitui.desk.customers import set_notes
 
         def chosen(text: str | None) -> None:
             if text is None:
@@ -330,8 +330,8 @@ class DeskActions:
 
     @work(thread=True, group="reads")
     def _customer_merge_preview(self, conversation_id: int, text: str) -> None:
+        from omnitui.desk.merge_preview import customer_side
         from omnitui.export import parse_customer_address
-        from omnitui.merge_preview import customer_side
         from storage import repository as repo
 
         def again(why: str) -> None:
@@ -374,7 +374,7 @@ class DeskActions:
         def decided(yes: bool | None) -> None:
             if not yes:
                 return
-            from omnitui.customers import merge_customers
+            from omnitui.desk.customers import merge_customers
 
             def run(s: Session, c: Conversation) -> None:
                 merge_customers(s, keep_id, other_id, actor=self.desk.agent)
@@ -404,7 +404,7 @@ class DeskActions:
         *,
         undo: str | None = None,
     ) -> bool:
-        from omnitui.customers import CustomerError
+        from omnitui.desk.customers import CustomerError
 
         def run(s: Session, conv: Conversation) -> None:
             try:

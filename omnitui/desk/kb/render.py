@@ -1,6 +1,6 @@
 """Rendering KB articles: sandboxed Jinja2 placeholders and Markdown → plain text.
 
-Imported lazily by :mod:`omnitui.kb` (it loads Jinja2 and markdown-it-py).
+Imported lazily by :mod:`omnitui.desk.kb` (it loads Jinja2 and markdown-it-py).
 
 Every value printed by ``{{ … }}`` is swapped for a private-use sentinel while the
 template renders and put back only after the Markdown conversion, so customer-supplied
@@ -43,7 +43,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from omnitui.kb import CHANNELS, Article, KBError, Rendered
+from omnitui.desk.kb import CHANNELS, Article, KBError, Rendered
 
 MAX_OUTPUT = 100_000  # characters of rendered text
 MAX_VALUE = 500  # characters kept of one customer/agent value
@@ -849,7 +849,7 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def render_article(article: Article, context: Mapping[str, Any], *, channel: str) -> Rendered:
-    """Render ``article`` for ``channel``; see :func:`omnitui.kb.render`."""
+    """Render ``article`` for ``channel``; see :func:`omnitui.desk.kb.render`."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     scoped: dict[str, Any] = {k: _wrap(v, k) for k, v in context.items()}
@@ -956,7 +956,7 @@ def placeholder_context(
     channel: str,
     customer_vip: bool = False,
 ) -> dict[str, Any]:
-    """See :func:`omnitui.kb.placeholder_context`. Missing values are None."""
+    """See :func:`omnitui.desk.kb.placeholder_context`. Missing values are None."""
     name = _value(customer_name)
     agent = _value(agent_name)
     return {
@@ -976,7 +976,7 @@ def _parser() -> MarkdownIt:
 
 
 def markdown_to_text(md: str) -> str:
-    """See :func:`omnitui.kb.markdown_to_text`."""
+    """See :func:`omnitui.desk.kb.markdown_to_text`."""
     parser = _parser()
     tree = SyntaxTreeNode(parser.parse(md))
     text = _join(_block(child, parser) for child in tree.children)

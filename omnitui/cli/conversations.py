@@ -57,7 +57,7 @@ def _desk_session() -> Iterator[tuple[Config, Desk, Session]]:
 
 
 def _conversation(s: Session, ref: str) -> Conversation:
-    from omnitui.workflow import find_by_ref
+    from omnitui.desk.workflow import find_by_ref
 
     conv = find_by_ref(s, ref)
     if conv is None:
@@ -72,7 +72,7 @@ def _act(
 ) -> None:
     """Run one workflow action on REF, commit, print one line."""
     from omnitui.desk import DeskError
-    from omnitui.workflow import WorkflowError
+    from omnitui.desk.workflow import WorkflowError
 
     with _desk_session() as (_cfg, desk, s):
         conv = _conversation(s, ref)
@@ -132,7 +132,7 @@ def _attempts(s: Session, conversation_id: int) -> dict[int, int]:
 def _delivery(item: ThreadItem, attempts: int) -> str:
     """An ``out`` message's delivery state (``failing``: queued again after an error),
     with the last error when it is not sent; ``-`` for other messages."""
-    from omnitui.cli_outbox import shown_state
+    from omnitui.cli.outbox import shown_state
     from omnitui.sanitize import clean_line
 
     if item.direction != "out":
@@ -179,9 +179,9 @@ def conv_snooze(
     ],
 ) -> None:
     """Hide until a time or until the customer replies; SLA clocks stop meanwhile."""
-    from omnitui.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
-    from omnitui.ui.formatting import display_zone
-    from omnitui.workflow import WorkflowError, parse_snooze, snooze
+    from omnitui.desk.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
+    from omnitui.desk.workflow import WorkflowError, parse_snooze, snooze
+    from omnitui.formatting import display_zone
 
     try:
         parse_duration(until)
@@ -206,7 +206,7 @@ def conv_priority(
     ref: Ref, level: Annotated[str, typer.Argument(help="low, normal, high or urgent.")]
 ) -> None:
     """Set the priority (the SLA policy is chosen again)."""
-    from omnitui.workflow import set_priority
+    from omnitui.desk.workflow import set_priority
 
     _act(ref, lambda d, s, c: set_priority(d, s, c, level), f"priority {level.lower()}")
 
@@ -218,7 +218,7 @@ def conv_tag(
     remove: Annotated[bool, typer.Option("--remove", help="Remove these tags instead.")] = False,
 ) -> None:
     """Add (or --remove) tags."""
-    from omnitui.workflow import edit_tags
+    from omnitui.desk.workflow import edit_tags
 
     result: list[str] = []
 
@@ -236,7 +236,7 @@ def conv_assign(
     none: Annotated[bool, typer.Option("--none", help="Unassign.")] = False,
 ) -> None:
     """Assign to an agent ([agent].name when no name is given)."""
-    from omnitui.workflow import assign
+    from omnitui.desk.workflow import assign
 
     def run(d: Desk, s: Session, c: Conversation) -> None:
         assign(d, s, c, None if none else (agent or d.agent))
@@ -272,8 +272,8 @@ def conv_merge(
 ) -> None:
     """Merge SOURCE into TARGET: messages, replies and events move; SOURCE's reference
     keeps leading to TARGET. Shows both and asks first, unless --yes."""
-    from omnitui.merge_preview import conversation_side
-    from omnitui.workflow import WorkflowError, merge_conversations
+    from omnitui.desk.merge_preview import conversation_side
+    from omnitui.desk.workflow import WorkflowError, merge_conversations
 
     with _desk_session() as (_cfg, desk, s):
         src, dst = _conversation(s, source), _conversation(s, target)
@@ -301,7 +301,7 @@ def conv_split(
     number: Annotated[int, typer.Argument(help="The message's number in `conv show`.", min=1)],
 ) -> None:
     """Move one customer message out into a new conversation."""
-    from omnitui.workflow import WorkflowError, split_message
+    from omnitui.desk.workflow import WorkflowError, split_message
     from storage import queries
     from storage.models import Message
 
@@ -327,8 +327,8 @@ def conv_due(
     """The breached / due-soon view: running SLA clocks, most urgent first."""
     from sqlmodel import col, select
 
+    from omnitui.desk.sla import SLAConfigError, format_countdown, parse_duration
     from omnitui.sanitize import clean_line
-    from omnitui.sla import SLAConfigError, format_countdown, parse_duration
     from storage.models import NO_DUE, Conversation
     from storage.types import epoch
 
@@ -359,7 +359,7 @@ def conv_due(
 
 # -- knowledge base -------------------------------------------------------------
 def _kb(cfg: Config):  # noqa: ANN202 - KnowledgeBase, lazily
-    from omnitui.kb import KnowledgeBase
+    from omnitui.desk.kb import KnowledgeBase
 
     if cfg.kb_dir is None:
         fail(f"no knowledge base: set [kb] dir in {cfg.path or 'the config'}")
@@ -427,7 +427,7 @@ def kb_show(
 
 def render_for(s: Session, desk: Desk, conv: Conversation, article: Any) -> tuple[str, list[str]]:
     """An answer rendered for a conversation's customer: its text and any warnings."""
-    from omnitui.kb import KBError, placeholder_context, render
+    from omnitui.desk.kb import KBError, placeholder_context, render
     from storage.models import Customer
 
     if not article.allowed_on(conv.channel):
@@ -460,8 +460,8 @@ def customer_merge(
 ) -> None:
     """Merge two customers: identities, conversations and events move; one event records
     it. Shows both and asks first, unless --yes."""
-    from omnitui.customers import merge_customers
-    from omnitui.merge_preview import customer_side
+    from omnitui.desk.customers import merge_customers
+    from omnitui.desk.merge_preview import customer_side
 
     with _desk_session() as (cfg, desk, s):
         a, b = find_customer(s, keep), find_customer(s, other)
@@ -488,7 +488,7 @@ def customer_vip(
     off: Annotated[bool, typer.Option("--off", help="Remove the VIP flag.")] = False,
 ) -> None:
     """Flag a customer as VIP (their open conversations get the VIP policy)."""
-    from omnitui.customers import set_vip
+    from omnitui.desk.customers import set_vip
 
     with _desk_session() as (_cfg, desk, s):
         set_vip(desk, s, find_customer(s, address), not off)
@@ -502,7 +502,7 @@ def customer_note(
     text: Annotated[str, typer.Argument(help="The note; '-' reads stdin; '' clears it.")],
 ) -> None:
     """Set the free-form notes on a customer (shown in the history pane)."""
-    from omnitui.customers import CustomerError, set_notes
+    from omnitui.desk.customers import CustomerError, set_notes
 
     if text == "-":
         text = sys.stdin.read()

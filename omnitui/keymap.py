@@ -1,13 +1,10 @@
-"""Every console action in one registry; key bindings, the help screen, the command
-palette and the user's ``[keys]`` table are all built from it."""
+"""Every console action in one registry; key bindings (``omnitui.ui.bindings``), the
+help screen, the command palette and the user's ``[keys]`` table are all built from it.
+Textual-free, so the config loader can check ``[keys]`` without loading the UI."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from textual.binding import Binding
 
 
 @dataclass(frozen=True)
@@ -145,22 +142,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
 def specs(scope: str) -> list[ActionSpec]:
     """The actions of one scope."""
     return [a for a in ACTIONS if a.scope == scope]
-
-
-def bindings(scope: str) -> list[Binding]:
-    """Textual bindings for a scope, each with its id so a keymap can rebind it."""
-    from textual.binding import Binding  # here: the config reads ACTIONS without Textual
-
-    return [
-        Binding(
-            a.keys,
-            a.action.removeprefix("app.") if scope == "app" else a.action,
-            a.description,
-            show=a.show,
-            id=a.id,
-        )
-        for a in specs(scope)
-    ]
 
 
 KEY_LABELS = {

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from omnitui.desk.sla import SLAConfigError, format_countdown, parse_duration
 from omnitui.sanitize import clean_line
-from omnitui.sla import SLAConfigError, format_countdown, parse_duration
 
 DESKTOP_MODES = ("auto", "osc9", "osc777", "off")
 

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from omnitui.config_schema import Problem, suggest
+from omnitui.config.schema import Problem, suggest
 
 MODIFIERS = ("ctrl", "alt", "shift", "super", "meta", "hyper")
 IDS_HINT = "(the ids are in the README's key table and in the console's help, ?)"
@@ -48,7 +48,7 @@ def check_keys(keys: Mapping[str, Any]) -> dict[str, str]:
     """``[keys]`` as ``{action id: "k1,k2"}`` (spaces removed); raises :class:`Problem`
     for an unknown id, an empty key, or a key that another action of the same screen or
     of every screen (``q`` quit, ``?`` help…) already uses."""
-    from omnitui.ui.actions import ACTIONS  # Textual-free: Binding is imported lazily
+    from omnitui.keymap import ACTIONS
 
     by_id = {a.id: a for a in ACTIONS}
     out: dict[str, str] = {}

@@ -163,7 +163,7 @@ def render(kinds: list[str], agent: str) -> str:
 
 def _chosen(channels: list[str] | None) -> list[str]:
     """The channels asked for (``--channel``, else a question on a terminal), checked."""
-    from omnitui.config_schema import suggest
+    from omnitui.config.schema import suggest
 
     if channels:
         names = [n for c in channels for n in c.split(",")]
@@ -219,7 +219,7 @@ def _write(path: Path, text: str, *, force: bool) -> None:
 
 def _next_steps(path: Path, kinds: list[str]) -> list[str]:
     """What to do after init, one line each."""
-    from omnitui.config_schema import KIND_SECRETS
+    from omnitui.config.schema import KIND_SECRETS
 
     command = "omnitui"
     if state.config_explicit:

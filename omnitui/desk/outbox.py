@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, delete, func, literal_column, select, update
 
-from omnitui.errors import OmnituiError
-from omnitui.outbox_states import (  # noqa: F401 - re-exported: the outbox's words
+from omnitui.desk.outbox_states import (  # noqa: F401 - re-exported: the outbox's words
     PROBLEM_STATES,
     STATES,
     Pending,
@@ -28,6 +27,7 @@ from omnitui.outbox_states import (  # noqa: F401 - re-exported: the outbox's wo
     problem_line,
     shown_state,
 )
+from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation, Message, Outbox
 from storage.types import utcnow

@@ -103,7 +103,7 @@ def quarantine_retry(
 ) -> None:
     """Read items again from their raw payload and store what now works; exit 1 while
     any of them still fails."""
-    from omnitui.quarantine_retry import retry
+    from omnitui.sync.quarantine_retry import retry
 
     cfg = load()
     engine = open_engine(db_url(cfg))

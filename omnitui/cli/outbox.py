@@ -1,6 +1,6 @@
 """``omnitui outbox``: replies not yet delivered, with their last error, headless.
 
-The states and the changes are :mod:`omnitui.outbox_items` (shared with the console's
+The states and the changes are :mod:`omnitui.desk.outbox` (shared with the console's
 outbox screen): **failing** is a ``queued`` reply with ``attempts > 0`` (an attempt
 failed and a retry is pending at ``next_attempt_at``); ``queued`` here means a reply not
 yet tried.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from omnitui.cli import app, db_url, fail, load, make_desk, open_engine, say
-from omnitui.outbox_states import (  # noqa: F401 - re-exported for cli_desk and scripts
+from omnitui.desk.outbox_states import (  # noqa: F401 - re-exported for cli_desk and scripts
     PROBLEM_STATES,
     STATES,
     Pending,
@@ -41,7 +41,7 @@ def report_problems(engine: Engine, accounts: list[str]) -> dict[str, int]:
     how many each account has (accounts without any are left out)."""
     from sqlmodel import Session
 
-    from omnitui.outbox_items import undelivered
+    from omnitui.desk.outbox import undelivered
 
     with Session(engine) as s:
         problems = undelivered(s, accounts=accounts, states=PROBLEM_STATES)
@@ -72,7 +72,7 @@ def outbox_list(
         fail(f"--state {state!r}: expected one of {', '.join(STATES)}")
     from sqlmodel import Session
 
-    from omnitui.outbox_items import undelivered
+    from omnitui.desk.outbox import undelivered
 
     engine = open_engine(db_url(load()))
     with Session(engine) as s:
@@ -122,7 +122,7 @@ def outbox_retry(
     """Send a failed, failing or uncertain reply at the next sync round."""
     from sqlmodel import Session
 
-    from omnitui.outbox_items import OutboxRefused, retry
+    from omnitui.desk.outbox import OutboxRefused, retry
 
     cfg = load()
     engine = open_engine(db_url(cfg))
@@ -145,7 +145,7 @@ def outbox_cancel(
     """Take back a reply not sent yet: it leaves the outbox and the thread."""
     from sqlmodel import Session
 
-    from omnitui.outbox_items import OutboxRefused, take_back
+    from omnitui.desk.outbox import OutboxRefused, take_back
 
     cfg = load()
     engine = open_engine(db_url(cfg))

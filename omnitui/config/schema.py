@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from omnitui.config_lines import Path
+from omnitui.config.lines import Path
 
 
 class Problem(Exception):
@@ -32,7 +32,7 @@ class Problem(Exception):
 Spec = dict[str, Any] | list[Any] | None
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-#: ``omnitui.sla``'s and ``omnitui.routing``'s names (a test keeps them in step).
+#: ``omnitui.desk.sla``'s and ``omnitui.desk.routing``'s names (a test keeps them in step).
 SLA_MATCH_KEYS = ("channel", "priority", "vip", "tag", "account")
 ROUTING_MATCH_KEYS = ("channel", "account", "vip", "tag", "priority", "from", "subject", "text")
 ROUTING_RULE_KEYS = ("name", "match", "set_priority", "add_tags", "assign", "stop")
@@ -70,12 +70,12 @@ SCHEMA: dict[str, Spec] = {
         ],
     ),
     # Checked by their own rules: every [[accounts]] by its kind (below), [keys] against
-    # the console's action ids (omnitui/config_keys.py).
+    # the console's action ids (omnitui/config/keys.py).
     "accounts": None,
     "keys": None,
 }
 TOP_LEVEL = tuple(SCHEMA)
-#: ``omnitui.sla`` reads day names in any case.
+#: ``omnitui.desk.sla`` reads day names in any case.
 DAY_TABLE = ("sla", "hours")
 
 #: What every account has, whatever its kind.

@@ -46,10 +46,10 @@ from adapters.base import (
     describe_exception,
 )
 from omnitui.desk import ACK_AUTHOR, Desk
-from omnitui.inbound_clean import storable
-from omnitui.inbound_record import INBOUND_JSON, inbound_to_json
-from omnitui.message_ids import make_message_id
-from omnitui.workflow import wake_due
+from omnitui.desk.message_ids import make_message_id
+from omnitui.desk.workflow import wake_due
+from omnitui.sync.inbound_clean import storable
+from omnitui.sync.inbound_record import INBOUND_JSON, inbound_to_json
 from storage import quarantine
 from storage import repository as repo
 from storage.errors import describe_store_error, is_transient

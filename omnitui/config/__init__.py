@@ -1,7 +1,7 @@
 """The config file (TOML): read with tomllib, checked, and turned into frozen dataclasses.
 
 Strict: a table or key the code does not read is an error with the closest valid name
-(``omnitui/config_schema.py``), and so is a ``[keys]`` binding that would hide another
+(``omnitui/config/schema.py``), and so is a ``[keys]`` binding that would hide another
 action's key. Every error is one line naming the file, the line and the key, and never
 echoes a secret: ``config.toml:12: unknown key 'imap_hots' in [[accounts]]
 "support-mail" (email) (did you mean 'imap_host'?)``.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omnitui.config_lines import TomlLines
-from omnitui.config_schema import Problem, check_names
+from omnitui.config.lines import TomlLines
+from omnitui.config.schema import Problem, check_names
 from omnitui.errors import OmnituiError
 
 SECRET_KEYS = {
@@ -169,7 +169,7 @@ def check_key_names(config: Config) -> None:
     Imports Textual: only the console and ``omnitui doctor`` call it."""
     if not config.keys:
         return
-    from omnitui.config_keys import check_key_names as check
+    from omnitui.config.keys import check_key_names as check
 
     try:
         check(config.keys)
@@ -238,7 +238,7 @@ def _parse(path: Path, data: dict[str, Any], lines: TomlLines) -> Config:
     ui = table("ui")
     keys = table("keys")
     if keys:
-        from omnitui.config_keys import check_keys
+        from omnitui.config.keys import check_keys
 
         keys = check_keys(keys)
     tz = ui.get("timezone")

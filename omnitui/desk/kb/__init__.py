@@ -1,7 +1,7 @@
 """The knowledge base: a directory of Markdown answers with YAML front matter.
 
 Loaded into memory, indexed with SQLite FTS5 (plus rapidfuzz for typos) and re-scanned
-cheaply by :meth:`KnowledgeBase.refresh`. Rendering lives in :mod:`omnitui.kb_render`,
+cheaply by :meth:`KnowledgeBase.refresh`. Rendering lives in :mod:`omnitui.desk.kb.render`,
 which is imported only when needed (it loads Jinja2 and markdown-it).
 """
 
@@ -79,14 +79,14 @@ class Rendered:
 
 def render(article: Article, context: Mapping[str, Any], *, channel: str) -> Rendered:
     """Render ``article`` for ``channel`` with ``context``; raises KBError naming the file."""
-    from omnitui.kb_render import render_article
+    from omnitui.desk.kb.render import render_article
 
     return render_article(article, context, channel=channel)
 
 
 def markdown_to_text(md: str) -> str:
     """Markdown to plain text (for SMS and chat): bullets, ``text (url)`` links, no markup."""
-    from omnitui.kb_render import markdown_to_text as convert
+    from omnitui.desk.kb.render import markdown_to_text as convert
 
     return convert(md)
 
@@ -100,7 +100,7 @@ def placeholder_context(
     customer_vip: bool = False,
 ) -> dict[str, Any]:
     """The template context for one conversation (customer, conversation, agent, channel)."""
-    from omnitui.kb_render import placeholder_context as build
+    from omnitui.desk.kb.render import placeholder_context as build
 
     return build(
         customer_name=customer_name,
@@ -210,7 +210,7 @@ def _parse(path: Path, rel: str) -> Article:
             f"{_key_line(front, 'channels')}: unknown channel {unknown[0]!r} "
             f"(use {', '.join(CHANNELS)})"
         )
-    from omnitui.kb_render import template_problem
+    from omnitui.desk.kb.render import template_problem
 
     problem = template_problem(body)  # a syntax error, or a limit broken in plain sight
     if problem is not None:

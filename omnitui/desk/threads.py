@@ -25,7 +25,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
-from omnitui.message_ids import ref_from_message_id
+from omnitui.desk.message_ids import ref_from_message_id
 from storage import repository as repo
 from storage.models import Conversation, Identity, Message, RefAlias
 

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
-from omnitui.errors import OmnituiError
-from omnitui.routing import Facts, Routing
-from omnitui.sla import (
+from omnitui.desk.routing import Facts, Routing
+from omnitui.desk.sla import (
     DEFAULT_POLICIES,
     AlwaysOpen,
     Calendar,
@@ -25,7 +24,8 @@ from omnitui.sla import (
     pick_policy,
     resume_due,
 )
-from omnitui.threading_index import ThreadIndex
+from omnitui.desk.threads import ThreadIndex
+from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation, Customer, Identity, Message, Outbox
 from storage.types import utcnow
@@ -66,7 +66,7 @@ class Desk:
     policies: Sequence[Policy] = DEFAULT_POLICIES
     calendar: Calendar = field(default_factory=AlwaysOpen)
     agent: str = "me"
-    #: Key that signs the reference in our Message-IDs (see omnitui.message_ids).
+    #: Key that signs the reference in our Message-IDs (see omnitui.desk.message_ids).
     signing_key: bytes | None = None
     #: Where to get the key the first time it is needed (keeps start-up fast).
     key_loader: Callable[[], bytes | None] | None = None
@@ -144,7 +144,7 @@ class Desk:
         if conv.status in ("resolved", "pending", "snoozed"):
             # A customer message reopens; a timed snooze is woken early, as in
             # Zendesk and Freshdesk, because the customer is waiting again.
-            from omnitui.workflow import change_status
+            from omnitui.desk.workflow import change_status
 
             if conv.status == "resolved":
                 conv.resolution_due = self._due(policy, "resolution", at)
@@ -394,7 +394,7 @@ class Desk:
         agent's response: the first-response clock keeps running."""
         from pathlib import Path
 
-        from omnitui.kb import Article, KBError, placeholder_context, render
+        from omnitui.desk.kb import Article, KBError, placeholder_context, render
 
         ack = self.routing.acknowledge
         if ack is None or conv.acknowledged_at is not None:
@@ -516,7 +516,7 @@ class Desk:
 
     def set_status(self, s: Session, conv: Conversation, status: str) -> None:
         """Change status (open, pending, snoozed, resolved), pausing SLA clocks."""
-        from omnitui.workflow import change_status
+        from omnitui.desk.workflow import change_status
 
         change_status(self, s, conv, status)
 

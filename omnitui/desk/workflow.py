@@ -108,7 +108,7 @@ def parse_snooze(text: str, now: datetime, zone: tzinfo) -> datetime | None:
     """When a snooze typed as ``1h``/``90m``/``2d``, ``tomorrow``, ``next-week``,
     ``monday``…, ``reply`` (until the customer answers: None) or an ISO date/time
     ends. Local times are in ``zone``."""
-    from omnitui.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
+    from omnitui.desk.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
 
     value = text.strip().lower().replace(" ", "-")
     if value in ("reply", "until-reply", "customer-reply"):

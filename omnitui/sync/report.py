@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from omnitui.outbox_items import PROBLEM_STATES, problem_line, shown_state, states_of, undelivered
+from omnitui.desk.outbox import PROBLEM_STATES, problem_line, shown_state, states_of, undelivered
 from omnitui.sanitize import clean_line
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from sqlmodel import Session, select
 from adapters import registry
 from adapters.base import AdapterError, InboundMessage
 from omnitui.desk import Desk
-from omnitui.inbound_clean import storable
-from omnitui.inbound_record import INBOUND_JSON, inbound_from_json
 from omnitui.sync import item_error
+from omnitui.sync.inbound_clean import storable
+from omnitui.sync.inbound_record import INBOUND_JSON, inbound_from_json
 from storage.models import Quarantine
 from storage.types import utcnow
 
