@@ -165,8 +165,8 @@ def load_config(path: Path, *, required: bool = False) -> Config:
 
 
 def check_key_names(config: Config) -> None:
-    """Raise :class:`ConfigError` for a ``[keys]`` entry Textual does not know as a key.
-    Imports Textual: only the console and ``omnitui doctor`` call it."""
+    """Raise :class:`ConfigError` for a ``[keys]`` entry Textual does not know as a key
+    (the console and ``omnitui doctor`` call it)."""
     if not config.keys:
         return
     from omnitui.config.keys import check_key_names as check

@@ -1,9 +1,9 @@
 """The ``[keys]`` table: console action ids, keys that do not hide another action's, and
 key names Textual knows.
 
-:func:`check_keys` runs with every config load and never imports Textual (headless
-commands must not); :func:`check_key_names` needs ``textual.keys`` and runs only when
-the console starts and in ``omnitui doctor``.
+:func:`check_keys` runs with every config load; :func:`check_key_names` runs when the
+console starts and in ``omnitui doctor``. Neither imports Textual (headless commands must
+not): the key names are in :mod:`omnitui.config.key_names`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from omnitui.config.key_names import KEY_NAMES
 from omnitui.config.schema import Problem, suggest
 
 MODIFIERS = ("ctrl", "alt", "shift", "super", "meta", "hyper")
@@ -88,16 +89,8 @@ def check_keys(keys: Mapping[str, Any]) -> dict[str, str]:
 
 def check_key_names(keys: Mapping[str, str]) -> None:
     """Raise :class:`Problem` for a key Textual does not know (``cursor_down =
-    "ctrl+alt+banana"``). Imports Textual: the console and ``doctor`` only."""
-    from textual.keys import Keys, _character_to_key
-
-    names = {
-        k.value
-        for k in Keys
-        if "+" not in k.value and not k.value.startswith("<") and k.value.isidentifier()
-    } - {"return"}  # Textual reports Enter as "enter"
-    names |= {_character_to_key(chr(c)) for c in range(0x21, 0x7F)}
-    names.add("space")
+    "ctrl+alt+banana"``)."""
+    names = KEY_NAMES
     for action_id, value in keys.items():
         for key in value.split(","):
             *mods, base = [key] if len(key) == 1 else key.split("+")
