@@ -19,7 +19,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from omnitui.formatting import short_time
-from omnitui.sanitize import clean_line
+from omnitui.ui.safe_text import line
 from storage.queries import CustomerInfo, HistoryItem
 
 #: Below this terminal width the pane folds away unless the agent asked for it.
@@ -35,21 +35,21 @@ def history_prompt(item: HistoryItem, zone: tzinfo | None, current: bool) -> Tex
     text.append(f"  {item.channel}", "#5fd7ff")
     text.append(f"  {item.status}", "bold" if item.status == "open" else "italic")
     text.append(f"  {item.ref}  ✉{item.message_count}\n")
-    text.append("  " + (clean_line(item.subject or item.preview, 38) or "(no text)"))
+    text.append("  " + (line(item.subject or item.preview, 38) or "(no text)"))
     return text
 
 
 def customer_card(info: CustomerInfo) -> Text:
     """Name, VIP flag, identities and notes."""
     text = Text()
-    text.append(clean_line(info.name), "bold")
+    text.append(line(info.name), "bold")
     if info.vip:
         text.append("  ★ VIP", "bold #ffd75f")
     for ident in info.identities:
         text.append(f"\n  {ident.channel}: ")
-        text.append(clean_line(ident.address))
+        text.append(line(ident.address))
     if info.notes:
-        text.append("\n  " + clean_line(info.notes, 200), "italic")
+        text.append("\n  " + line(info.notes, 200), "italic")
     return text
 
 

@@ -26,9 +26,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from omnitui.formatting import MARK, PRIORITY, PRIORITY_MARK, VIP, sla_cell
-from omnitui.sanitize import clean_line
 from omnitui.ui.bindings import bindings
 from omnitui.ui.inbox_source import InboxSource
+from omnitui.ui.safe_text import line
 from storage.queries import InboxRow
 
 CHANNEL_W = 8
@@ -253,11 +253,11 @@ class InboxList(ScrollView, can_focus=True):
         unread = self.get_component_rich_style("inbox-list--unread") if row.unread else Style()
         paint = _plain if cursor else (lambda style: style)
         customer_w, title_w = _widths(width)
-        customer = ("★ " if row.vip else "") + clean_line(row.customer_name)
+        customer = ("★ " if row.vip else "") + line(row.customer_name)
         draft = ""
         if row.has_draft:
             draft = "✎ draft " if title_w >= 40 else "✎ "
-        title = clean_line(row.title, title_w + 1)
+        title = line(row.title, title_w + 1)
         segments = [
             Segment("● " if row.unread else "  ", base + paint(MARK)),
             Segment(PRIORITY_MARK.get(row.priority, "").ljust(2), base + paint(PRIORITY)),

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from omnitui.desk.outbox import OutboxCounts
-from omnitui.sanitize import clean_line
+from omnitui.ui.safe_text import line
 from storage.queries import AccountHealth
 
 #: Styles readable on the panel (WCAG ≥ 4.5:1 in colour, and under NO_COLOR, where the
@@ -108,7 +108,7 @@ def _account_part(
     )
     if failing:
         when = ago(acct.last_error_at, now) if acct.last_error_at else ""
-        text.append(f"{acct.account}: {clean_line(acct.last_error or '', 48)} {when}", ALARM)
+        text.append(f"{acct.account}: {line(acct.last_error or '', 48)} {when}", ALARM)
         if undelivered:
             text.append(f" ⚠ {undelivered} undelivered", ALARM)
     elif undelivered:

@@ -16,7 +16,7 @@ from omnitui.formatting import (
     local_time,
     sla_phrase,
 )
-from omnitui.sanitize import clean, clean_line
+from omnitui.ui.safe_text import block, line
 from storage.queries import ConversationInfo, ThreadItem
 
 DIRECTION_LABEL = {"in": "customer", "out": "agent", "note": "private note"}
@@ -38,7 +38,7 @@ def reply_route(info: ConversationInfo) -> str:
     if info.channel != "phone":
         return ""
     numbers = [i.address for i in info.customer.identities if i.channel == "sms"]
-    to = f" to {clean_line(numbers[0])}" if len(numbers) == 1 else ""
+    to = f" to {line(numbers[0])}" if len(numbers) == 1 else ""
     return f"↩ replies go by SMS{to}"
 
 
@@ -58,19 +58,19 @@ def conversation_header(info: ConversationInfo, now: datetime | None = None) -> 
     else:
         text.append(info.priority)
     if info.assignee:
-        text.append(f" · assigned to {clean_line(info.assignee)}")
+        text.append(f" · assigned to {line(info.assignee)}")
     if info.tags:
-        text.append("  #" + " #".join(clean_line(t) for t in info.tags))
+        text.append("  #" + " #".join(line(t) for t in info.tags))
     sla = sla_phrase(info.due, info.clock, now)
     if sla:
         text.append("\nSLA: ")
         text.append_text(sla)
     text.append("\n")
-    text.append(clean_line(info.subject) or "(no subject)", "bold")
+    text.append(line(info.subject) or "(no subject)", "bold")
     text.append("\n")
-    name = clean_line(info.customer.name)
+    name = line(info.customer.name)
     text.append(("★ " if info.customer.vip else "") + name, VIP if info.customer.vip else "")
-    addrs = ", ".join(f"{i.channel}:{clean_line(i.address)}" for i in info.customer.identities)
+    addrs = ", ".join(f"{i.channel}:{line(i.address)}" for i in info.customer.identities)
     text.append(f"  {addrs}")
     route = reply_route(info)
     if route:
@@ -86,28 +86,28 @@ def render_thread(items: list[ThreadItem], zone: tzinfo | None, customer_name: s
     for n, item in enumerate(items):
         if n:
             out.append("\n")
-        who = clean_line(customer_name) if item.direction == "in" else (item.author or "me")
+        who = line(customer_name) if item.direction == "in" else (item.author or "me")
         label = KIND_LABEL.get(item.kind, DIRECTION_LABEL.get(item.direction, item.direction))
         out.append(f" {label} ", DIRECTION_STYLE.get(item.direction, "bold"))
-        out.append(f" {clean_line(who)}", "bold")
+        out.append(f" {line(who)}", "bold")
         if item.direction == "in" and item.from_addr:
-            out.append(f" <{clean_line(item.from_addr)}>", "dim")
+            out.append(f" <{line(item.from_addr)}>", "dim")
         out.append(f"  {local_time(item.sent_at, zone, now)}", "dim")
         if item.delivery and item.delivery != "sent":
             style = PROBLEM if item.delivery in ("failed", "uncertain") else "#ffd75f"
             out.append(f"  [{item.delivery}]", style)
             if item.delivery_error:
-                out.append(f" {clean_line(item.delivery_error, 120)}", "#ff8787")
+                out.append(f" {line(item.delivery_error, 120)}", "#ff8787")
         elif item.delivery == "sent":
             out.append("  ✓ sent", "#87ff87")
         out.append("\n")
-        body = clean(item.text).rstrip("\n") or "(no text)"
+        body = block(item.text).rstrip("\n") or "(no text)"
         out.append(body, "italic" if item.direction == "note" else "")
         out.append("\n")
         for att in item.attachments:
             out.append("  📎 ", "dim")
-            out.append(clean_line(att.filename) or "(unnamed)", "underline")
-            out.append(f"  {clean_line(att.content_type)}, {human_size(att.size)}\n", "dim")
+            out.append(line(att.filename) or "(unnamed)", "underline")
+            out.append(f"  {line(att.content_type)}, {human_size(att.size)}\n", "dim")
     return out
 
 
