@@ -51,6 +51,7 @@ from adapters.json_items import (
     too_large,
 )
 from adapters.plain_text import html_to_text, split_text
+from adapters.spec import HttpApiSpec, both_failed
 
 FOLDER = "notifications"
 PAGE = 40
@@ -313,21 +314,6 @@ class MastodonAdapter(ApiAdapter):
         return SendResult(provider_id=first_id, external_id=first_id)
 
 
-def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> MastodonAdapter:
-    """Entry point used by the adapter registry."""
-    return MastodonAdapter(name, settings, secret)
-
-
-def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
-    """``verify_credentials``: the token works (``omnitui doctor``)."""
-    adapter = MastodonAdapter(name, settings, secret)
-    try:
-        me = adapter.request("GET", "/api/v1/accounts/verify_credentials")
-    finally:
-        adapter.close()
-    return f"signed in as {adapter.address(me)}"
-
-
 #: The OAuth scopes each direction needs (a bare ``read`` or ``write`` covers its kind):
 #: receive reads ``/api/v1/notifications``; send reads the status answered (to keep its
 #: visibility) and posts ``/api/v1/statuses``.
@@ -335,42 +321,44 @@ RECEIVE_SCOPES = ("read:notifications",)
 SEND_SCOPES = ("write:statuses", "read:statuses")
 
 
-def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+class MastodonSpec(HttpApiSpec[MastodonAdapter]):
     """``verify_credentials`` (``omnitui doctor``): the token is valid; then the
     token's scopes from ``GET /oauth/token/info`` — the OAuth library's endpoint, which
     Mastodon serves but does not document — against what each direction calls. A
     server that does not answer it gets the token checked, not its scopes. Nothing is
     posted."""
-    adapter = MastodonAdapter(name, settings, secret)
-    try:
-        me = adapter.request("GET", "/api/v1/accounts/verify_credentials")
-        if not isinstance(me, dict):
-            raise AdapterError("Mastodon verify_credentials: malformed answer (not an object)")
+
+    def probe(self, adapter: MastodonAdapter) -> Any:
+        return adapter.request("GET", "/api/v1/accounts/verify_credentials")
+
+    def summary(self, adapter: MastodonAdapter, answer: Any) -> str:
+        return f"signed in as {adapter.address(answer)}"
+
+    def findings(self, adapter: MastodonAdapter, answer: Any) -> list[Finding]:
+        if not isinstance(answer, dict):
+            return both_failed("Mastodon verify_credentials: malformed answer (not an object)")
         scopes = _token_scopes(adapter)
-    except AdapterError as exc:
-        return [failed("receive", str(exc)), failed("send", str(exc))]
-    finally:
-        adapter.close()
-    who = f"signed in as {adapter.address(me)}"
-    if scopes is None:
-        unread = "the server does not show the token's scopes (GET /oauth/token/info), so"
-        return [
-            passed("receive", f"{who}; {unread} read:notifications is not checked"),
-            passed("send", f"{who}; {unread} write:statuses is not checked; nothing sent"),
-        ]
-    has = " ".join(sorted(scopes)) or "none"
-    found = []
-    for part, needed, use in (
-        ("receive", RECEIVE_SCOPES, "mentions cannot be read"),
-        ("send", SEND_SCOPES, "replies cannot be posted"),
-    ):
-        lacking = [s for s in needed if s not in scopes and s.split(":")[0] not in scopes]
-        if lacking:
-            found.append(failed(part, f"the token lacks {' '.join(lacking)} (it has {has}): {use}"))
-        else:
-            done = "; nothing sent" if part == "send" else ""
-            found.append(passed(part, f"{who}; token scopes {has}{done}"))
-    return found
+        who = f"signed in as {adapter.address(answer)}"
+        if scopes is None:
+            unread = "the server does not show the token's scopes (GET /oauth/token/info), so"
+            return [
+                passed("receive", f"{who}; {unread} read:notifications is not checked"),
+                passed("send", f"{who}; {unread} write:statuses is not checked; nothing sent"),
+            ]
+        has = " ".join(sorted(scopes)) or "none"
+        found = []
+        for part, needed, use in (
+            ("receive", RECEIVE_SCOPES, "mentions cannot be read"),
+            ("send", SEND_SCOPES, "replies cannot be posted"),
+        ):
+            lacking = [s for s in needed if s not in scopes and s.split(":")[0] not in scopes]
+            if lacking:
+                problem = f"the token lacks {' '.join(lacking)} (it has {has}): {use}"
+                found.append(failed(part, problem))
+            else:
+                done = "; nothing sent" if part == "send" else ""
+                found.append(passed(part, f"{who}; token scopes {has}{done}"))
+        return found
 
 
 def _token_scopes(adapter: MastodonAdapter) -> set[str] | None:
@@ -387,4 +375,4 @@ def _token_scopes(adapter: MastodonAdapter) -> set[str] | None:
     return {s for s in scope if isinstance(s, str) and s}
 
 
-secret_fields = ("access_token",)
+SPEC = MastodonSpec("mastodon", MastodonAdapter, secret_fields=("access_token",))

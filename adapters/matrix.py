@@ -43,6 +43,7 @@ from adapters.json_items import (
     rejected,
     timestamp,
 )
+from adapters.spec import HttpApiSpec, both_failed
 
 FOLDER = "sync"
 API = "/_matrix/client/v3"
@@ -398,50 +399,35 @@ def _name_list(account: str, settings: Mapping[str, Any], key: str) -> list[str]
     return names
 
 
-def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> MatrixAdapter:
-    """Entry point used by the adapter registry."""
-    return MatrixAdapter(name, settings, secret)
-
-
-def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
-    """``whoami``: the token works (``omnitui doctor``)."""
-    adapter = MatrixAdapter(name, settings, secret)
-    try:
-        me = adapter.request("GET", f"{API}/account/whoami")
-    finally:
-        adapter.close()
-    return f"signed in as {me.get('user_id')}"
-
-
-def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+class MatrixSpec(HttpApiSpec[MatrixAdapter]):
     """``whoami`` (``omnitui doctor``): the token is valid and belongs to ``user_id``.
     The right to post is a room's power level, so it is not asked here; nothing is
     sent."""
-    adapter = MatrixAdapter(name, settings, secret)
-    try:
-        me = adapter.request("GET", f"{API}/account/whoami")
-    except AdapterError as exc:
-        return [failed("receive", str(exc)), failed("send", str(exc))]
-    finally:
-        adapter.close()
-    user = as_text(me.get("user_id"))
-    if not user:
-        problem = "Matrix whoami: malformed answer (no user_id)"
-        return [failed("receive", problem), failed("send", problem)]
-    if adapter.user_id and adapter.user_id != user:
-        wrong = f"the token is {user}'s, not user_id {adapter.user_id}'s"
+
+    def probe(self, adapter: MatrixAdapter) -> Any:
+        return adapter.request("GET", f"{API}/account/whoami")
+
+    def summary(self, adapter: MatrixAdapter, answer: Any) -> str:
+        return f"signed in as {answer.get('user_id')}"
+
+    def findings(self, adapter: MatrixAdapter, answer: Any) -> list[Finding]:
+        user = as_text(answer.get("user_id"))
+        if not user:
+            return both_failed("Matrix whoami: malformed answer (no user_id)")
+        if adapter.user_id and adapter.user_id != user:
+            wrong = f"the token is {user}'s, not user_id {adapter.user_id}'s"
+            return [
+                failed("receive", f"{wrong}: the bot's own replies would come back as messages"),
+                failed("send", f"{wrong}: replies would go out as {user}"),
+            ]
         return [
-            failed("receive", f"{wrong}: the bot's own replies would come back as messages"),
-            failed("send", f"{wrong}: replies would go out as {user}"),
+            passed("receive", f"signed in as {user}: /sync"),
+            passed(
+                "send",
+                f"signed in as {user}; the right to post is set per room (power levels) "
+                "and not checked here; nothing sent",
+            ),
         ]
-    return [
-        passed("receive", f"signed in as {user}: /sync"),
-        passed(
-            "send",
-            f"signed in as {user}; the right to post is set per room (power levels) "
-            "and not checked here; nothing sent",
-        ),
-    ]
 
 
-secret_fields = ("access_token",)
+SPEC = MatrixSpec("matrix", MatrixAdapter, secret_fields=("access_token",))

@@ -1,47 +1,78 @@
 """Adapters by kind: the built-in ones and third-party ones from the
-``omnitui.adapters`` entry-point group."""
+``omnitui.adapters`` entry-point group, each as an :class:`~adapters.spec.AdapterSpec`.
+
+An entry point names either a spec (``pkg.module:SPEC``) or, the older form still
+honoured, a factory function (``pkg.module:create``), which is wrapped in a
+:class:`~adapters.spec.FactorySpec` with its module's optional ``secret_fields``,
+``check`` and ``checks``.
+"""
 
 from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
 from types import ModuleType
+from typing import Any
 
-from adapters.base import AdapterFactory
+from adapters.base import Adapter, AdapterFactory
+from adapters.spec import AdapterSpec, FactorySpec
 
 ENTRY_POINT_GROUP = "omnitui.adapters"
 
-#: Built-in kinds -> "module:factory". Filled in as channels land.
+#: Built-in kinds -> "module:SPEC".
 BUILTIN: dict[str, str] = {
-    "email": "adapters.email:create",
-    "telegram": "adapters.telegram:create",
-    "mastodon": "adapters.mastodon:create",
-    "twilio": "adapters.twilio:create",
-    "matrix": "adapters.matrix:create",
+    "email": "adapters.email:SPEC",
+    "telegram": "adapters.telegram:SPEC",
+    "mastodon": "adapters.mastodon:SPEC",
+    "twilio": "adapters.twilio:SPEC",
+    "matrix": "adapters.matrix:SPEC",
 }
 
 
 def available() -> dict[str, str]:
-    """Every installed adapter kind mapped to where it comes from (module path)."""
+    """Every installed adapter kind mapped to where it comes from (``module:attribute``)."""
     found = dict(BUILTIN)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep.value)
     return found
 
 
-def module(kind: str) -> ModuleType | None:
-    """The module providing ``kind`` (for its optional ``check`` and ``secret_fields``)."""
-    target = available().get(kind)
-    if target is None:
-        return None
-    return importlib.import_module(target.partition(":")[0])
-
-
-def load(kind: str) -> AdapterFactory | None:
-    """The factory for ``kind``, or None when no installed adapter provides it."""
+def spec(kind: str) -> AdapterSpec[Adapter] | None:
+    """The spec of ``kind``, or None when no installed adapter provides it."""
     target = available().get(kind)
     if target is None:
         return None
     module_name, _, attr = target.partition(":")
-    module = __import__(module_name, fromlist=[attr or "create"])
-    return getattr(module, attr or "create")
+    module = importlib.import_module(module_name.strip())
+    found: Any = module
+    for part in (attr.strip() or "create").split("."):
+        found = getattr(found, part)
+    if isinstance(found, AdapterSpec):
+        return found
+    if callable(found):
+        return FactorySpec(kind, found, module)
+    raise TypeError(f"adapter {kind!r}: {target} is neither an AdapterSpec nor a factory")
+
+
+def load(kind: str) -> AdapterFactory | None:
+    """Deprecated: use ``spec(kind).create``. The factory for ``kind``, or None."""
+    found = spec(kind)
+    return None if found is None else found.create
+
+
+def module(kind: str) -> ModuleType | None:
+    """Deprecated: use :func:`spec`. A module-like view of ``kind`` with its
+    ``create``, ``secret_fields`` and (when it has any) ``check`` and ``checks``: the
+    module itself for an old-style plug-in."""
+    found = spec(kind)
+    if found is None:
+        return None
+    if isinstance(found, FactorySpec):
+        return found.module
+    view = ModuleType(f"{type(found).__module__}:{found.kind}")
+    attrs: dict[str, object] = {"create": found.create, "secret_fields": found.secret_fields}
+    kind_class = type(found)
+    if kind_class.check is not AdapterSpec.check or kind_class.checks is not AdapterSpec.checks:
+        attrs.update(check=found.check, checks=found.checks)
+    vars(view).update(attrs)
+    return view

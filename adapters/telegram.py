@@ -31,7 +31,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.checks import Finding, failed, passed
+from adapters.checks import Finding, passed
 from adapters.http_api import (
     ApiAdapter,
     PageSize,
@@ -57,6 +57,7 @@ from adapters.json_items import (
     too_large,
 )
 from adapters.plain_text import split_text
+from adapters.spec import HttpApiSpec
 
 DEFAULT_API = "https://api.telegram.org"
 TEXT_LIMIT = 4096
@@ -316,41 +317,27 @@ def _update_id(update: Any) -> int | None:
     return None
 
 
-def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> TelegramAdapter:
-    """Entry point used by the adapter registry."""
-    return TelegramAdapter(name, settings, secret)
+class TelegramSpec(HttpApiSpec[TelegramAdapter]):
+    """``getMe`` (``omnitui doctor``): the token is valid and the bot exists. The Bot
+    API has no permission to ask about: a valid token may both take updates and send,
+    so both directions stand or fall with it. Nothing is sent."""
+
+    def probe(self, adapter: TelegramAdapter) -> Any:
+        return adapter.call("getMe", {})
+
+    def summary(self, adapter: TelegramAdapter, answer: Any) -> str:
+        return f"bot @{answer.get('username', '?')}"
+
+    def findings(self, adapter: TelegramAdapter, answer: Any) -> list[Finding]:
+        me = as_dict(answer)
+        bot = f"bot @{as_text(me.get('username')) or '?'}"
+        receive = f"{bot}: updates by getUpdates (the first sync removes any webhook)"
+        if me.get("can_read_all_group_messages") is False:
+            receive += "; privacy mode on: in groups only commands and replies to the bot arrive"
+        return [
+            passed("receive", receive),
+            passed("send", f"{bot}: sendMessage to anyone who has written to it; nothing sent"),
+        ]
 
 
-def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
-    """``getMe``: the token works and names the bot (``omnitui doctor``)."""
-    adapter = TelegramAdapter(name, settings, secret)
-    try:
-        me = adapter.call("getMe", {})
-    finally:
-        adapter.close()
-    return f"bot @{me.get('username', '?')}"
-
-
-def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
-    """``getMe`` (``omnitui doctor``): the token is valid and the bot exists. The Bot API
-    has no permission to ask about: a valid token may both take updates and send, so
-    both directions stand or fall with it. Nothing is sent."""
-    adapter = TelegramAdapter(name, settings, secret)
-    try:
-        me = adapter.call("getMe", {})
-    except AdapterError as exc:
-        return [failed("receive", str(exc)), failed("send", str(exc))]
-    finally:
-        adapter.close()
-    me = as_dict(me)
-    bot = f"bot @{as_text(me.get('username')) or '?'}"
-    receive = f"{bot}: updates by getUpdates (the first sync removes any webhook)"
-    if me.get("can_read_all_group_messages") is False:
-        receive += "; privacy mode on: in groups only commands and replies to the bot arrive"
-    return [
-        passed("receive", receive),
-        passed("send", f"{bot}: sendMessage to anyone who has written to it; nothing sent"),
-    ]
-
-
-secret_fields = ("token",)
+SPEC = TelegramSpec("telegram", TelegramAdapter, secret_fields=("token",))

@@ -35,7 +35,7 @@ from adapters.base import (
     Sender,
     SendResult,
 )
-from adapters.checks import Finding, attempt, failed, passed
+from adapters.checks import Finding, attempt, passed
 from adapters.http_api import (
     ApiAdapter,
     PageSize,
@@ -60,6 +60,7 @@ from adapters.json_items import (
     too_large,
 )
 from adapters.plain_text import split_text
+from adapters.spec import HttpApiSpec, both_failed
 
 DEFAULT_API = "https://api.twilio.com"
 FOLDER = "messages"
@@ -420,48 +421,33 @@ class TwilioAdapter(ApiAdapter):
         return SendResult(provider_id=first, external_id=first)
 
 
-def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> TwilioAdapter:
-    """Entry point used by the adapter registry."""
-    return TwilioAdapter(name, settings, secret)
-
-
-def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
-    """Read the account record: the SID and token work (``omnitui doctor``)."""
-    adapter = TwilioAdapter(name, settings, secret)
-    try:
-        account = adapter.request("GET", f"/2010-04-01/Accounts/{adapter.account_sid}.json")
-    finally:
-        adapter.close()
-    return f"account {account.get('friendly_name', adapter.account_sid)} ({account.get('status')})"
-
-
 #: Twilio's Messaging API, where messaging services live; an ``api_base`` of one's own
 #: (a test server, a proxy) is asked for them too.
 MESSAGING_API = "https://messaging.twilio.com"
 
 
-def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+class TwilioSpec(HttpApiSpec[TwilioAdapter]):
     """``omnitui doctor``: the Account resource answers and is ``active`` (both
     directions); for send, ``from_number`` is one of the account's
     IncomingPhoneNumbers able to send SMS, or ``messaging_service_sid`` is a service
     of the account. Nothing is sent."""
-    adapter = TwilioAdapter(name, settings, secret)
-    try:
-        try:
-            account = adapter.request("GET", f"/2010-04-01/Accounts/{adapter.account_sid}.json")
-        except AdapterError as exc:
-            return [failed("receive", str(exc)), failed("send", str(exc))]
-        label = f"account {as_text(account.get('friendly_name')) or adapter.account_sid}"
-        status = as_text(account.get("status"))
+
+    def probe(self, adapter: TwilioAdapter) -> Any:
+        return adapter.request("GET", f"/2010-04-01/Accounts/{adapter.account_sid}.json")
+
+    def summary(self, adapter: TwilioAdapter, answer: Any) -> str:
+        name = answer.get("friendly_name", adapter.account_sid)
+        return f"account {name} ({answer.get('status')})"
+
+    def findings(self, adapter: TwilioAdapter, answer: Any) -> list[Finding]:
+        label = f"account {as_text(answer.get('friendly_name')) or adapter.account_sid}"
+        status = as_text(answer.get("status"))
         if status != "active":
-            problem = f"{label} is {status or 'of no known status'}, not active"
-            return [failed("receive", problem), failed("send", problem)]
+            return both_failed(f"{label} is {status or 'of no known status'}, not active")
         reads = "Messages.json and Calls.json" if adapter.calls else "Messages.json"
-        trial = as_text(account.get("type")) == "Trial"
+        trial = as_text(answer.get("type")) == "Trial"
         send = attempt("send", lambda: _sender(adapter, trial))
         return [passed("receive", f"{label} ({status}): reads {reads}"), send]
-    finally:
-        adapter.close()
 
 
 def _sender(adapter: TwilioAdapter, trial: bool) -> str:
@@ -520,4 +506,4 @@ def _messaging_service(adapter: TwilioAdapter) -> dict[str, Any]:
     raise error_for(service, response, body, scrub(detail, basic_forms(*auth)))
 
 
-secret_fields = ("auth_token",)
+SPEC = TwilioSpec("twilio", TwilioAdapter, secret_fields=("auth_token",))

@@ -1,7 +1,32 @@
-"""The email channel (IMAP in, SMTP out). Entry points: :func:`create`, :func:`check`,
-:func:`checks` (``omnitui doctor``)."""
+"""The email channel (IMAP in, SMTP out) and its :data:`SPEC` for the adapter registry."""
 
-from adapters.email.adapter import EmailAdapter, check, create, secret_fields
-from adapters.email.doctor import checks
+from __future__ import annotations
 
-__all__ = ["EmailAdapter", "check", "checks", "create", "secret_fields"]
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.base import SecretGetter
+from adapters.checks import Finding
+from adapters.email.adapter import EmailAdapter
+from adapters.email.doctor import findings, folders_found
+from adapters.spec import AdapterSpec
+
+
+class EmailSpec(AdapterSpec[EmailAdapter]):
+    """An email account: secret ``password``; ``omnitui doctor`` checks receive (IMAP),
+    send (SMTP, nothing delivered) and the Sent folder, each on its own line."""
+
+    def check(self, name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
+        """Log in to IMAP and list the configured folders."""
+        with self.opened(name, settings, secret) as adapter:
+            return folders_found(adapter)
+
+    def checks(self, name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+        """Receive, send and the Sent folder (see :mod:`adapters.email.doctor`)."""
+        with self.opened(name, settings, secret) as adapter:
+            return findings(adapter)
+
+
+SPEC = EmailSpec("email", EmailAdapter, secret_fields=("password",))
+
+__all__ = ["SPEC", "EmailAdapter", "EmailSpec"]

@@ -368,27 +368,3 @@ class EmailAdapter:
         """Log out."""
         self._drop()
         self._drop_idler()
-
-
-def create(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> EmailAdapter:
-    """Entry point used by the adapter registry."""
-    return EmailAdapter(name, settings, secret)
-
-
-def check(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> str:
-    """Log in to IMAP and list the configured folders (``omnitui doctor``)."""
-    adapter = EmailAdapter(name, settings, secret)
-    try:
-        client = adapter._imap()
-        with client.limit("LIST"):
-            missing = [
-                f for f in [*adapter.folders, adapter.sent_folder] if not client.folder_exists(f)
-            ]
-    finally:
-        adapter.close()
-    if missing:
-        raise AdapterError(f"folders not found: {', '.join(missing)}", retryable=False)
-    return f"IMAP login ok, folders {', '.join(adapter.folders)} and {adapter.sent_folder} found"
-
-
-secret_fields = ("password",)

@@ -21,13 +21,11 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from collections.abc import Mapping
-from typing import Any
 
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import SENT
 
-from adapters.base import AdapterError, SecretGetter
+from adapters.base import AdapterError
 from adapters.checks import Finding, attempt, failed, passed, problem_of
 from adapters.email import imap_poller, smtp_sender
 from adapters.email.adapter import EmailAdapter
@@ -37,13 +35,22 @@ from adapters.email.deadline import Deadline, TooSlow
 QUIT_SECONDS = 10.0
 
 
-def checks(name: str, settings: Mapping[str, Any], secret: SecretGetter) -> list[Finding]:
+def findings(adapter: EmailAdapter) -> list[Finding]:
     """One finding each for receive, send and the Sent folder (``omnitui doctor``)."""
-    adapter = EmailAdapter(name, settings, secret)
-    try:
-        return [*_imap_findings(adapter), _smtp_finding(adapter)]
-    finally:
-        adapter.close()
+    return [*_imap_findings(adapter), _smtp_finding(adapter)]
+
+
+def folders_found(adapter: EmailAdapter) -> str:
+    """The one-line check: log in to IMAP and list the configured folders; raises
+    naming the folders that are missing."""
+    client = adapter._imap()  # noqa: SLF001 - the adapter's own login, deadlines and all
+    with client.limit("LIST"):
+        missing = [
+            f for f in [*adapter.folders, adapter.sent_folder] if not client.folder_exists(f)
+        ]
+    if missing:
+        raise AdapterError(f"folders not found: {', '.join(missing)}", retryable=False)
+    return f"IMAP login ok, folders {', '.join(adapter.folders)} and {adapter.sent_folder} found"
 
 
 # -- IMAP: receive and the Sent folder ----------------------------------------------------
