@@ -173,6 +173,10 @@ def describe_exception(exc: BaseException) -> str:
 class AdapterError(Exception):
     """A channel failure. ``retryable`` failures back off; ``retry_after`` in seconds."""
 
+    #: The server may have got the request (a network failure after connecting): a send
+    #: that fails so may have been delivered (set by ``http_api.transport_error``).
+    maybe_received: bool = False
+
     def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
         super().__init__(message)
         self.retryable = retryable

@@ -244,7 +244,7 @@ def transport_error(service: str, exc: httpx.HTTPError, secrets: Iterable[str]) 
         error = AdapterError(f"{service}: unreadable answer: {text}")
     else:
         error = AdapterError(f"{service}: connection failed: {text}")
-    error.maybe_received = not isinstance(  # type: ignore[attr-defined]
+    error.maybe_received = not isinstance(
         exc,
         httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol,
     )
@@ -255,7 +255,7 @@ def send_failure(exc: AdapterError, pieces_sent: int) -> AdapterError:
     """What a failed send call means for the outbox: when the server may have taken the
     request, or earlier pieces of a split message went out, the reply is *uncertain*
     (never resent blindly, see RELIABILITY.md); otherwise ``exc`` as it is."""
-    if pieces_sent or getattr(exc, "maybe_received", False):
+    if pieces_sent or exc.maybe_received:
         part = f" ({pieces_sent} earlier part(s) were sent)" if pieces_sent else ""
         return UncertainDelivery(f"{exc}; it may have been delivered{part}")
     return exc
@@ -349,8 +349,12 @@ def _bound_network(transport: object) -> None:
     between body chunks."""
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    if (
+        pool is not None
+        and isinstance(backend, httpcore.NetworkBackend)
+        and not isinstance(backend, _DeadlineBackend)
+    ):
+        pool._network_backend = _DeadlineBackend(backend)
 
 
 def _budget(request: httpx.Request, default: float) -> float:

@@ -49,9 +49,9 @@ def describe_store_error(exc: BaseException) -> str:
     the rows, i.e. other customers' text)."""
     from sqlalchemy.exc import DBAPIError, StatementError
 
-    if not isinstance(exc, DBAPIError | StatementError) or getattr(exc, "orig", None) is None:
+    if not isinstance(exc, DBAPIError | StatementError) or exc.orig is None:
         return type(exc).__name__  # not the driver's words: they may quote the data
-    orig: BaseException = exc.orig  # type: ignore[assignment]
+    orig: BaseException = exc.orig
     first = (str(orig).strip().splitlines() or [""])[0]
     first = _QUOTED.sub("…", first)[:200]
     name = type(orig).__name__

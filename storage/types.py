@@ -9,7 +9,7 @@ from sqlalchemy import JSON, DateTime
 from sqlalchemy.types import TypeDecorator
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored as naive UTC and always read back timezone-aware (UTC).
 
     SQLite keeps no offset, PostgreSQL's ``timestamp`` neither; normalising at the

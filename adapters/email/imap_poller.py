@@ -69,7 +69,8 @@ class FetchedMail:
         return f"{self.folder}/{self.uidvalidity}/{self.uid}"
 
 
-class _PlainIMAP4(IMAP4WithTimeout):
+# imapclient ships no type information: its classes are Any to mypy.
+class _PlainIMAP4(IMAP4WithTimeout):  # type: ignore[misc]
     """imaplib over a socket the deadline watches."""
 
     def __init__(self, deadline: Deadline, host: str, port: int, timeout: float | None) -> None:
@@ -82,7 +83,7 @@ class _PlainIMAP4(IMAP4WithTimeout):
         return sock
 
 
-class _TlsIMAP4(IMAP4_TLS):
+class _TlsIMAP4(IMAP4_TLS):  # type: ignore[misc]  # imapclient is untyped
     """imaplib over TLS; the deadline watches the socket beneath (the handshake too)."""
 
     def __init__(
@@ -99,10 +100,11 @@ class _TlsIMAP4(IMAP4_TLS):
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout or self._timeout)
         self._deadline.watch(sock)
-        return wrap_socket(sock, self.ssl_context, self.host)
+        wrapped: socket.socket = wrap_socket(sock, self.ssl_context, self.host)
+        return wrapped
 
 
-class Client(IMAPClient):
+class Client(IMAPClient):  # type: ignore[misc]  # imapclient is untyped
     """An IMAPClient whose connection a :class:`Deadline` watches; wrap each command in
     :meth:`limit`."""
 

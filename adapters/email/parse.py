@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import cast
 
 from adapters.plain_text import clean_text, html_to_text
 
@@ -404,10 +405,12 @@ def _parts(msg: Message) -> Iterator[Message]:
         yield part
         payload = part.get_payload() if part.is_multipart() else None
         if isinstance(payload, list) and depth < MAX_DEPTH:
-            stack.extend((child, depth + 1) for child in reversed(payload))
+            children = cast(list[Message], payload)  # a multipart's payload: its sub-messages
+            stack.extend((child, depth + 1) for child in reversed(children))
 
 
 def _filename(part: Message) -> str | None:
+    name: str | tuple[str | None, str | None, str] | None  # get_param: an RFC 2231 triple
     try:
         name = part.get_filename()
     except Exception:  # noqa: BLE001 - broken RFC 2231 parameters
@@ -614,6 +617,7 @@ def _parse_message(raw: bytes, digest: str, contents: bool) -> ParsedMail:
             date = None
     message_ids = _msgids(header_values(msg, "Message-ID", hint=hint))
     reply_to_ids = _msgids(header_values(msg, "In-Reply-To", hint=hint))
+    attachments: list[ParsedAttachment]
     if defects:
         body = raw.partition(b"\n\n")[2] or raw.partition(b"\r\n\r\n")[2]
         plain, html, attachments = decode_text(body[:2_000_000], hint), "", []

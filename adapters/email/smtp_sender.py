@@ -91,9 +91,12 @@ class _SMTP(smtplib.SMTP):
     """smtplib over a socket a :class:`Deadline` watches."""
 
     deadline: Deadline | None = None
+    #: Set by ``smtplib.SMTP.__init__``; TLS checks the certificate against it.
+    _host: str
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = super()._get_socket(host, port, timeout)
+        # Private in CPython's smtplib (the socket hook), absent from typeshed.
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
         if self.deadline is not None:
             self.deadline.watch(sock)  # the plain socket: TLS wraps it afterwards
         return sock
