@@ -1,5 +1,9 @@
-"""Database fixtures: every storage test runs on SQLite, and on PostgreSQL when
-``OMNITUI_TEST_PG_URL`` is set (required under ``CI=true``)."""
+"""Fixtures shared by every folder: the database. Every storage test runs on SQLite,
+and on PostgreSQL when ``OMNITUI_TEST_PG_URL`` is set (required under ``CI=true``).
+
+Layout: ``unit/`` pure logic, ``integration/`` real servers and the command line,
+``ui/`` the console; servers, fakes and probes in ``support/``, never in a test
+module (``unit/test_test_layout.py`` keeps it so)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session
 
 from storage import open_store
-from tests.email_fixtures import imap_server, smtp_server  # noqa: F401 - shared fixtures
 
 PG_ENV = "OMNITUI_TEST_PG_URL"
 
@@ -63,17 +66,3 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session on the migrated store."""
     with Session(engine) as s:
         yield s
-
-
-@pytest.fixture(scope="session")
-def homeserver():  # noqa: ANN201 - tests.synapse.Synapse
-    """A real Synapse for the whole test session."""
-    import tempfile
-    from pathlib import Path
-
-    from tests import synapse
-
-    synapse.need_synapse()
-    server = synapse.start(Path(tempfile.mkdtemp(prefix="omnitui-synapse-")))
-    yield server
-    synapse.cleanup(server)

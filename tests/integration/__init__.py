@@ -1,0 +1,1 @@
+"""Against real parts: Dovecot, SMTP, PostgreSQL, Synapse, HTTP fakes, the CLI."""

@@ -1,0 +1,1 @@
+"""Servers, channel fakes and probes shared by the tests; no tests here."""

@@ -1,0 +1,1 @@
+"""The console: Textual Pilot, pinned screens (snapshots) and real terminals."""

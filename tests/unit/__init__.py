@@ -1,0 +1,1 @@
+"""Pure logic: no server, no store server, no Textual app (see conftest.py)."""
