@@ -1,32 +1,27 @@
-"""Headless agent commands: ``omnitui conv …`` (workflow), ``omnitui kb …`` and
-``omnitui customer merge|vip|note``. Registered on :data:`omnitui.cli.app`."""
+"""``omnitui conv …``: work a conversation headless — show, status, snooze, priority,
+tags, assignment, merge, split, and the breached / due-soon view."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from omnitui.cli import (
-    app,
-    customer_app,
-    db_url,
+from omnitui.cli.context import (
+    Yes,
+    confirm_both_sides,
+    desk_session,
     fail,
-    find_customer,
+    find_conversation,
     load,
-    make_desk,
-    open_engine,
     say,
 )
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from omnitui.config import Config
     from omnitui.desk import Desk
     from storage.models import Conversation
     from storage.queries import ThreadItem
@@ -35,34 +30,8 @@ conv_app = typer.Typer(
     help="Work a conversation: status, snooze, priority, tags, assignment, merge, split.",
     rich_markup_mode=None,
 )
-kb_app = typer.Typer(help="The knowledge base of canned answers.", rich_markup_mode=None)
-app.add_typer(conv_app, name="conv")
-app.add_typer(kb_app, name="kb")
 
 Ref = Annotated[str, typer.Argument(help="Conversation reference, e.g. C-1042.")]
-
-
-@contextmanager
-def _desk_session() -> Iterator[tuple[Config, Desk, Session]]:
-    from sqlmodel import Session
-
-    cfg = load()
-    engine = open_engine(db_url(cfg))
-    desk = make_desk(cfg)
-    try:
-        with Session(engine) as s:
-            yield cfg, desk, s
-    finally:
-        engine.dispose()
-
-
-def _conversation(s: Session, ref: str) -> Conversation:
-    from omnitui.desk.workflow import find_by_ref
-
-    conv = find_by_ref(s, ref)
-    if conv is None:
-        fail(f"no conversation {ref!r}", code=1)
-    return conv
 
 
 def _act(
@@ -74,8 +43,8 @@ def _act(
     from omnitui.desk import DeskError
     from omnitui.desk.workflow import WorkflowError
 
-    with _desk_session() as (_cfg, desk, s):
-        conv = _conversation(s, ref)
+    with desk_session() as (_cfg, desk, s):
+        conv = find_conversation(s, ref)
         try:
             action(desk, s, conv)
         except (DeskError, WorkflowError) as exc:
@@ -91,8 +60,8 @@ def conv_show(ref: Ref) -> None:
     from omnitui.sanitize import clean_line
     from storage import queries
 
-    with _desk_session() as (_cfg, _desk, s):
-        conv = _conversation(s, ref)
+    with desk_session() as (_cfg, _desk, s):
+        conv = find_conversation(s, ref)
         conn = s.connection()
         items = queries.thread(conn, conv.id)  # type: ignore[arg-type]
         now = datetime.now(UTC)
@@ -132,7 +101,7 @@ def _attempts(s: Session, conversation_id: int) -> dict[int, int]:
 def _delivery(item: ThreadItem, attempts: int) -> str:
     """An ``out`` message's delivery state (``failing``: queued again after an error),
     with the last error when it is not sent; ``-`` for other messages."""
-    from omnitui.cli.outbox import shown_state
+    from omnitui.desk.outbox_states import shown_state
     from omnitui.sanitize import clean_line
 
     if item.direction != "out":
@@ -244,26 +213,6 @@ def conv_assign(
     _act(ref, run, "unassigned" if none else (lambda d: f"assigned to {agent or d.agent}"))
 
 
-Yes = Annotated[
-    bool, typer.Option("--yes", "-y", help="Do it without showing both sides and asking.")
-]
-
-
-def confirm_both_sides(action: str, lines: list[tuple[str, str]], yes: bool) -> None:
-    """Show both sides of a merge or erasure and ask (on a terminal); without a terminal
-    it takes ``--yes``. Customer text is sanitised for the terminal."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        fail(f"{action} cannot be undone: add --yes to confirm")
-    for label, text in lines:
-        say(f"{label:<13}{text}", err=True)
-    typer.echo(f"{action}? This cannot be undone. [y/N] ", err=True, nl=False)
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in ("y", "yes"):
-        fail("nothing changed", code=1)
-
-
 @conv_app.command("merge")
 def conv_merge(
     source: Annotated[str, typer.Argument(help="The conversation to merge away.")],
@@ -275,8 +224,8 @@ def conv_merge(
     from omnitui.desk.merge_preview import conversation_side
     from omnitui.desk.workflow import WorkflowError, merge_conversations
 
-    with _desk_session() as (_cfg, desk, s):
-        src, dst = _conversation(s, source), _conversation(s, target)
+    with desk_session() as (_cfg, desk, s):
+        src, dst = find_conversation(s, source), find_conversation(s, target)
         src_ref = src.ref
         if src.id != dst.id:
             confirm_both_sides(
@@ -305,8 +254,8 @@ def conv_split(
     from storage import queries
     from storage.models import Message
 
-    with _desk_session() as (_cfg, desk, s):
-        conv = _conversation(s, ref)
+    with desk_session() as (_cfg, desk, s):
+        conv = find_conversation(s, ref)
         items = queries.thread(s.connection(), conv.id)  # type: ignore[arg-type]
         if number > len(items):
             fail(f"{conv.ref} has {len(items)} messages", code=1)
@@ -337,7 +286,7 @@ def conv_due(
     except SLAConfigError as exc:
         fail(f"--within: {exc}")
     now = datetime.now(UTC)
-    with _desk_session() as (_cfg, _desk, s):
+    with desk_session() as (_cfg, _desk, s):
         rows = s.exec(
             select(Conversation)
             .where(
@@ -355,161 +304,3 @@ def conv_due(
             )
     if not rows:
         say(f"nothing breached or due within {within}", err=True)
-
-
-# -- knowledge base -------------------------------------------------------------
-def _kb(cfg: Config):  # noqa: ANN202 - KnowledgeBase, lazily
-    from omnitui.desk.kb import KnowledgeBase
-
-    if cfg.kb_dir is None:
-        fail(f"no knowledge base: set [kb] dir in {cfg.path or 'the config'}")
-    kb = KnowledgeBase(cfg.kb_dir)
-    kb.refresh()
-    for problem in kb.problems:
-        say(f"omnitui: kb: {problem}", err=True)
-    return kb
-
-
-@kb_app.command("list")
-def kb_list() -> None:
-    """Every answer: shortcut, title, tags."""
-    from omnitui.sanitize import clean_line
-
-    kb = _kb(load())
-    for a in kb.articles():
-        say(f"{a.shortcut}\t{clean_line(a.title, 80)}\t{','.join(a.tags)}")
-
-
-@kb_app.command("search")
-def kb_search(
-    query: Annotated[str, typer.Argument(help="Words, a shortcut, or part of a title.")],
-    channel: Annotated[
-        str | None, typer.Option("--channel", help="Only answers usable on this channel.")
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
-) -> None:
-    """Best match first, one per line: shortcut and title."""
-    from omnitui.sanitize import clean_line
-
-    kb = _kb(load())
-    hits = kb.search(query, channel=channel, limit=limit)
-    for a in hits:
-        say(f"{a.shortcut}\t{clean_line(a.title, 80)}")
-    if not hits:
-        say(f"no answer matches {query!r}", err=True)
-        raise typer.Exit(1)
-
-
-@kb_app.command("show")
-def kb_show(
-    shortcut: Annotated[str, typer.Argument(help="The answer's shortcut.")],
-    ref: Annotated[
-        str | None, typer.Option("--ref", help="Render for this conversation's customer.")
-    ] = None,
-) -> None:
-    """An answer as it would be sent (with --ref: for that conversation)."""
-    from omnitui.sanitize import for_terminal
-
-    cfg = load()
-    kb = _kb(cfg)
-    article = kb.get(shortcut)
-    if article is None:
-        fail(f"no answer with shortcut {shortcut!r} (see `omnitui kb list`)", code=1)
-    if ref is None:
-        print(for_terminal(article.body, keep_newlines=True))
-        return
-    with _desk_session() as (_cfg, desk, s):
-        text, warnings = render_for(s, desk, _conversation(s, ref), article)
-    for w in warnings:
-        say(f"omnitui: warning: {w}", err=True)
-    print(for_terminal(text, keep_newlines=True))
-
-
-def render_for(s: Session, desk: Desk, conv: Conversation, article: Any) -> tuple[str, list[str]]:
-    """An answer rendered for a conversation's customer: its text and any warnings."""
-    from omnitui.desk.kb import KBError, placeholder_context, render
-    from storage.models import Customer
-
-    if not article.allowed_on(conv.channel):
-        fail(
-            f"answer {article.shortcut!r} is not for {conv.channel} (channels: "
-            f"{', '.join(article.channels)})",
-            code=1,
-        )
-    customer = s.get(Customer, conv.customer_id)
-    context = placeholder_context(
-        customer_name=customer.name if customer else "",
-        conversation_ref=conv.ref,
-        agent_name=desk.agent,
-        channel=conv.channel,
-        customer_vip=bool(customer and customer.vip),
-    )
-    try:
-        rendered = render(article, context, channel=conv.channel)
-    except KBError as exc:
-        fail(str(exc), code=1)
-    return rendered.text, list(rendered.warnings)
-
-
-# -- customers --------------------------------------------------------------------
-@customer_app.command("merge")
-def customer_merge(
-    keep: Annotated[str, typer.Argument(help="Address of the customer that stays.")],
-    other: Annotated[str, typer.Argument(help="Address of the customer merged into it.")],
-    yes: Yes = False,
-) -> None:
-    """Merge two customers: identities, conversations and events move; one event records
-    it. Shows both and asks first, unless --yes."""
-    from omnitui.desk.customers import merge_customers
-    from omnitui.desk.merge_preview import customer_side
-
-    with _desk_session() as (cfg, desk, s):
-        a, b = find_customer(s, keep), find_customer(s, other)
-        if a == b:
-            fail(f"{keep} and {other} are already the same customer", code=1)
-        kept, gone = customer_side(s, a), customer_side(s, b)
-        assert kept is not None and gone is not None
-        confirm_both_sides(
-            f"merge customer {other} into {keep}",
-            [("merged in:", gone.line()), ("stays:", kept.line())],
-            yes,
-        )
-        counts = merge_customers(s, a, b, actor=cfg.agent_name)
-        s.commit()
-    print(
-        f"merged: {counts['identities']} identities and {counts['conversations']} "
-        f"conversations moved to customer {a}"
-    )
-
-
-@customer_app.command("vip")
-def customer_vip(
-    address: Annotated[str, typer.Argument(help="a@b.c, +1555…, or channel:address.")],
-    off: Annotated[bool, typer.Option("--off", help="Remove the VIP flag.")] = False,
-) -> None:
-    """Flag a customer as VIP (their open conversations get the VIP policy)."""
-    from omnitui.desk.customers import set_vip
-
-    with _desk_session() as (_cfg, desk, s):
-        set_vip(desk, s, find_customer(s, address), not off)
-        s.commit()
-    say(f"{address}: {'not ' if off else ''}VIP")
-
-
-@customer_app.command("note")
-def customer_note(
-    address: Annotated[str, typer.Argument(help="a@b.c, +1555…, or channel:address.")],
-    text: Annotated[str, typer.Argument(help="The note; '-' reads stdin; '' clears it.")],
-) -> None:
-    """Set the free-form notes on a customer (shown in the history pane)."""
-    from omnitui.desk.customers import CustomerError, set_notes
-
-    if text == "-":
-        text = sys.stdin.read()
-    with _desk_session() as (_cfg, desk, s):
-        try:
-            set_notes(desk, s, find_customer(s, address), text)
-        except CustomerError as exc:
-            fail(f"customer note: {exc} (got {len(text)})", code=1)
-        s.commit()
-    say(f"{address}: notes {'cleared' if not text.strip() else 'saved'}")

@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from omnitui.cli import app, fail, say, state
+from omnitui.cli.context import fail, say, state
 
 KINDS = ("email", "telegram", "matrix", "mastodon", "twilio")
 #: The account name each channel gets (as in the README and config.example.toml).
@@ -244,7 +244,6 @@ def _next_steps(path: Path, kinds: list[str]) -> list[str]:
     return lines
 
 
-@app.command("init")
 def init(
     channel: Annotated[
         list[str] | None,
@@ -286,7 +285,7 @@ def init(
     for line in _next_steps(path, kinds):
         say(line)
     say("doctor, now (it fails until the steps above are done):")
-    from omnitui.cli import doctor
+    from omnitui.cli.doctor_command import doctor
 
     state.config_path = path
     with contextlib.suppress(typer.Exit):  # its verdict is in its lines; the file is written

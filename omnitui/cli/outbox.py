@@ -12,15 +12,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from omnitui.cli import app, db_url, fail, load, make_desk, open_engine, say
-from omnitui.desk.outbox_states import (  # noqa: F401 - re-exported for cli_desk and scripts
-    PROBLEM_STATES,
-    STATES,
-    Pending,
-    local_time,
-    problem_line,
-    shown_state,
-)
+from omnitui.cli.context import db_url, fail, load, make_desk, open_engine, say
+from omnitui.desk.outbox_states import PROBLEM_STATES, STATES, local_time, problem_line
 from omnitui.sanitize import clean_line
 from storage.limits import MAX_INT
 
@@ -31,7 +24,6 @@ outbox_app = typer.Typer(
     help="Replies not yet delivered: list them, retry or cancel one.",
     rich_markup_mode=None,
 )
-app.add_typer(outbox_app, name="outbox")
 
 PREVIEW_CHARS = 40
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from omnitui.cli import app, db_url, fail, load, make_desk, open_engine, say
+from omnitui.cli.context import db_url, fail, load, make_desk, open_engine, say
 from omnitui.sanitize import clean, clean_line
 from storage.limits import MAX_INT
 
@@ -18,7 +18,6 @@ quarantine_app = typer.Typer(
     rich_markup_mode=None,
     no_args_is_help=True,
 )
-app.add_typer(quarantine_app, name="quarantine")
 
 
 @quarantine_app.command("list")

@@ -1,0 +1,86 @@
+"""``omnitui reply REF``: queue a reply (or add a private note) on a conversation; the
+next sync round sends it on the conversation's channel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omnitui.cli.context import (
+    db_url,
+    fail,
+    find_conversation,
+    load,
+    load_kb,
+    make_desk,
+    open_engine,
+    read_stdin,
+    render_for,
+    say,
+)
+
+
+def reply(
+    ref: Annotated[str, typer.Argument(help="Conversation reference, e.g. C-1042.")],
+    body_file: Annotated[
+        str | None, typer.Option("--body-file", help="File with the reply text, or - for stdin.")
+    ] = None,
+    kb: Annotated[
+        str | None,
+        typer.Option("--kb", help="Send this knowledge-base answer, rendered for the customer."),
+    ] = None,
+    note: Annotated[bool, typer.Option("--note", help="A private note, not sent.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send a --kb answer despite placeholder warnings.")
+    ] = False,
+) -> None:
+    """Queue a reply (or add a private note); the next sync round sends it."""
+    from sqlmodel import Session
+
+    from omnitui.desk import DeskError
+
+    if (body_file is None) == (kb is None):
+        fail("give the text with --body-file FILE (or -) or --kb SHORTCUT, not both")
+    cfg = load()
+    article = None
+    if kb is not None:
+        article = load_kb(cfg).get(kb)
+        if article is None:
+            fail(f"--kb: no answer with shortcut {kb!r} (see `omnitui kb list`)", code=1)
+    elif body_file is not None:
+        body = read_body(body_file)
+    engine = open_engine(db_url(cfg))
+    desk = make_desk(cfg)
+    with Session(engine) as s:
+        conv = find_conversation(s, ref)
+        if article is not None:
+            body, warnings = render_for(s, desk, conv, article)
+            for w in warnings:
+                say(f"omnitui: warning: {w}", err=True)
+            if warnings and not force:
+                fail("not queued: fix the answer's placeholders, or add --force", code=1)
+        try:
+            if note:
+                desk.note(s, conv, body)
+                what = "note added to"
+            else:
+                item = desk.reply(s, conv, body)
+                what = f"reply #{item.id} queued on {conv.channel} for"
+        except DeskError as exc:
+            fail(str(exc))
+        s.commit()
+        print(f"{what} {conv.ref}")
+
+
+def read_body(body_file: str) -> str:
+    """The text of ``--body-file`` (``-``: stdin), or a one-line failure."""
+    if body_file == "-":
+        return read_stdin("--body-file -")
+    try:
+        return Path(body_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"--body-file {body_file}: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        fail(f"--body-file {body_file}: not UTF-8 text")

@@ -1,0 +1,117 @@
+"""``omnitui sync [--once] [--account NAME]``: poll accounts and send queued replies,
+headless. ``--once`` exits 0 when every account succeeded and no reply of theirs is
+failing, failed or uncertain; 1 otherwise, with one stderr line per problem."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from omnitui.cli.context import db_url, fail, load, make_desk, open_engine, say
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="One full round, then exit.")] = False,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+) -> None:
+    """Poll accounts and send queued replies, headless."""
+    import signal
+
+    from omnitui.sync import Poller, SyncService
+
+    cfg = load()
+    accounts = cfg.accounts
+    if account is not None:
+        accounts = tuple(a for a in accounts if a.name == account)
+        if not accounts:
+            names = ", ".join(a.name for a in cfg.accounts) or "none configured"
+            fail(f"no account named {account!r} in {cfg.path} (accounts: {names})")
+    engine = open_engine(db_url(cfg))
+    service = SyncService(engine, make_desk(cfg, signing=True), accounts)
+    service.on_progress = print_progress
+    if once:
+        failed = False
+        try:
+            # Accounts run side by side (as the daemon's threads do), so a slow server
+            # costs its own deadline, not everyone's; lines come out in config order.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(accounts)))) as pool:
+                outcomes = list(pool.map(service.round, accounts))
+            undelivered = undelivered_replies(engine, [a.name for a in accounts])
+            failed = undelivered is None or bool(undelivered)
+            undelivered = undelivered or {}
+            for acct, outcome in zip(accounts, outcomes, strict=True):
+                if outcome.ok:
+                    kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
+                    n = undelivered.get(acct.name, 0)
+                    if n:
+                        kept += f", {n} repl{'y' if n == 1 else 'ies'} undelivered"
+                    say(f"{acct.name}: ok, {outcome.fetched} new, {outcome.sent} sent{kept}")
+                else:
+                    failed = True
+                    say(f"omnitui: {acct.name}: {outcome.error}", err=True)
+        finally:
+            service.close()
+        if not accounts:
+            print("no accounts configured; nothing to sync", file=sys.stderr)
+        raise typer.Exit(1 if failed else 0)
+
+    from omnitui.sync.report import DaemonReport
+
+    # Trouble goes to stderr once per change (omnitui/sync/report.py), not every round.
+    trouble = DaemonReport(engine, lambda line: say(line, err=True))
+
+    def report(outcome) -> None:  # noqa: ANN001
+        if outcome.ok and (outcome.fetched or outcome.sent or outcome.quarantined):
+            kept = f", {outcome.quarantined} quarantined" if outcome.quarantined else ""
+            print(
+                f"{outcome.account}: {outcome.fetched} new, {outcome.sent} sent{kept}",
+                flush=True,
+            )
+        trouble.on_round(outcome)
+
+    poller = Poller(service, on_round=report)
+    signal.signal(signal.SIGTERM, lambda *_: poller.stop())
+    try:
+        poller.run()
+    except KeyboardInterrupt:
+        poller.stop()
+
+
+def undelivered_replies(engine: Engine, accounts: list[str]) -> dict[str, int] | None:
+    """Print one stderr line per failing, failed or uncertain reply of ``accounts``
+    (see :mod:`omnitui.cli.outbox`); how many each account has, or ``None`` (and one
+    line) when the outbox cannot be read."""
+    from omnitui.cli.outbox import report_problems
+
+    try:
+        return report_problems(engine, accounts)
+    except Exception as exc:  # noqa: BLE001 - the store is in trouble: one line, exit 1
+        from adapters.base import describe_exception
+
+        say(f"omnitui: cannot read the outbox: {describe_exception(exc)}", err=True)
+        return None
+
+
+#: Smaller syncs finish too fast to need a progress bar.
+PROGRESS_MIN = 200
+
+
+def print_progress(account: str, stored: int, progress: tuple[int, int]) -> None:
+    """A progress line for a long first sync (redrawn in place on a terminal)."""
+    done, total = progress
+    if total < PROGRESS_MIN:
+        return
+    bar_width = 30
+    filled = int(bar_width * done / total) if total else bar_width
+    line = f"{account}: [{'#' * filled}{'.' * (bar_width - filled)}] {done}/{total} fetched"
+    if sys.stderr.isatty():
+        print("\r" + line, end="" if done < total else "\n", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
