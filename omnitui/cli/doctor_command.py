@@ -52,10 +52,10 @@ def doctor() -> None:
             say(f"{line} FAIL no adapter installed for kind {acct.kind!r}")
             problems += 1
             continue
-        module = registry.module(acct.kind)
-        fields = getattr(module, "secret_fields", ("password",))
+        spec = registry.spec(acct.kind)
+        assert spec is not None  # the kind is available
         ok = True
-        for field in fields:
+        for field in spec.secret_fields:
             try:
                 resolve_secret(acct, field)
             except SecretError as exc:
@@ -66,22 +66,17 @@ def doctor() -> None:
         if not ok:
             problems += 1
             continue
-        # ``checks``: one finding per direction (adapters/checks.py); ``check``: one line.
-        checks = getattr(module, "checks", None)
-        check = getattr(module, "check", None)
-        if checks is None and check is None:
-            say(f"{line} ok (no connectivity check for this kind)")
-            continue
-        secret = partial(resolve_secret, acct)
+        # One finding per direction (adapters/spec.py: ``checks``, or ``check`` as one).
         try:
-            if checks is not None:
-                found = [(f.part, f.ok, f.detail) for f in checks(acct.name, acct.settings, secret)]
-            elif check is not None:
-                found = [("", True, check(acct.name, acct.settings, secret) or "")]
+            findings = spec.checks(acct.name, acct.settings, partial(resolve_secret, acct))
         except Exception as exc:  # noqa: BLE001 - report, never crash
             say(f"{line} FAIL {exc}")
             problems += 1
             continue
+        if findings is None:
+            say(f"{line} ok (no connectivity check for this kind)")
+            continue
+        found = [(f.part, f.ok, f.detail) for f in findings]
         for part, works, detail in found:
             what = f"{part}: {detail}" if part else detail
             say(f"{line} {'ok' if works else 'FAIL'} {what}".rstrip())
