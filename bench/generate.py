@@ -14,8 +14,9 @@ a short RFC 822 raw copy. Status mix about 20 % open, 8 % pending, 2 % snoozed, 
 resolved; SLA clocks follow the default policies (``omnitui.desk.sla``) and the desk's rules,
 so the inbox order (``urgency_due``, ``recency``) is what the console would show.
 
-Writes go through ``storage.open_store`` and ``storage.repository`` (``identities_for``,
-``insert_conversations``, ``insert_messages``, ``store_payloads``, ``log_events``) in
+Writes go through ``storage.open_store``, ``omnitui.desk.identities.identities_for`` and
+``storage.repository`` (``insert_conversations``, ``insert_messages``, ``store_payloads``,
+``log_events``) in
 one transaction per ``--batch`` conversations; full-text indexing is the store's own
 (triggers on SQLite, GIN on PostgreSQL). Deterministic for a seed (and ``--now``).
 Refuses a store that already has customers or conversations unless ``--append``.
@@ -53,10 +54,19 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from bench import corpus  # noqa: E402
+from omnitui.desk import identities  # noqa: E402
+from omnitui.desk.clocks import running_due  # noqa: E402
 from omnitui.desk.sla import DEFAULT_POLICIES, Policy, pick_policy  # noqa: E402
 from storage import StoreError, open_store  # noqa: E402
 from storage import repository as repo  # noqa: E402
-from storage.models import NO_DUE, Conversation, Customer, Identity, Message  # noqa: E402
+from storage.models import (  # noqa: E402
+    NO_DUE,
+    PAUSED_STATUSES,
+    Conversation,
+    Customer,
+    Identity,
+    Message,
+)
 
 # -- the shape of the store ----------------------------------------------------------
 CUSTOMERS_PER_CONVERSATION = 0.4
@@ -235,7 +245,7 @@ def _store_customers(s: Session, chunk: list[_Customer]) -> tuple[int, int]:
     for c in chunk:
         ch, (address, shown) = next(iter(c.idents.items()))
         firsts.append((ch, address, shown, _vouched(c, ch)))
-    found = repo.identities_for(s, firsts)
+    found = identities.identities_for(s, firsts)
     for c, (ch, address, _shown, _phone) in zip(chunk, firsts, strict=True):
         ident = found[(ch, repo.normalise_address(ch, address))]
         c.id = ident.customer_id  # type: ignore[assignment]
@@ -247,7 +257,7 @@ def _store_customers(s: Session, chunk: list[_Customer]) -> tuple[int, int]:
             (c.linkable, *c.idents[c.linkable], _vouched(c, c.linkable))  # type: ignore[index,arg-type]
             for c in linking
         ]
-        found = repo.identities_for(s, pairs)  # type: ignore[arg-type]
+        found = identities.identities_for(s, pairs)  # type: ignore[arg-type]
         for c, (ch, address, _shown, _phone) in zip(linking, pairs, strict=True):
             ident = found[(ch, repo.normalise_address(ch, address))]  # type: ignore[arg-type]
             if ident.customer_id != c.id:
@@ -273,7 +283,7 @@ def _store_customers(s: Session, chunk: list[_Customer]) -> tuple[int, int]:
                     "address": repo.normalise_address(ch, address),
                     "display_name": shown,
                     "created_at": now,
-                    "phone": repo.identity_phone(ch, address, _vouched(c, ch)),
+                    "phone": identities.identity_phone(ch, address, _vouched(c, ch)),
                 }
                 for c, ch, address, shown in extra
             ],
@@ -409,7 +419,7 @@ class _Builder:
         assignee = rng.choice(corpus.AGENTS) if rng.random() < share else None
         subject = corpus.text(rng, corpus.SUBJECTS, locale) if channel == "email" else ""
         k = rng.randint(1, self.max_messages)
-        if k == 1 and status in ("pending", "snoozed") and self.max_messages > 1:
+        if k == 1 and status in PAUSED_STATUSES and self.max_messages > 1:
             k = 2  # set aside after a reply, not before one
         messages = self._messages(cust, channel, status, plan.start, k, assignee)
         fr, nr, res = self._targets(channel, priority, cust.vip, tags, account)
@@ -704,7 +714,7 @@ class _Builder:
             events.append(
                 ("conversation.status", "me", resolved_at, {"from": "open", "to": status})
             )
-        elif status in ("pending", "snoozed"):
+        elif status in PAUSED_STATUSES:
             paused_at = min(self.now, last_msg + int(rng.uniform(5, 600)))
             if status == "snoozed" and rng.random() < 0.8:
                 snoozed_until = self.now + int(rng.uniform(30 * 60, 5 * DAY))
@@ -715,7 +725,7 @@ class _Builder:
             events.append(
                 ("conversation.assigned", "me", start + 120, {"from": None, "to": assignee})
             )
-        due = repo.running_due(
+        due = running_due(
             SimpleNamespace(  # type: ignore[arg-type]
                 status=status,
                 first_responded_at=fra,

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from adapters.base import InboundAttachment, InboundMessage, Sender
-from omnitui.desk import Desk
+from omnitui.desk import Desk, clocks
 from storage import repository as repo
 from storage.models import Conversation, Customer, Identity
 
@@ -321,6 +321,7 @@ class _Builder:
             at=self.ago(minutes_ago),
             snoozed_until=until,
         )
+        clocks.refresh_urgency(conv)
 
     def tune(
         self,
@@ -339,7 +340,7 @@ class _Builder:
             conv.tags = tags
         if read:
             conv.unread = False
-        repo.refresh_urgency(conv)
+        clocks.refresh_urgency(conv)
 
 
 def _story(b: _Builder, people: dict[str, Person]) -> None:

@@ -15,36 +15,28 @@ from typing import IO, Any
 from sqlalchemy import Connection, select
 from sqlmodel import Session
 
+from omnitui.desk.clocks import breached
+from omnitui.desk.identities import parse_customer_address
 from omnitui.sanitize import UNSAFE_FOR_OUTPUT
 from storage import queries
-from storage.models import CHANNELS, Conversation, Customer, Identity, Message
-from storage.repository import identity_channel, normalise_address
+from storage.models import Conversation, Customer, Identity, Message
+from storage.repository import normalise_address
+
+#: ``breached`` and ``parse_customer_address`` are re-exported for the callers not yet
+#: switched to ``omnitui.desk.clocks`` / ``omnitui.desk.identities``.
+__all__ = [
+    "breached",
+    "export_records",
+    "parse_customer_address",
+    "to_json_line",
+    "write_jsonl",
+]
 
 BATCH = 500
 C = Conversation.__table__.c  # type: ignore[attr-defined]
 M = Message.__table__.c  # type: ignore[attr-defined]
 CU = Customer.__table__.c  # type: ignore[attr-defined]
 ID = Identity.__table__.c  # type: ignore[attr-defined]
-IDENTITY_CHANNELS = set(CHANNELS) - {"phone"}
-
-
-def parse_customer_address(value: str) -> tuple[str, str]:
-    """``a@b.c`` → email, ``+1555…`` → sms, ``channel:address`` → as given."""
-    value = value.strip()
-    if not value:
-        raise ValueError("empty customer address")
-    head, sep, tail = value.partition(":")
-    if sep and head.lower() in CHANNELS and tail:
-        return identity_channel(head.lower()), tail
-    if "@" in value and not value.startswith("@"):
-        return "email", value
-    digits = value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
-    if digits.startswith("+") and digits[1:].isdigit() or digits.isdigit():
-        return "sms", value
-    raise ValueError(
-        f"{value!r} is not an email address, a phone number or channel:address "
-        f"(channels: {', '.join(sorted(IDENTITY_CHANNELS))})"
-    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -53,37 +45,6 @@ def _iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
-
-
-def breached(row: Any, now: datetime) -> bool:
-    """Whether any SLA target of the conversation was missed, or is overdue now.
-
-    While pending or snoozed the next-response and resolution clocks stand still at
-    ``paused_at``: they count as breached only if they ran out before the pause."""
-    first_due, first_done = _utc(row.first_response_due), _utc(row.first_responded_at)
-    if first_due is not None:
-        if first_done is None and row.status != "resolved" and first_due < now:
-            return True
-        if first_done is not None and first_done > first_due:
-            return True
-    paused = _utc(getattr(row, "paused_at", None))
-    clock = paused if paused is not None and row.status in ("pending", "snoozed") else now
-    next_due = _utc(row.next_response_due)
-    if next_due is not None and next_due < clock and row.status != "resolved":
-        return True
-    res_due, res_done = _utc(row.resolution_due), _utc(row.resolved_at)
-    if res_due is not None:
-        if res_done is None and res_due < clock:
-            return True
-        if res_done is not None and res_done > res_due:
-            return True
-    return False
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _customer_id(conn: Connection, address: str) -> int | None:

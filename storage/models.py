@@ -34,6 +34,9 @@ NO_DUE = 99_999_999_999
 
 CHANNELS = ("email", "telegram", "matrix", "mastodon", "sms", "phone")
 STATUSES = ("open", "pending", "snoozed", "resolved")
+#: Statuses in which the next-response and resolution clocks stand still (the first
+#: response clock never pauses). The one place this rule is spelled out.
+PAUSED_STATUSES = ("pending", "snoozed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 DIRECTIONS = ("in", "out", "note")
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "uncertain")

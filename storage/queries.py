@@ -27,6 +27,7 @@ from sqlalchemy import (
 
 from storage.models import (
     NO_DUE,
+    PAUSED_STATUSES,
     AccountState,
     Attachment,
     Conversation,
@@ -36,6 +37,7 @@ from storage.models import (
     Message,
     Outbox,
 )
+from storage.types import epoch
 
 C = Conversation.__table__.c  # type: ignore[attr-defined]
 CU = Customer.__table__.c  # type: ignore[attr-defined]
@@ -64,7 +66,7 @@ def running_clock(
     """Which SLA clock is the most urgent running one: ``first_response``,
     ``next_response`` or ``resolution`` (None when none runs).
 
-    The same rule as ``repository.running_due``: pending and snoozed stop the
+    The same rule as ``omnitui.desk.clocks.running_due``: pending and snoozed stop the
     next-response and resolution clocks; the first-response clock runs until the first
     public reply."""
     if status == "resolved":
@@ -72,7 +74,7 @@ def running_clock(
     dues: list[tuple[datetime, int, str]] = []
     if first_responded_at is None and first_response_due is not None:
         dues.append((first_response_due, 0, "first_response"))
-    if status not in ("pending", "snoozed"):
+    if status not in PAUSED_STATUSES:
         if next_response_due is not None:
             dues.append((next_response_due, 1, "next_response"))
         if resolution_due is not None:
@@ -180,7 +182,7 @@ def _clock_col():  # noqa: ANN202 - a labelled CASE
     """:func:`running_clock` in SQL, so the inbox reads one short string, not four
     timestamps (both backends store them naive UTC, so they compare in order)."""
     fr = and_(C.first_responded_at.is_(None), C.first_response_due.is_not(None))
-    paused = C.status.in_(("pending", "snoozed"))
+    paused = C.status.in_(PAUSED_STATUSES)
     nr = and_(~paused, C.next_response_due.is_not(None))
     res = and_(~paused, C.resolution_due.is_not(None))
     return case(
@@ -583,18 +585,40 @@ def conversation_info(conn: Connection, conversation_id: int) -> ConversationInf
     )
 
 
-def due_before(
-    conn: Connection, when: datetime, *, limit: int = 200
-) -> list[tuple[int, str, int, str]]:
+@dataclass(frozen=True)
+class DueRow:
+    """A conversation with a running SLA clock due before some instant."""
+
+    id: int
+    ref: str
+    #: The most urgent running clock's due time, in epoch seconds.
+    due: int
+    #: The subject, or the preview when there is none.
+    subject: str
+    channel: str
+    priority: str
+
+
+def due_before(conn: Connection, when: datetime, *, limit: int = 200) -> list[DueRow]:
     """Running SLA clocks due before ``when`` (breached ones included), most urgent
-    first: (id, ref, due epoch seconds, subject or preview)."""
+    first (the console's alerts and ``omnitui conv due``)."""
     rows = conn.execute(
-        select(C.id, C.ref, C.urgency_due, C.subject, C.preview)
-        .where(C.urgency_due < int(when.timestamp()))
+        select(C.id, C.ref, C.urgency_due, C.subject, C.preview, C.channel, C.priority)
+        .where(C.urgency_due < min(epoch(when), NO_DUE))
         .order_by(C.urgency_due, C.id)
         .limit(limit)
     )
-    return [(r.id, r.ref or "", int(r.urgency_due), r.subject or r.preview or "") for r in rows]
+    return [
+        DueRow(
+            r.id,
+            r.ref or "",
+            int(r.urgency_due),
+            r.subject or r.preview or "",
+            r.channel,
+            r.priority,
+        )
+        for r in rows
+    ]
 
 
 def conversation_id_by_ref(conn: Connection, ref: str) -> int | None:

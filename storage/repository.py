@@ -2,7 +2,8 @@
 
 Every function takes an open :class:`sqlmodel.Session` and leaves committing to the
 caller, so a poll's messages and its advanced cursor commit in one transaction.
-Business rules (SLA targets, threading) live in ``omnitui``; this module records facts.
+Business rules (SLA targets and urgency, threading, routing) live in ``omnitui.desk``;
+this module records facts.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from storage.models import (
     RawMessage,
     RefAlias,
     SyncCursor,
-    phone_number,
 )
 from storage.types import epoch, utcnow
 
@@ -409,105 +409,18 @@ def edit_message_text(s: Session, account: str, external_id: str, text: str) -> 
     )
 
 
-#: A sender as ``identities_for`` takes it: ``(channel, address, display name)`` and
-#: optionally the phone number an adapter vouched for (``Sender.phone``).
-SenderKey = tuple[str, str, str] | tuple[str, str, str, str | None]
-
-
-def identity_phone(channel: str, address: str, vouched: str | None = None) -> str | None:
-    """The phone number an identity stands for: an SMS identity's own number; for other
-    channels only a number its adapter vouched for. Addresses are never parsed for one."""
-    if identity_channel(channel) == "sms":
-        return phone_number(normalise_address("sms", address))
-    return phone_number(vouched)
-
-
-def identities_for(s: Session, senders: Iterable[SenderKey]) -> dict[tuple[str, str], Identity]:
-    """The identities of many senders, keyed by normalised ``(channel, address)``; new
-    ones are created with their customers using a few queries and flushes in all.
-
-    A new identity with a phone number (see :func:`identity_phone`) joins the one
-    customer that already has an identity with that number, or the new customer of an
-    earlier sender of the batch with it; a number of two customers links nothing
-    (``customer.link_conflict``). A known identity without a number gets the vouched one.
-    """
-    wanted: dict[tuple[str, str], str] = {}
-    phones: dict[tuple[str, str], str] = {}
-    for channel, address, name, *rest in senders:
-        ch = identity_channel(channel)
-        key = (ch, normalise_address(ch, address))
-        wanted.setdefault(key, name)
-        phone = identity_phone(ch, key[1], rest[0] if rest else None)
-        if phone is not None:
-            phones.setdefault(key, phone)
+def find_identities(s: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Identity]:
+    """The stored identities with these normalised ``(channel, address)`` keys."""
     found: dict[tuple[str, str], Identity] = {}
-    keys = list(wanted)
-    for chunk in _chunks(keys, 400):
+    for chunk in _chunks(list(keys), 400):
         for ident in s.exec(
             select(Identity).where(tuple_(Identity.channel, Identity.address).in_(chunk))
         ).all():
             found[(ident.channel, ident.address)] = ident
-    for key, ident in found.items():
-        if wanted[key] and not ident.display_name:
-            ident.display_name = wanted[key]
-        if ident.phone is None and key in phones:
-            ident.phone = phones[key]  # vouched for now; links identities yet to come
-    missing = [k for k in keys if k not in found]
-    asked = {phones[k] for k in missing if k in phones}
-    owners = _phone_owners(s, asked)
-    for ident in found.values():  # whether or not the session flushed them yet
-        if ident.phone in asked:
-            owners.setdefault(ident.phone, set()).add(ident.customer_id)  # type: ignore[arg-type]
-    linked: dict[tuple[str, str], int] = {}
-    joins: dict[tuple[str, str], tuple[str, str]] = {}  # new identity → batch's first
-    first_with: dict[str, tuple[str, str]] = {}
-    conflicts = []
-    for key in missing:
-        phone = phones.get(key)
-        if phone is None:
-            continue
-        claimed = owners.get(phone, set())
-        if len(claimed) == 1:
-            linked[key] = next(iter(claimed))
-        elif claimed:
-            conflicts.append({"channel": key[0], "count": len(claimed)})
-        elif first_with.setdefault(phone, key) != key:
-            joins[key] = first_with[phone]
-    for detail in conflicts:
-        log_event(s, "customer.link_conflict", detail=detail)
-    fresh = [k for k in missing if k not in linked and k not in joins]
-    customers = {k: Customer(name=wanted[k] or k[1]) for k in fresh}
-    s.add_all(customers.values())
-    if customers:
-        s.flush()
-    linked.update({k: customers[lead].id for k, lead in joins.items()})  # type: ignore[misc]
-    for key in missing:
-        ident = Identity(
-            customer_id=linked[key] if key in linked else customers[key].id,
-            channel=key[0],
-            address=key[1],
-            display_name=wanted[key],
-            phone=phones.get(key),
-        )
-        s.add(ident)
-        found[key] = ident
-    log_events(
-        s,
-        [
-            {"kind": "customer.linked", "customer_id": cid, "detail": {"via": k[0]}}
-            for k, cid in linked.items()
-        ]
-        + [
-            {"kind": "customer.created", "customer_id": customers[k].id, "detail": {"via": k[0]}}
-            for k in fresh
-        ],
-    )
-    if missing:
-        s.flush()
     return found
 
 
-def _phone_owners(s: Session, phones: set[str]) -> dict[str, set[int]]:
+def phone_owners(s: Session, phones: set[str]) -> dict[str, set[int]]:
     """The customers that already have an identity with each of ``phones``."""
     out: dict[str, set[int]] = {}
     for chunk in _chunks(sorted(phones), 400):
@@ -521,33 +434,18 @@ def _phone_owners(s: Session, phones: set[str]) -> dict[str, set[int]]:
     return out
 
 
+def add_customers(s: Session, names: Sequence[str]) -> list[Customer]:
+    """New customers with these names, flushed (their ids are set)."""
+    customers = [Customer(name=name) for name in names]
+    s.add_all(customers)
+    if customers:
+        s.flush()
+    return customers
+
+
 def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def running_due(conv: Conversation) -> datetime | None:
-    """The most urgent SLA due time still running on ``conv`` (None when none runs).
-
-    Pending and snoozed stop the next-response and resolution clocks; the first
-    response clock runs until the first public reply."""
-    if conv.status == "resolved":
-        return None
-    dues: list[datetime] = []
-    if conv.first_responded_at is None and conv.first_response_due is not None:
-        dues.append(conv.first_response_due)
-    if conv.status not in ("pending", "snoozed"):
-        if conv.next_response_due is not None:
-            dues.append(conv.next_response_due)
-        if conv.resolution_due is not None:
-            dues.append(conv.resolution_due)
-    return min(dues) if dues else None
-
-
-def refresh_urgency(conv: Conversation) -> None:
-    """Recompute the inbox sort column from the conversation's SLA fields."""
-    due = running_due(conv)
-    conv.urgency_due = epoch(due) if due is not None else NO_DUE
 
 
 def set_status(
@@ -559,7 +457,8 @@ def set_status(
     at: datetime | None = None,
     snoozed_until: datetime | None = None,
 ) -> None:
-    """Change a conversation's status and record it."""
+    """Record a status as given (no rule applied: the desk's lifecycle decides pauses
+    and clocks, and refreshes the urgency)."""
     at = at or utcnow()
     old = conv.status
     conv.status = status
@@ -568,7 +467,6 @@ def set_status(
         conv.resolved_at = at
     elif old == "resolved":
         conv.resolved_at = None
-    refresh_urgency(conv)
     log_event(
         s,
         "conversation.status",

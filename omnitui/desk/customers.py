@@ -1,23 +1,20 @@
 """Customer identity: merging two customers, the VIP flag and free-form notes.
 
 Automatic linking (the same email or phone number seen again) happens when an
-identity is created, in :func:`storage.repository.identities_for`; this module is
+identity is created, in :func:`omnitui.desk.identities.identities_for`; this module is
 for what an agent decides.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from omnitui.desk import clocks
+from omnitui.desk.settings import DeskSettings
 from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation, Customer, Event, Identity
-
-if TYPE_CHECKING:
-    from omnitui.desk import Desk
 
 NOTES_MAX = 20_000
 
@@ -74,7 +71,7 @@ def _looks_like_address(name: str) -> bool:
     return not name or "@" in name or name.lstrip("+").replace(" ", "").isdigit()
 
 
-def set_vip(desk: Desk, s: Session, customer_id: int, vip: bool) -> None:
+def set_vip(settings: DeskSettings, s: Session, customer_id: int, vip: bool) -> None:
     """Flag or unflag a VIP; the SLA policy of their open conversations is chosen again."""
     customer = s.get(Customer, customer_id)
     if customer is None:
@@ -88,13 +85,13 @@ def set_vip(desk: Desk, s: Session, customer_id: int, vip: bool) -> None:
             Conversation.customer_id == customer_id, col(Conversation.status) != "resolved"
         )
     ).all():
-        desk.reapply_policy(s, conv)
+        clocks.reapply(settings, conv, vip=vip)
     repo.log_event(
-        s, "customer.vip", actor=desk.agent, customer_id=customer_id, detail={"vip": vip}
+        s, "customer.vip", actor=settings.agent, customer_id=customer_id, detail={"vip": vip}
     )
 
 
-def set_notes(desk: Desk, s: Session, customer_id: int, notes: str) -> None:
+def set_notes(settings: DeskSettings, s: Session, customer_id: int, notes: str) -> None:
     """Replace the free-form notes on a customer."""
     customer = s.get(Customer, customer_id)
     if customer is None:
@@ -102,4 +99,4 @@ def set_notes(desk: Desk, s: Session, customer_id: int, notes: str) -> None:
     if len(notes) > NOTES_MAX:
         raise CustomerError(f"notes are at most {NOTES_MAX} characters")
     customer.notes = notes.strip()
-    repo.log_event(s, "customer.notes", actor=desk.agent, customer_id=customer_id)
+    repo.log_event(s, "customer.notes", actor=settings.agent, customer_id=customer_id)

@@ -14,10 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, delete, func, literal_column, select, update
+from sqlmodel import col
+from sqlmodel import select as select_rows
 
+from omnitui.desk import clocks
+from omnitui.desk.lifecycle import customer_vip
 from omnitui.desk.outbox_states import (  # noqa: F401 - re-exported: the outbox's words
     PROBLEM_STATES,
     STATES,
@@ -27,6 +32,7 @@ from omnitui.desk.outbox_states import (  # noqa: F401 - re-exported: the outbox
     problem_line,
     shown_state,
 )
+from omnitui.desk.settings import ACK_AUTHOR, DeskError, DeskSettings
 from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation, Message, Outbox
@@ -35,8 +41,6 @@ from storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlmodel import Session
-
-    from omnitui.desk import Desk
 
 #: Stored states of replies not sent yet (an index range on ``ix_outbox_state_due``).
 _UNSENT = ("queued", "sending", "failed", "uncertain")
@@ -247,7 +251,7 @@ def take_back(
     actor: str,
     confirmed: bool = False,
     kind: str = "cancelled",
-    desk: Desk | None = None,
+    desk: DeskSettings | None = None,
 ) -> Pending:
     """Remove a reply not sent yet from the outbox and its ``out`` message from the
     thread (``kind``: ``cancelled``, or ``withdrawn`` to edit it), and with ``desk`` set
@@ -284,7 +288,8 @@ def take_back(
                 conv.message_count = max((conv.message_count or 1) - 1, 0)
     if conv is not None:
         s.flush()
-        desk.clocks_after_withdrawal(s, conv)
+        if desk is not None:
+            clocks_after_withdrawal(desk, s, conv)
     repo.log_event(
         s,
         f"outbox.{kind}",
@@ -308,3 +313,137 @@ def retry_conversation(s: Session, conversation_id: int, *, actor: str) -> tuple
             continue
         done += 1
     return len(items), done
+
+
+def retry_failed(settings: DeskSettings, s: Session, conv: Conversation) -> int:
+    """An agent's retry of a conversation's failing, failed or uncertain replies (see
+    :func:`retry_conversation`); returns how many were queued. Raises DeskError when
+    there were none, or all changed meanwhile (being sent)."""
+    found, done = retry_conversation(s, conv.id or 0, actor=settings.agent)
+    if not found:
+        raise DeskError("no failed replies in this conversation")
+    if not done:
+        raise DeskError("those replies changed meanwhile (being sent?); see O outbox")
+    return done
+
+
+# -- bookkeeping of one reply ----------------------------------------------------
+def queue_out(s: Session, conv: Conversation, body: str, author: str, at: datetime) -> Outbox:
+    """An outbox item and the ``out`` message that shows it in the thread at once."""
+    item = repo.queue_outbox(s, conv, body, author=author)
+    msg = repo.add_message(
+        s,
+        conv,
+        external_id=f"outbox:{item.id}",
+        direction="out",
+        text=body,
+        sent_at=at,
+        author=author,
+        subject=conv.subject,
+    )
+    item.sent_message_id = msg.id
+    return item
+
+
+def mark_sent(
+    s: Session,
+    item: Outbox,
+    *,
+    provider_id: str,
+    external_id: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record that the channel accepted an outbox item."""
+    at = at or utcnow()
+    item.state = "sent"
+    item.provider_id = provider_id
+    item.sent_at = at
+    item.updated_at = at
+    item.last_error = None
+    if item.sent_message_id is not None:
+        msg = s.get(Message, item.sent_message_id)
+        if msg is not None:
+            if external_id:
+                msg.external_id = external_id
+            if item.message_id_header:
+                # A customer's reply to this Message-ID threads here.
+                msg.message_id = item.message_id_header
+    repo.log_event(
+        s,
+        "outbox.sent",
+        actor=item.author,
+        conversation_id=item.conversation_id,
+        detail={"outbox_id": item.id, "provider_id": provider_id},
+    )
+
+
+def mark_failed(
+    s: Session,
+    item: Outbox,
+    error: str,
+    *,
+    retry_at: datetime | None,
+    state: str = "failed",
+) -> None:
+    """Record a failed attempt: back to ``queued`` with ``retry_at``, or ``failed``."""
+    now = utcnow()
+    item.attempts += 1
+    item.last_error = error
+    item.updated_at = now
+    item.state = "queued" if retry_at is not None else state
+    item.next_attempt_at = retry_at
+    repo.log_event(
+        s,
+        "outbox.failed",
+        conversation_id=item.conversation_id,
+        detail={"outbox_id": item.id, "error": error[:500], "will_retry": retry_at is not None},
+    )
+
+
+def withdraw_failed(settings: DeskSettings, s: Session, conv: Conversation) -> str:
+    """Take back the latest reply that failed to send (so it can be edited) and return
+    its text. Replies that may have been delivered (``uncertain``) or are being sent
+    cannot be withdrawn."""
+    item = s.exec(
+        select_rows(Outbox)
+        .where(
+            Outbox.conversation_id == conv.id,
+            (col(Outbox.state) == "failed")
+            | ((col(Outbox.state) == "queued") & (col(Outbox.attempts) > 0)),
+        )
+        .order_by(col(Outbox.id).desc())
+    ).first()
+    if item is None:
+        raise DeskError("no failed reply to edit in this conversation")
+    body = item.body
+    if item.sent_message_id is not None:
+        msg = s.get(Message, item.sent_message_id)
+        if msg is not None:
+            s.delete(msg)
+            conv.message_count = max((conv.message_count or 1) - 1, 0)
+    repo.log_event(
+        s,
+        "outbox.withdrawn",
+        actor=settings.agent,
+        conversation_id=conv.id,
+        detail={"outbox_id": item.id, "state": item.state},
+    )
+    s.delete(item)
+    s.flush()
+    clocks_after_withdrawal(settings, s, conv)
+    return body
+
+
+def clocks_after_withdrawal(settings: DeskSettings, s: Session, conv: Conversation) -> None:
+    """Set the SLA clocks as if a withdrawn reply had never been written (see
+    :func:`omnitui.desk.clocks.after_withdrawal`)."""
+    replies = s.exec(
+        select_rows(Message.sent_at)
+        .where(
+            Message.conversation_id == conv.id,
+            Message.direction == "out",
+            col(Message.author) != ACK_AUTHOR,
+        )
+        .order_by(col(Message.sent_at))
+    ).all()
+    clocks.after_withdrawal(settings, conv, list(replies), vip=customer_vip(s, conv))

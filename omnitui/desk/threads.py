@@ -14,22 +14,28 @@ message that names another customer's conversation starts a new one, and
 customer's latest conversation on that account and channel (same chat), unless it was
 resolved more than ``reopen_window`` ago. Messages earlier in the batch count as stored
 for those later in it.
+
+:func:`load_candidates` reads what a batch may join (one load, a few bulk queries);
+:class:`ThreadIndex` decides over those plain records, without the store.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
 from omnitui.desk.message_ids import ref_from_message_id
+from omnitui.desk.records import ConvRecord
 from storage import repository as repo
 from storage.models import Conversation, Identity, Message, RefAlias
 
 REF_IN_SUBJECT = re.compile(r"\[(C-\d+)\]", re.IGNORECASE)
+_CHUNK = 900
 
 
 def header_ids(msg: InboundMessage) -> list[str]:
@@ -37,107 +43,138 @@ def header_ids(msg: InboundMessage) -> list[str]:
     return [i for i in (msg.in_reply_to, *reversed(msg.references)) if i]
 
 
+@dataclass
+class Candidates:
+    """The stored conversations one batch may join, as plain records."""
+
+    #: Conversations by id (named by reference or header, or a chat customer's).
+    by_id: dict[int, ConvRecord] = field(default_factory=dict)
+    #: The conversation of each stored Message-ID the batch's headers name.
+    by_message_id: dict[str, int] = field(default_factory=dict)
+    #: Conversation id a merged-away id now leads to (from ``ref_alias``).
+    merged: dict[int, int] = field(default_factory=dict)
+    #: Customers who already wrote in each conversation (its customer, and those an
+    #: agent merged in): the senders who may join it by reference.
+    writers: dict[int, set[int]] = field(default_factory=dict)
+    #: The ids of each chat customer's conversations, oldest activity first.
+    chats: list[int] = field(default_factory=list)
+
+
+def wanted_refs(
+    batch: Sequence[InboundMessage], signing_key: bytes | None
+) -> tuple[set[int], set[str]]:
+    """The conversation ids the batch's email names (``[C-n]`` in subjects, signed
+    Message-IDs) and the Message-IDs its headers name."""
+    ids: set[int] = set()
+    referenced: set[str] = set()
+    for msg in batch:
+        if msg.channel != "email":
+            continue
+        for match in REF_IN_SUBJECT.findall(msg.subject or ""):
+            conv_id = repo.id_for_ref(match)
+            if conv_id:
+                ids.add(conv_id)
+        for mid in header_ids(msg):
+            referenced.add(mid)
+            ref = ref_from_message_id(mid, signing_key)
+            conv_id = repo.id_for_ref(ref) if ref else None
+            if conv_id:
+                ids.add(conv_id)
+    return ids, referenced
+
+
+def load_candidates(
+    s: Session,
+    account: str,
+    batch: Sequence[InboundMessage],
+    customer_of: Sequence[int],
+    signing_key: bytes | None,
+) -> tuple[Candidates, dict[int, Conversation]]:
+    """Read what :class:`ThreadIndex` needs for ``batch`` (``customer_of[i]`` is the
+    customer of ``batch[i]``); also returns the stored rows by id, for the write phase."""
+    found = Candidates()
+    wanted_ids, referenced = wanted_refs(batch, signing_key)
+    if wanted_ids:
+        aliases = s.exec(
+            select(RefAlias.ref, RefAlias.conversation_id).where(
+                col(RefAlias.ref).in_([repo.ref_for(i) for i in wanted_ids])
+            )
+        ).all()
+        for ref, target in aliases:
+            old = repo.id_for_ref(ref)
+            if old is not None and target is not None:
+                found.merged[old] = target
+                wanted_ids.add(target)
+    refs = list(referenced)
+    for start in range(0, len(refs), _CHUNK):
+        rows = s.exec(
+            select(Message.message_id, Message.conversation_id).where(
+                Message.account == account,
+                col(Message.message_id).in_(refs[start : start + _CHUNK]),
+            )
+        ).all()
+        for mid, conv_id in rows:
+            if mid is not None and conv_id is not None:
+                wanted_ids.add(conv_id)
+                found.by_message_id.setdefault(mid, conv_id)
+    rows_by_id: dict[int, Conversation] = {}
+    ids = list(wanted_ids)
+    for start in range(0, len(ids), _CHUNK):
+        for conv in s.exec(
+            select(Conversation).where(col(Conversation.id).in_(ids[start : start + _CHUNK]))
+        ).all():
+            rows_by_id[conv.id] = conv  # type: ignore[index]
+    loaded = list(rows_by_id)
+    for start in range(0, len(loaded), _CHUNK):
+        for conv_id, customer_id in s.exec(
+            select(Message.conversation_id, Identity.customer_id)
+            .join(Identity, col(Identity.id) == col(Message.identity_id))
+            .where(
+                col(Message.conversation_id).in_(loaded[start : start + _CHUNK]),
+                Message.direction == "in",
+            )
+            .distinct()
+        ).all():
+            found.writers.setdefault(conv_id, set()).add(customer_id)  # type: ignore[arg-type]
+    found.by_message_id = {m: c for m, c in found.by_message_id.items() if c in rows_by_id}
+    chat_customers = {customer_of[i] for i, m in enumerate(batch) if m.channel != "email"}
+    if chat_customers:
+        for conv in s.exec(
+            select(Conversation)
+            .where(
+                Conversation.account == account,
+                col(Conversation.customer_id).in_(list(chat_customers)),
+                Conversation.channel != "email",
+            )
+            .order_by(col(Conversation.last_message_at))
+        ).all():
+            found.chats.append(conv.id)  # type: ignore[arg-type]
+            rows_by_id[conv.id] = conv  # type: ignore[index]
+    found.by_id = {i: ConvRecord.of(row) for i, row in rows_by_id.items()}
+    return found, rows_by_id
+
+
 class ThreadIndex:
-    """Bulk-loaded lookups for one batch of one account, updated as messages land."""
+    """Where each message of one batch of one account goes, decided over
+    :class:`Candidates` and updated as messages land (no store access)."""
 
     def __init__(
-        self,
-        s: Session,
-        account: str,
-        batch: Sequence[InboundMessage],
-        customer_of: dict[int, int],
-        signing_key: bytes | None,
-        reopen_window: timedelta,
+        self, candidates: Candidates, signing_key: bytes | None, reopen_window: timedelta
     ) -> None:
-        self.s = s
-        self.account = account
         self.signing_key = signing_key
         self.reopen_window = reopen_window
-        self.by_message_id: dict[str, Conversation] = {}
-        self.by_id: dict[int, Conversation] = {}
-        self.latest_chat: dict[tuple[str, int, str | None], Conversation] = {}
-        #: Conversation id a merged-away id now leads to (from ``ref_alias``).
-        self.merged: dict[int, int] = {}
-        wanted_ids: set[int] = set()
-        referenced: set[str] = set()
-        for msg in batch:
-            if msg.channel == "email":
-                for match in REF_IN_SUBJECT.findall(msg.subject or ""):
-                    conv_id = repo.id_for_ref(match)
-                    if conv_id:
-                        wanted_ids.add(conv_id)
-                for mid in header_ids(msg):
-                    referenced.add(mid)
-                    ref = ref_from_message_id(mid, signing_key)
-                    conv_id = repo.id_for_ref(ref) if ref else None
-                    if conv_id:
-                        wanted_ids.add(conv_id)
-        if wanted_ids:
-            aliases = s.exec(
-                select(RefAlias.ref, RefAlias.conversation_id).where(
-                    col(RefAlias.ref).in_([repo.ref_for(i) for i in wanted_ids])
-                )
-            ).all()
-            for ref, target in aliases:
-                old = repo.id_for_ref(ref)
-                if old is not None and target is not None:
-                    self.merged[old] = target
-                    wanted_ids.add(target)
-        refs = list(referenced)
-        for start in range(0, len(refs), 900):
-            rows = s.exec(
-                select(Message.message_id, Message.conversation_id).where(
-                    Message.account == account,
-                    col(Message.message_id).in_(refs[start : start + 900]),
-                )
-            ).all()
-            for mid, conv_id in rows:
-                wanted_ids.add(conv_id)
-                self.by_message_id.setdefault(mid, conv_id)  # type: ignore[arg-type]
-        self._load(list(wanted_ids))
-        #: Customers who already wrote in each of those conversations (its customer,
-        #: and those an agent merged in): the senders who may join it by reference.
-        self.writers: dict[int, set[int]] = {}
-        ids = list(self.by_id)
-        for start in range(0, len(ids), 900):
-            for conv_id, customer_id in s.exec(
-                select(Message.conversation_id, Identity.customer_id)
-                .join(Identity, col(Identity.id) == col(Message.identity_id))
-                .where(
-                    col(Message.conversation_id).in_(ids[start : start + 900]),
-                    Message.direction == "in",
-                )
-                .distinct()
-            ).all():
-                self.writers.setdefault(conv_id, set()).add(customer_id)  # type: ignore[arg-type]
-        self.by_message_id = {
-            mid: self.by_id[cid]  # type: ignore[index]
-            for mid, cid in self.by_message_id.items()
-            if cid in self.by_id  # type: ignore[operator]
+        self.by_id = candidates.by_id
+        self.merged = candidates.merged
+        self.writers = candidates.writers
+        self.by_message_id: dict[str, ConvRecord] = {
+            mid: self.by_id[cid] for mid, cid in candidates.by_message_id.items()
         }
-        chat_customers = {customer_of[i] for i, m in enumerate(batch) if m.channel != "email"}
-        if chat_customers:
-            rows = s.exec(
-                select(Conversation)
-                .where(
-                    Conversation.account == account,
-                    col(Conversation.customer_id).in_(list(chat_customers)),
-                    Conversation.channel != "email",
-                )
-                .order_by(col(Conversation.last_message_at))
-            ).all()
-            for conv in rows:  # ascending: the latest wins
-                self.latest_chat[(conv.channel, conv.customer_id, conv.thread_key)] = conv  # type: ignore[index]
-                self.by_id[conv.id] = conv  # type: ignore[index]
+        self.latest_chat: dict[tuple[str, int, str | None], ConvRecord] = {}
+        for conv_id in candidates.chats:  # ascending activity: the latest wins
+            conv = self.by_id[conv_id]
+            self.latest_chat[(conv.channel, conv.customer_id, conv.thread_key)] = conv
 
-    def _load(self, ids: list[int]) -> None:
-        for start in range(0, len(ids), 900):
-            for conv in self.s.exec(
-                select(Conversation).where(col(Conversation.id).in_(ids[start : start + 900]))
-            ).all():
-                self.by_id[conv.id] = conv  # type: ignore[index]
-
-    def find(self, msg: InboundMessage, customer_id: int) -> Conversation | None:
+    def find(self, msg: InboundMessage, customer_id: int) -> ConvRecord | None:
         """The conversation ``msg`` joins, or None for a new one."""
         if msg.channel == "email":
             for conv in self._subject_convs(msg):
@@ -173,19 +210,17 @@ class ThreadIndex:
         convs += [c for c in map(self.by_message_id.get, header_ids(msg)) if c is not None]
         out: list[str] = []
         for conv in convs:
-            ref = getattr(conv, "ref", None)  # None for one this batch creates
+            ref = conv.ref  # None for one this batch creates
             if not self._may_join(conv, customer_id) and ref and ref not in out:
                 out.append(ref)
         return out
 
-    def _may_join(self, conv: Conversation, customer_id: int) -> bool:
+    def _may_join(self, conv: ConvRecord, customer_id: int) -> bool:
         """Whether a message of ``customer_id`` may join ``conv`` by a reference: it is
         the conversation's customer, or already wrote in it (merged in by an agent)."""
-        return conv.customer_id == customer_id or customer_id in self.writers.get(
-            getattr(conv, "id", None) or 0, ()
-        )
+        return conv.customer_id == customer_id or customer_id in self.writers.get(conv.id or 0, ())
 
-    def _subject_convs(self, msg: InboundMessage) -> list[Conversation]:
+    def _subject_convs(self, msg: InboundMessage) -> list[ConvRecord]:
         out = []
         for match in REF_IN_SUBJECT.findall(msg.subject or ""):
             conv_id = repo.id_for_ref(match)
@@ -194,13 +229,13 @@ class ThreadIndex:
                 out.append(self.by_id[conv_id])  # type: ignore[index]
         return out
 
-    def _signed_conv(self, message_id: str) -> Conversation | None:
+    def _signed_conv(self, message_id: str) -> ConvRecord | None:
         ref = ref_from_message_id(message_id, self.signing_key)
         conv_id = repo.id_for_ref(ref) if ref else None
         conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
         return self.by_id.get(conv_id)  # type: ignore[arg-type]
 
-    def landed(self, msg: InboundMessage, conv: Conversation, customer_id: int) -> None:
+    def landed(self, msg: InboundMessage, conv: ConvRecord, customer_id: int) -> None:
         """Remember that ``msg`` is now in ``conv`` (for later messages of the batch)."""
         if msg.message_id:
             self.by_message_id[msg.message_id] = conv

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from omnitui.desk import clocks
 from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation
@@ -73,7 +74,7 @@ def undo(s: Session, item: UndoStep, *, actor: str) -> Conversation:
         raise UndoError(f"{item.ref} changed since the {item.label}; nothing undone")
     for name, value in item.before.items():
         setattr(conv, name, list(value) if name == "tags" else value)
-    repo.refresh_urgency(conv)
+    clocks.refresh_urgency(conv)
     s.add(conv)
     repo.log_event(
         s,

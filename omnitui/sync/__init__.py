@@ -46,8 +46,8 @@ from adapters.base import (
     describe_exception,
 )
 from omnitui.desk import ACK_AUTHOR, Desk
+from omnitui.desk.acknowledgement import needs_writing
 from omnitui.desk.message_ids import make_message_id
-from omnitui.desk.workflow import wake_due
 from omnitui.sync.inbound_clean import storable
 from omnitui.sync.inbound_record import INBOUND_JSON, inbound_to_json
 from storage import quarantine
@@ -219,7 +219,7 @@ class SyncService:
                 repo.set_account_state(
                     s, account.name, kind=account.kind, polling=True, last_attempt_at=started
                 )
-                wake_due(self.desk, s, started)  # snoozes that ran out come back as open
+                self.desk.wake_due(s, started)  # snoozes that ran out come back as open
                 s.commit()
         except Exception as exc:  # noqa: BLE001 - the store is in trouble: say so, retry
             return self._failed(account, StoreUnavailable(_store_problem(exc)), record=False)
@@ -551,6 +551,9 @@ class SyncService:
         with Session(self.engine) as s:
             item = s.get(Outbox, outbox_id)
             if item is None:
+                return False
+            if needs_writing(item) and not self.desk.write_acknowledgement(s, item):
+                s.commit()  # dropped: its template fails (conversation.ack_skipped)
                 return False
             prepare = getattr(adapter, "prepare", None)
             try:

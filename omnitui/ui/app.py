@@ -158,7 +158,6 @@ class OmniApp(DeskActions, App):
         """Wake snoozes that ran out, re-read a changed KB, and warn of SLA clocks
         about to breach or breached (each once)."""
         from omnitui.desk.sla import LazyHolidays, SLAConfigError
-        from omnitui.desk.workflow import wake_due
 
         holidays = getattr(self.desk.calendar, "holidays", None)
         if isinstance(holidays, LazyHolidays) and not self._calendar_checked:
@@ -171,7 +170,7 @@ class OmniApp(DeskActions, App):
                 )
         now = datetime.now(UTC)
         with Session(self.engine) as s:
-            woken = wake_due(self.desk, s, now)
+            woken = self.desk.wake_due(s, now)
             if woken:
                 s.commit()
         if self.kb is None:
@@ -180,7 +179,7 @@ class OmniApp(DeskActions, App):
             self.kb.refresh()
         with self.engine.connect() as conn:
             rows = queries.due_before(conn, now + self.alerts.warn_before)
-        alerts = self._tracker.check(rows, now)
+        alerts = self._tracker.check([(r.id, r.ref, r.due, r.subject) for r in rows], now)
         if woken:
             self.call_from_thread(self.data_changed)
         if alerts:
@@ -598,17 +597,10 @@ class OmniApp(DeskActions, App):
     def retry_failed(self, conversation_id: int) -> None:
         """Send a conversation's failing, failed or uncertain replies now (each by a
         conditional UPDATE: one a sync is sending meanwhile is left alone)."""
-        from omnitui.desk.outbox import retry_conversation
-
         retried: list[int] = []
 
         def retry(s: Session, conv: Conversation) -> None:
-            found, done = retry_conversation(s, conv.id or 0, actor=self.desk.agent)
-            if not found:
-                raise DeskError("no failed replies in this conversation")
-            if not done:
-                raise DeskError("those replies changed meanwhile (being sent?); see O outbox")
-            retried.append(done)
+            retried.append(self.desk.retry_failed(s, conv))
 
         self._write(conversation_id, retry)
         if not retried:

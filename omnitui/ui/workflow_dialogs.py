@@ -11,8 +11,7 @@ from rich.text import Text
 from sqlmodel import Session
 from textual import work
 
-from omnitui.desk import DeskError
-from omnitui.desk.workflow import WorkflowError
+from omnitui.desk import DeskError, WorkflowError
 from omnitui.sanitize import clean_line
 from omnitui.ui.screens.prompts import ChoiceScreen, ConfirmScreen, InputScreen
 from storage.models import Conversation, Customer
@@ -64,7 +63,7 @@ class DeskActions:
 
     def _snooze_problem(self, text: str) -> str | None:
         """What is wrong with a typed snooze time (None: nothing)."""
-        from omnitui.desk.workflow import parse_snooze
+        from omnitui.desk.lifecycle import parse_snooze
 
         zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
         try:
@@ -75,7 +74,7 @@ class DeskActions:
 
     @work(thread=True, group="writes")
     def _snooze(self, conversation_id: int, text: str) -> None:
-        from omnitui.desk.workflow import parse_snooze, snooze
+        from omnitui.desk.lifecycle import parse_snooze
 
         zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
         try:
@@ -86,7 +85,7 @@ class DeskActions:
         label = "until the customer replies" if until is None else f"until {_local(until, zone)}"
         self._write_guarded(
             conversation_id,
-            lambda s, c: snooze(self.desk, s, c, until),
+            lambda s, c: self.desk.snooze(s, c, until),
             f"Snoozed {label}.",
             undo="snooze",
         )
@@ -109,13 +108,12 @@ class DeskActions:
     # -- priority, tags, assignment --------------------------------------------
     def ask_priority(self, conversation_id: int) -> None:
         """Pick low / normal / high / urgent."""
-        from omnitui.desk.workflow import set_priority
 
         def chosen(value: str | None) -> None:
             if value:
                 self._run(
                     conversation_id,
-                    lambda s, c: set_priority(self.desk, s, c, value),
+                    lambda s, c: self.desk.set_priority(s, c, value),
                     f"Priority {value}.",
                     undo="priority",
                 )
@@ -128,7 +126,7 @@ class DeskActions:
         self._with_conversation(conversation_id, self._tags_dialog)
 
     def _tags_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
-        from omnitui.desk.workflow import clean_tags, edit_tags
+        from omnitui.desk.conversation_ops import clean_tags
 
         def problem(text: str) -> str | None:
             try:
@@ -143,7 +141,7 @@ class DeskActions:
             tags = split_tags(text)
             self._run(
                 conversation_id,
-                lambda s, c: edit_tags(self.desk, s, c, replace=tags),
+                lambda s, c: self.desk.edit_tags(s, c, replace=tags),
                 "Tags saved.",
                 undo="tag change",
             )
@@ -164,8 +162,6 @@ class DeskActions:
         self._with_conversation(conversation_id, self._assign_dialog)
 
     def _assign_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
-        from omnitui.desk.workflow import assign
-
         def chosen(text: str | None) -> None:
             if text is None:
                 return
@@ -173,7 +169,7 @@ class DeskActions:
             label = f"Assigned to {name}." if name else "Unassigned."
             self._run(
                 conversation_id,
-                lambda s, c: assign(self.desk, s, c, name),
+                lambda s, c: self.desk.assign(s, c, name),
                 label,
                 undo="assignment",
             )
@@ -209,8 +205,8 @@ class DeskActions:
 
     @work(thread=True, group="reads")
     def _merge_preview(self, conversation_id: int, target_ref: str) -> None:
+        from omnitui.desk.conversation_ops import find_by_ref
         from omnitui.desk.merge_preview import conversation_side
-        from omnitui.desk.workflow import find_by_ref
 
         with Session(self.engine) as s:
             conv = s.get(Conversation, conversation_id)
@@ -251,8 +247,6 @@ class DeskActions:
 
     @work(thread=True, group="writes")
     def _merge(self, conversation_id: int, target_id: int, target_ref: str) -> None:
-        from omnitui.desk.workflow import merge_conversations
-
         # Not through _write: that would reload the merged-away conversation.
         try:
             with Session(self.engine) as s:
@@ -260,7 +254,7 @@ class DeskActions:
                 target = s.get(Conversation, target_id)
                 if conv is None or target is None:
                     raise DeskError(f"{target_ref} or this conversation no longer exists")
-                merge_conversations(self.desk, s, conv, target)
+                self.desk.merge_conversations(s, conv, target)
                 s.commit()
         except (DeskError, WorkflowError) as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
@@ -275,15 +269,13 @@ class DeskActions:
     @work(thread=True, group="writes")
     def toggle_vip(self, conversation_id: int) -> None:
         """Flag or unflag the customer as VIP."""
-        from omnitui.desk.customers import set_vip
-
         state: list[bool] = []
 
         def run(s: Session, conv: Conversation) -> None:
             customer = s.get(Customer, conv.customer_id)
             assert customer is not None
             state.append(not customer.vip)
-            set_vip(self.desk, s, customer.id, not customer.vip)  # type: ignore[arg-type]
+            self.desk.set_vip(s, customer.id, not customer.vip)  # type: ignore[arg-type]
 
         self._write_guarded(conversation_id, run)
         if state:
@@ -296,14 +288,12 @@ class DeskActions:
         self._with_conversation(conversation_id, self._notes_dialog)
 
     def _notes_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
-        from omnitui.desk.customers import set_notes
-
         def chosen(text: str | None) -> None:
             if text is None:
                 return
 
             def run(s: Session, c: Conversation) -> None:
-                set_notes(self.desk, s, c.customer_id, text)  # type: ignore[arg-type]
+                self.desk.set_customer_notes(s, c.customer_id, text)  # type: ignore[arg-type]
 
             self._run(conversation_id, run, "Customer notes saved.")
 
@@ -330,8 +320,8 @@ class DeskActions:
 
     @work(thread=True, group="reads")
     def _customer_merge_preview(self, conversation_id: int, text: str) -> None:
+        from omnitui.desk.identities import parse_customer_address
         from omnitui.desk.merge_preview import customer_side
-        from omnitui.export import parse_customer_address
         from storage import repository as repo
 
         def again(why: str) -> None:
@@ -374,10 +364,9 @@ class DeskActions:
         def decided(yes: bool | None) -> None:
             if not yes:
                 return
-            from omnitui.desk.customers import merge_customers
 
             def run(s: Session, c: Conversation) -> None:
-                merge_customers(s, keep_id, other_id, actor=self.desk.agent)
+                self.desk.merge_customers(s, keep_id, other_id)
 
             self._run(conversation_id, run, "Customers merged.")
 

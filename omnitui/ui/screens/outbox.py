@@ -321,11 +321,7 @@ def _change(app: OmniApp, item_id: int, change: Callable[[Session], Pending]) ->
 
 def retry_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     """Queue a failing, failed or (confirmed) uncertain reply for now."""
-    from omnitui.desk.outbox import retry
-
-    done = _change(
-        app, item_id, lambda s: retry(s, item_id, actor=app.desk.agent, confirmed=confirmed)
-    )
+    done = _change(app, item_id, lambda s: app.desk.retry(s, item_id, confirmed=confirmed))
     if done is None:
         return
     app.call_from_thread(
@@ -337,13 +333,7 @@ def retry_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
 
 def cancel_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     """Remove a reply from the outbox and the thread."""
-    from omnitui.desk.outbox import take_back
-
-    done = _change(
-        app,
-        item_id,
-        lambda s: take_back(s, item_id, actor=app.desk.agent, confirmed=confirmed, desk=app.desk),
-    )
+    done = _change(app, item_id, lambda s: app.desk.take_back(s, item_id, confirmed=confirmed))
     if done is None:
         return
     app.call_from_thread(app.notify, f"Reply #{item_id} cancelled.", markup=False, timeout=4)
@@ -353,15 +343,12 @@ def cancel_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
 def edit_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     """Take a reply back (as ``Desk.withdraw_failed`` does) and open its conversation
     with the text in the composer."""
-    from omnitui.desk.outbox import take_back
     from omnitui.ui.screens.conversation import load_conversation
 
     done = _change(
         app,
         item_id,
-        lambda s: take_back(
-            s, item_id, actor=app.desk.agent, confirmed=confirmed, kind="withdrawn", desk=app.desk
-        ),
+        lambda s: app.desk.take_back(s, item_id, confirmed=confirmed, kind="withdrawn"),
     )
     if done is None:
         return

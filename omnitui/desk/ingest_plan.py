@@ -1,0 +1,241 @@
+"""The decide step of ingest: pure functions from one batch and what was loaded for it
+to everything the write phase records.
+
+No session, no clock: the caller passes ``now``. :func:`dedupe` drops messages already
+stored; :func:`plan_batch` places each message (threading), starts conversations,
+applies ``[routing]``, the auto-generated tag and the SLA clocks, reopens what a
+customer message reopens, decides which new conversations get an acknowledgement and
+which name other customers' conversations. The result is an :class:`IngestPlan` of
+plain records that :mod:`omnitui.desk.ingest` writes in one phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from adapters.base import InboundMessage
+from omnitui.desk import clocks
+from omnitui.desk.lifecycle import reopen_for_customer
+from omnitui.desk.records import ConvRecord, SenderRecord
+from omnitui.desk.routing import Facts
+from omnitui.desk.settings import AUTO_TAG, REOPEN_WINDOW, DeskSettings
+from omnitui.desk.threads import Candidates, ThreadIndex
+from storage import repository as repo
+
+#: What the thread shows for an acknowledgement until it is written, just before it
+#: is sent (see docs/ROUTING.md).
+ACK_PENDING_TEXT = "Acknowledgement auto-reply: written from [routing.acknowledge] when sent."
+
+
+@dataclass
+class Deduped:
+    """A batch without what is already stored: the new messages, in order, and the
+    edits of stored ones (external id, new text)."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    edits: list[tuple[str, str]] = field(default_factory=list)
+
+
+def dedupe(messages: Sequence[InboundMessage], seen_ext: set[str], seen_mid: set[str]) -> Deduped:
+    """Skip messages already stored (same external id, or same Message-ID: the same
+    mail in another folder); an edited one already stored becomes an edit. Earlier
+    messages of the batch count as stored for later ones."""
+    seen_ext, seen_mid = set(seen_ext), set(seen_mid)
+    out = Deduped()
+    for msg in messages:
+        if msg.edited and msg.external_id in seen_ext:
+            out.edits.append((msg.external_id, msg.text))
+            continue
+        if msg.external_id in seen_ext or (msg.message_id and msg.message_id in seen_mid):
+            continue
+        seen_ext.add(msg.external_id)
+        if msg.message_id:
+            seen_mid.add(msg.message_id)
+        out.messages.append(msg)
+    return out
+
+
+@dataclass
+class Planned:
+    """One message of the batch and where it goes."""
+
+    msg: InboundMessage
+    sender: SenderRecord
+    conv: ConvRecord
+    new: bool
+
+
+@dataclass
+class PlannedEvent:
+    """An event to log about ``conv`` (its id is known only once written)."""
+
+    kind: str
+    conv: ConvRecord
+    at: datetime
+    actor: str = "system"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IngestPlan:
+    """Everything one batch records, in order."""
+
+    edits: list[tuple[str, str]] = field(default_factory=list)
+    placed: list[Planned] = field(default_factory=list)
+    #: Conversations the batch starts, in order (``key`` negative, ``id`` None).
+    created: list[ConvRecord] = field(default_factory=list)
+    #: Routing and status events, in the order they happened.
+    events: list[PlannedEvent] = field(default_factory=list)
+    #: New conversations that get an acknowledgement, queued at ``now`` (rendered when sent).
+    acknowledge: list[ConvRecord] = field(default_factory=list)
+    #: New conversations whose first message named other customers' conversations.
+    mentions: list[tuple[ConvRecord, InboundMessage, list[str]]] = field(default_factory=list)
+
+    def conversations(self) -> list[ConvRecord]:
+        """Every conversation the batch touches, each once."""
+        seen: dict[int, ConvRecord] = {}
+        for p in self.placed:
+            seen.setdefault(p.conv.key, p.conv)
+        return list(seen.values())
+
+
+def plan_batch(
+    settings: DeskSettings,
+    account: str,
+    batch: Deduped,
+    senders: Sequence[SenderRecord],
+    candidates: Candidates,
+    *,
+    vip: Mapping[int, bool],
+    recently_acknowledged: set[int],
+    now: datetime,
+) -> IngestPlan:
+    """Decide where each message of ``batch`` goes and what that changes.
+
+    ``senders[i]`` sent ``batch.messages[i]``; ``vip`` maps customers to their VIP flag;
+    ``recently_acknowledged`` holds the customers acknowledged within
+    ``[routing.acknowledge].per_sender``. The candidates' records are changed in place.
+    """
+    plan = IngestPlan(edits=list(batch.edits))
+    index = ThreadIndex(candidates, settings.signing(), REOPEN_WINDOW)
+    acked = set(recently_acknowledged)
+    for msg, sender in zip(batch.messages, senders, strict=True):
+        customer_id = sender.customer_id
+        conv = index.find(msg, customer_id)
+        new = conv is None
+        if conv is None:
+            conv = ConvRecord(
+                key=-(len(plan.created) + 1),
+                id=None,
+                ref=None,
+                account=account,
+                channel=msg.channel,
+                customer_id=customer_id,
+                thread_key=msg.thread_key,
+                subject=msg.subject,
+                created_at=msg.sent_at,
+            )
+            plan.created.append(conv)
+            refs = index.foreign_refs(msg, customer_id)
+            if refs:
+                plan.mentions.append((conv, msg, refs))
+        plan.placed.append(Planned(msg, sender, conv, new))
+        index.landed(msg, conv, customer_id)
+        repo.count(conv, direction=msg.direction, text=msg.text, sent_at=msg.sent_at)
+        if msg.auto_generated and AUTO_TAG not in conv.tags:
+            # Auto-replies, bulk and list mail: visible to the agent, and never
+            # answered by automation (mail loops).
+            conv.tags = [*conv.tags, AUTO_TAG]
+        if msg.direction != "in":
+            continue
+        is_vip = bool(vip.get(conv.customer_id))
+        if new:
+            route(settings, conv, msg, is_vip, plan.events)
+        clocks.on_customer_message(settings, conv, msg.sent_at, new=new, vip=is_vip)
+        reopened = reopen_for_customer(settings, conv, msg.sent_at, vip=is_vip)
+        if reopened is not None:
+            plan.events.append(
+                PlannedEvent(
+                    "conversation.status", conv, msg.sent_at, "customer", reopened["detail"]
+                )
+            )
+        if new and should_acknowledge(settings, conv, msg, now=now, acknowledged=acked):
+            acked.add(customer_id)
+            conv.acknowledged_at = now
+            conv.message_count += 1  # the acknowledgement's ``out`` message
+            plan.acknowledge.append(conv)
+    for conv, _msg, _refs in plan.mentions:
+        conv.message_count += 1  # the "mentions" note
+    return plan
+
+
+def route(
+    settings: DeskSettings,
+    conv: ConvRecord,
+    msg: InboundMessage,
+    vip: bool,
+    events: list[PlannedEvent],
+) -> None:
+    """Apply ``[routing]`` to a conversation that just arrived."""
+    decision = settings.routing.decide(
+        Facts(
+            channel=conv.channel,
+            account=conv.account,
+            vip=vip,
+            tags=list(conv.tags),
+            priority=conv.priority,
+            sender=msg.sender.address,
+            subject=msg.subject,
+            text=msg.text[:20_000],
+        )
+    )
+    if decision.priority:
+        conv.priority = decision.priority
+    if decision.tags:
+        conv.tags = [*conv.tags, *(t for t in decision.tags if t not in conv.tags)]
+    if decision.assignee is not None:
+        conv.assignee = decision.assignee
+    if decision.rules:
+        events.append(
+            PlannedEvent(
+                "conversation.routed",
+                conv,
+                msg.sent_at,
+                detail={
+                    "rules": decision.rules,
+                    "priority": conv.priority,
+                    "tags": decision.tags,
+                    "assignee": conv.assignee,
+                },
+            )
+        )
+
+
+def should_acknowledge(
+    settings: DeskSettings,
+    conv: ConvRecord,
+    msg: InboundMessage,
+    *,
+    now: datetime,
+    acknowledged: set[int],
+) -> bool:
+    """Acknowledge a new conversation only when a person wrote it: never mail from our
+    own addresses, auto-replies, reports or lists (``auto_generated``), old mail of a
+    first sync, or a customer in ``acknowledged`` (acknowledged within ``per_sender``)."""
+    ack = settings.routing.acknowledge
+    if not (
+        ack is not None
+        and settings.routing.acknowledges(conv.channel)
+        and conv.acknowledged_at is None
+        and not msg.auto_generated
+        and AUTO_TAG not in conv.tags
+        and msg.kind == "message"
+        and now - msg.sent_at <= ack.max_age
+    ):
+        return False
+    if msg.sender.address.strip().lower() in settings.own_addresses:
+        return False  # our own mail (a loop, or a copy of a reply)
+    return not ack.per_sender or conv.customer_id not in acknowledged
