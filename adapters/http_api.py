@@ -344,7 +344,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 def _bound_network(transport: object) -> None:
     """Put the deadline under ``transport``'s connections. httpx's HTTP transport keeps
     an httpcore pool whose network backend we wrap (private attributes of both: if a
-    release renames them, the header-trickle test of ``tests/test_api_deadlines.py``
+    release renames them, the header-trickle test of ``tests/integration/test_api_deadlines.py``
     fails); other transports, such as the tests' MockTransport, keep only the checks
     between body chunks."""
     pool = getattr(transport, "_pool", None)

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import imapclient  # noqa: E402
 
-from tests import dovecot  # noqa: E402
-from tests.dovecot import PASSWORD, USER  # noqa: E402
+from tests.support import dovecot  # noqa: E402
+from tests.support.dovecot import PASSWORD, USER  # noqa: E402
 
 MB = 1024 * 1024
 

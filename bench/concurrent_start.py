@@ -4,7 +4,7 @@
         [--threads 6] [--pg URL] [--json]
 
 Each iteration makes ``processes`` worker processes with ``threads`` threads each open
-a store that does not exist yet at the same moment (``tests/store_race.py`` says how),
+a store that does not exist yet at the same moment (``tests/support/store_race.py`` says how),
 SQLite by default, new PostgreSQL schemas with ``--pg``. Prints the failed iterations
 by error; exit status 1 when any failed.
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.store_race import race  # noqa: E402
+from tests.support.store_race import race  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import dovecot  # noqa: E402
-from tests.dovecot import PASSWORD, USER  # noqa: E402
+from tests.support import dovecot  # noqa: E402
+from tests.support.dovecot import PASSWORD, USER  # noqa: E402
 
 WORDS = (
     "grinder",

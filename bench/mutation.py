@@ -67,13 +67,17 @@ TARGETS: tuple[Target, ...] = (
         "adapters/email/parse.py",
         None,
         # Not test_parse_fuzz.py: with the real-world corpus present it takes minutes.
-        ("tests/test_parse_headers.py", "tests/test_parse_edges.py"),
+        ("tests/integration/test_parse_headers.py", "tests/unit/test_parse_edges.py"),
     ),
     Target(
         "sync",
         "omnitui/sync/__init__.py",
         ("backoff", "SyncService.round", "SyncService._failed", "SyncService._store_step"),
-        ("tests/test_guarantees.py", "tests/test_sync_round.py", "tests/test_sync.py"),
+        (
+            "tests/integration/test_guarantees.py",
+            "tests/integration/test_sync_round.py",
+            "tests/integration/test_sync.py",
+        ),
     ),
     Target(
         "outbox",
@@ -84,7 +88,11 @@ TARGETS: tuple[Target, ...] = (
             "SyncService._claim",
             "SyncService._send_one",
         ),
-        ("tests/test_guarantees.py", "tests/test_sync_round.py", "tests/test_sync.py"),
+        (
+            "tests/integration/test_guarantees.py",
+            "tests/integration/test_sync_round.py",
+            "tests/integration/test_sync.py",
+        ),
     ),
     Target(
         "repository",
@@ -97,19 +105,27 @@ TARGETS: tuple[Target, ...] = (
             "load_cursors",
             "set_account_state",
         ),
-        ("tests/test_guarantees.py", "tests/test_sync_round.py", "tests/test_desk.py"),
+        (
+            "tests/integration/test_guarantees.py",
+            "tests/integration/test_sync_round.py",
+            "tests/integration/test_desk.py",
+        ),
     ),
     Target(
         "sanitize",
         "omnitui/sanitize.py",
         None,
-        ("tests/test_sanitize.py", "tests/test_sanitize_edges.py"),
+        ("tests/unit/test_sanitize.py", "tests/unit/test_sanitize_edges.py"),
     ),
     Target(
         "sla",
         "omnitui/desk/sla.py",
         None,
-        ("tests/test_sla_clock.py", "tests/test_sla_edges.py", "tests/test_workflow.py"),
+        (
+            "tests/unit/test_sla_clock.py",
+            "tests/unit/test_sla_edges.py",
+            "tests/integration/test_workflow.py",
+        ),
     ),
 )
 

@@ -5,7 +5,7 @@ lost or doubled.
     .venv/bin/python bench/soak.py [--minutes 30] [--mail-every 1.0] [--chat-every 2.0]
                                    [--db URL] [--json]
 
-Everything runs on loopback: a real Dovecot (``tests/dovecot.py``), an aiosmtpd SMTP
+Everything runs on loopback: a real Dovecot (``tests/support/dovecot.py``), an aiosmtpd SMTP
 server, and a fake Telegram Bot API (long-polled ``getUpdates`` with offsets,
 ``sendMessage``, ``deleteWebhook``) on a real HTTP port. ``omnitui sync`` runs as a
 daemon with an email and a Telegram account; the console runs in a detached tmux
@@ -67,9 +67,9 @@ from sqlalchemy import create_engine, inspect, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
-from tests import dovecot  # noqa: E402
-from tests.dovecot import PASSWORD, USER, free_port  # noqa: E402
-from tests.fake_http import serve  # noqa: E402
+from tests.support import dovecot  # noqa: E402
+from tests.support.dovecot import PASSWORD, USER, free_port  # noqa: E402
+from tests.support.fake_http import serve  # noqa: E402
 
 ADDRESS = "support@kettle.example"
 BOT_TOKEN = "424242:soak-bench-token"

@@ -6,7 +6,7 @@ Urgency reads without colour: a breached clock is bold, reverse video and starts
 are explicit RGB chosen so Rich's downgrade keeps their meaning on a 16- or 256-colour
 terminal (breached red, due soon yellow; nothing else turns red), and so the
 monochrome rendering of ``NO_COLOR`` keeps every text at least 4.5:1 against its
-background (tests/test_console_readability.py measures it).
+background (tests/ui/test_console_readability.py measures it).
 """
 
 from __future__ import annotations

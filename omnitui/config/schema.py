@@ -2,7 +2,7 @@
 with the closest valid name (a typo never silently turns a setting off).
 
 Adding a setting means adding its name here (and to ``config.example.toml``);
-``tests/test_config_strict.py`` checks that every setting an adapter reads is listed.
+``tests/integration/test_config_strict.py`` checks that every setting an adapter reads is listed.
 
 Accounts of a built-in kind are checked against that kind's settings and its secret
 fields' ``<field>_command`` / ``<field>_env``. A plugin kind (from the

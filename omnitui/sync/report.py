@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class DaemonReport:
     """Turns each round's outcome into the few lines a person or a log reader needs.
 
-    ``emit`` prints one line (``omnitui.cli.say`` with ``err=True``); it is called from
+    ``emit`` prints one line (``omnitui.cli.context.say`` with ``err=True``); it is called from
     the poller's account threads, one at a time."""
 
     def __init__(self, engine: Engine, emit: Callable[[str], None]) -> None:

@@ -34,7 +34,7 @@ def test_the_documented_adapter_syncs_and_replies(
 
     module = example_module()
     monkeypatch.setitem(sys.modules, "omnitui_echo", module)
-    monkeypatch.setitem(registry.BUILTIN, "echo", "omnitui_echo:create")
+    monkeypatch.setitem(registry.BUILTIN, "echo", "omnitui_echo:SPEC")
     inbox, outbox = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inbox.write_text(
         json.dumps(

@@ -358,7 +358,7 @@ def test_an_unexpected_error_is_one_line_without_its_message(
         raise RuntimeError(f"customer text {PASSWORD}\x1b]0;x\x07")
 
     monkeypatch.setattr(logging, "lastResort", logging.lastResort)
-    monkeypatch.setattr(cli, "load", explode)
+    monkeypatch.setattr("omnitui.cli.export_command.load", explode)
     monkeypatch.setattr(sys, "argv", ["omnitui", "export"])
     monkeypatch.delenv("OMNITUI_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exited:

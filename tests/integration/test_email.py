@@ -405,11 +405,11 @@ def test_reply_subject_has_one_re_and_the_reference() -> None:
 
 
 def test_doctor_check_logs_in_and_finds_folders(imap_server: Dovecot) -> None:
-    from adapters.email import check
+    from adapters.email import SPEC
 
-    assert "folders INBOX and Sent found" in check("m", settings(imap_server), secret)
+    assert "folders INBOX and Sent found" in SPEC.check("m", settings(imap_server), secret)
     with pytest.raises(Exception, match="Archive"):
-        check("m", settings(imap_server, folders=["Archive"]), secret)
+        SPEC.check("m", settings(imap_server, folders=["Archive"]), secret)
 
 
 def test_idle_wakes_the_sync_when_mail_arrives(engine: Engine, imap_server: Dovecot) -> None:

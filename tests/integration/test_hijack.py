@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from adapters.email import EmailAdapter
 from omnitui.config import AccountConfig
-from omnitui.desk import Desk
+from omnitui.desk import Desk, identities
 from omnitui.sync import SyncService, outbound_for
 from storage import repository as repo
 from storage.models import Conversation, Message, Outbox
@@ -162,7 +162,7 @@ def test_the_customer_threads_by_reference_from_any_of_their_addresses(
     ((ref, _),) = conversations(engine)
     # A second address of the same customer (merged by an agent earlier).
     with Session(engine) as s:
-        idents = repo.identities_for(s, [("email", "alice@home.example", "Alice")])
+        idents = identities.identities_for(s, [("email", "alice@home.example", "Alice")])
         other = idents[("email", "alice@home.example")].customer_id
         conv = s.get(Conversation, repo.id_for_ref(ref))
         from omnitui.desk.customers import merge_customers
@@ -239,7 +239,7 @@ def test_a_stranger_already_in_a_conversation_never_receives_its_replies(engine:
         desk = Desk()
         desk.ingest(s, "chat", chat_message(1, "alice-id"))
         conv = s.exec(select(Conversation)).one()
-        mallory = repo.identities_for(s, [("telegram", "mallory-id", "Alice")])
+        mallory = identities.identities_for(s, [("telegram", "mallory-id", "Alice")])
         repo.add_message(
             s,
             conv,

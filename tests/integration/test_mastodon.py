@@ -154,4 +154,4 @@ def test_doctor_check() -> None:
     assert a.address(a.request("GET", "/api/v1/accounts/verify_credentials")) == (
         "@kettlecrema@shop.example"
     )
-    assert mastodon.secret_fields == ("access_token",)
+    assert mastodon.SPEC.secret_fields == ("access_token",)

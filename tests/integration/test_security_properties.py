@@ -339,6 +339,9 @@ def test_the_acknowledgement_repeats_hostile_names_subjects_and_texts_literally(
                     thread_key=None if channel == "email" else f"eve{i}",
                 ),
             )
+        queued = s.execute(sql_select(Outbox).where(Outbox.author == ACK_AUTHOR)).scalars()
+        for item in queued.all():  # written when sent
+            assert desk.write_acknowledgement(s, item)
         s.commit()
         rows = s.exec(
             sql_select(Outbox.body, Conversation.ref)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlmodel import Session, select
 
+from omnitui.desk import identities
 from storage import migrate, open_store
 from storage import repository as repo
 from storage.engine import make_engine
@@ -22,7 +23,7 @@ EVIL = "@whatsapp_15551234567:evil.example"
 
 def ident(s: Session, channel: str, address: str, phone: str | None = None) -> Identity:
     """Look up or create one identity, as the desk does for one inbound message."""
-    found = repo.identities_for(s, [(channel, address, "", phone)])
+    found = identities.identities_for(s, [(channel, address, "", phone)])
     return found[(channel, repo.normalise_address(channel, address))]
 
 
@@ -59,14 +60,14 @@ def test_a_puppet_address_without_a_vouched_number_is_never_linked(session: Sess
 
 
 def test_three_tuples_still_work_and_vouch_for_nothing(session: Session) -> None:
-    found = repo.identities_for(session, [("sms", PHONE, "Ana"), ("matrix", PUPPET, "Ana")])
+    found = identities.identities_for(session, [("sms", PHONE, "Ana"), ("matrix", PUPPET, "Ana")])
     sms, puppet = found[("sms", PHONE)], found[("matrix", PUPPET)]
     assert sms.phone == PHONE and puppet.phone is None
     assert sms.customer_id != puppet.customer_id
 
 
 def test_new_sms_and_puppet_in_one_batch_are_one_customer(session: Session) -> None:
-    found = repo.identities_for(
+    found = identities.identities_for(
         session, [("matrix", PUPPET, "Ana", PHONE), ("sms", PHONE, "Ana"), ("email", "a@x.org", "")]
     )
     assert found[("matrix", PUPPET)].customer_id == found[("sms", PHONE)].customer_id

@@ -276,7 +276,7 @@ def test_doctor_check_names_the_bot() -> None:
 
     telegram.TelegramAdapter.__init__ = patched  # type: ignore[method-assign]
     try:
-        assert telegram.check("t", {"api_base": "https://api.test"}, lambda f: TOKEN) == (
+        assert telegram.SPEC.check("t", {"api_base": "https://api.test"}, lambda f: TOKEN) == (
             "bot @shop_bot"
         )
     finally:

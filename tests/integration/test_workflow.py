@@ -415,6 +415,8 @@ def test_acknowledgement_goes_once_with_the_reference(session: Session) -> None:
     desk.ingest(session, "mail", mail(2, datetime.now(UTC), in_reply_to="<m1@example.com>"))
     acks = session.exec(select(Outbox).where(Outbox.author == ACK_AUTHOR)).all()
     assert len(acks) == 1
+    assert acks[0].body == ""  # written when sent
+    assert desk.write_acknowledgement(session, acks[0])
     assert acks[0].body == f"Hi Ana, we have your message ({conv.ref})."
     # It is not an agent's first response, and the inbox still shows the customer.
     assert conv.first_responded_at is None

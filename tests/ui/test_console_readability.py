@@ -17,7 +17,7 @@ from sqlmodel import Session
 from textual.filter import NoColor
 
 from adapters.base import InboundMessage, Sender
-from omnitui.desk import Desk
+from omnitui.desk import Desk, clocks
 from omnitui.formatting import sla_cell
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import HelpScreen, help_table
@@ -174,7 +174,7 @@ def _conv(s: Session, n: int, **fields: object) -> Conversation:
     )
     for key, value in fields.items():
         setattr(conv, key, value)
-    repo.refresh_urgency(conv)
+    clocks.refresh_urgency(conv)
     return conv
 
 

@@ -53,7 +53,7 @@ def test_customers_on_several_channels_and_vips(demo: Engine) -> None:
 
 
 def test_mix_of_statuses_and_sla_states(demo: Engine) -> None:
-    from storage.repository import running_due
+    from omnitui.desk.clocks import running_due
 
     with Session(demo) as s:
         convs = s.exec(select(Conversation)).scalars().all()

@@ -7,7 +7,7 @@ from textual.widgets import TextArea
 
 from omnitui.ui.bindings import bindings
 
-#: How a rendered answer shows a placeholder it could not fill (see omnitui.desk.kb.render).
+#: How a rendered answer shows a placeholder it could not fill (see omnitui.desk.kb.templates).
 UNKNOWN_MARK = "[?"
 
 
