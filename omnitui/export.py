@@ -22,15 +22,7 @@ from storage import queries
 from storage.models import Conversation, Customer, Identity, Message
 from storage.repository import normalise_address
 
-#: ``breached`` and ``parse_customer_address`` are re-exported for the callers not yet
-#: switched to ``omnitui.desk.clocks`` / ``omnitui.desk.identities``.
-__all__ = [
-    "breached",
-    "export_records",
-    "parse_customer_address",
-    "to_json_line",
-    "write_jsonl",
-]
+__all__ = ["export_records", "to_json_line", "write_jsonl"]
 
 BATCH = 500
 C = Conversation.__table__.c  # type: ignore[attr-defined]

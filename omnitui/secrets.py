@@ -124,10 +124,8 @@ def secret_fields(kind: str) -> tuple[str, ...] | None:
         return KIND_SECRETS[kind]
     from adapters import registry
 
-    module = registry.module(kind)
-    if module is None:
-        return None
-    return tuple(getattr(module, "secret_fields", ("password",)))
+    spec = registry.spec(kind)
+    return None if spec is None else tuple(spec.secret_fields)
 
 
 def secret_target(

@@ -227,7 +227,7 @@ def desk_session() -> Iterator[tuple[Config, Desk, Session]]:
 def find_conversation(s: Session, ref: str) -> Conversation:
     """The conversation ``ref`` names (merged-away references lead on), or a one-line
     failure."""
-    from omnitui.desk.workflow import find_by_ref
+    from omnitui.desk.conversation_ops import find_by_ref
 
     conv = find_by_ref(s, ref)
     if conv is None:

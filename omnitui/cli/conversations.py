@@ -40,8 +40,7 @@ def _act(
     done: str | Callable[[Desk], str],
 ) -> None:
     """Run one workflow action on REF, commit, print one line."""
-    from omnitui.desk import DeskError
-    from omnitui.desk.workflow import WorkflowError
+    from omnitui.desk import DeskError, WorkflowError
 
     with desk_session() as (_cfg, desk, s):
         conv = find_conversation(s, ref)
@@ -56,7 +55,7 @@ def _act(
 @conv_app.command("show")
 def conv_show(ref: Ref) -> None:
     """Status, priority, tags, assignee, SLA due times and the numbered messages."""
-    from omnitui.export import breached
+    from omnitui.desk.clocks import breached
     from omnitui.sanitize import clean_line
     from storage import queries
 
@@ -148,8 +147,9 @@ def conv_snooze(
     ],
 ) -> None:
     """Hide until a time or until the customer replies; SLA clocks stop meanwhile."""
+    from omnitui.desk import WorkflowError
+    from omnitui.desk.lifecycle import parse_snooze
     from omnitui.desk.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
-    from omnitui.desk.workflow import WorkflowError, parse_snooze, snooze
     from omnitui.formatting import display_zone
 
     try:
@@ -167,7 +167,7 @@ def conv_snooze(
     if when is not None and when - datetime.now(UTC) > MAX_DURATION:
         fail(f"snooze: {until!r} is too far ahead (at most 100 years)")
     label = "snoozed until the customer replies" if when is None else f"snoozed until {_iso(when)}"
-    _act(ref, lambda d, s, c: snooze(d, s, c, when), label)
+    _act(ref, lambda d, s, c: d.snooze(s, c, when), label)
 
 
 @conv_app.command("priority")
@@ -175,9 +175,7 @@ def conv_priority(
     ref: Ref, level: Annotated[str, typer.Argument(help="low, normal, high or urgent.")]
 ) -> None:
     """Set the priority (the SLA policy is chosen again)."""
-    from omnitui.desk.workflow import set_priority
-
-    _act(ref, lambda d, s, c: set_priority(d, s, c, level), f"priority {level.lower()}")
+    _act(ref, lambda d, s, c: d.set_priority(s, c, level), f"priority {level.lower()}")
 
 
 @conv_app.command("tag")
@@ -187,12 +185,10 @@ def conv_tag(
     remove: Annotated[bool, typer.Option("--remove", help="Remove these tags instead.")] = False,
 ) -> None:
     """Add (or --remove) tags."""
-    from omnitui.desk.workflow import edit_tags
-
     result: list[str] = []
 
     def run(d: Desk, s: Session, c: Conversation) -> None:
-        result[:] = edit_tags(d, s, c, add=() if remove else tags, remove=tags if remove else ())
+        result[:] = d.edit_tags(s, c, add=() if remove else tags, remove=tags if remove else ())
 
     _act(ref, run, "tags updated")
     say(", ".join(result) or "(no tags)")
@@ -205,10 +201,9 @@ def conv_assign(
     none: Annotated[bool, typer.Option("--none", help="Unassign.")] = False,
 ) -> None:
     """Assign to an agent ([agent].name when no name is given)."""
-    from omnitui.desk.workflow import assign
 
     def run(d: Desk, s: Session, c: Conversation) -> None:
-        assign(d, s, c, None if none else (agent or d.agent))
+        d.assign(s, c, None if none else (agent or d.agent))
 
     _act(ref, run, "unassigned" if none else (lambda d: f"assigned to {agent or d.agent}"))
 
@@ -221,8 +216,8 @@ def conv_merge(
 ) -> None:
     """Merge SOURCE into TARGET: messages, replies and events move; SOURCE's reference
     keeps leading to TARGET. Shows both and asks first, unless --yes."""
+    from omnitui.desk import WorkflowError
     from omnitui.desk.merge_preview import conversation_side
-    from omnitui.desk.workflow import WorkflowError, merge_conversations
 
     with desk_session() as (_cfg, desk, s):
         src, dst = find_conversation(s, source), find_conversation(s, target)
@@ -237,7 +232,7 @@ def conv_merge(
                 yes,
             )
         try:
-            merge_conversations(desk, s, src, dst)
+            desk.merge_conversations(s, src, dst)
         except WorkflowError as exc:
             fail(str(exc), code=1)
         s.commit()
@@ -250,7 +245,7 @@ def conv_split(
     number: Annotated[int, typer.Argument(help="The message's number in `conv show`.", min=1)],
 ) -> None:
     """Move one customer message out into a new conversation."""
-    from omnitui.desk.workflow import WorkflowError, split_message
+    from omnitui.desk import WorkflowError
     from storage import queries
     from storage.models import Message
 
@@ -262,7 +257,7 @@ def conv_split(
         message = s.get(Message, items[number - 1].id)
         assert message is not None
         try:
-            new = split_message(desk, s, message)
+            new = desk.split_message(s, message)
         except WorkflowError as exc:
             fail(f"{conv.ref}: {exc}", code=1)
         s.commit()
@@ -274,12 +269,9 @@ def conv_due(
     within: Annotated[str, typer.Option("--within", help="Due within this long.")] = "1h",
 ) -> None:
     """The breached / due-soon view: running SLA clocks, most urgent first."""
-    from sqlmodel import col, select
-
     from omnitui.desk.sla import SLAConfigError, format_countdown, parse_duration
     from omnitui.sanitize import clean_line
-    from storage.models import NO_DUE, Conversation
-    from storage.types import epoch
+    from storage import queries
 
     try:
         span = parse_duration(within)
@@ -287,20 +279,13 @@ def conv_due(
         fail(f"--within: {exc}")
     now = datetime.now(UTC)
     with desk_session() as (_cfg, _desk, s):
-        rows = s.exec(
-            select(Conversation)
-            .where(
-                col(Conversation.urgency_due) < min(epoch(now + span), NO_DUE),
-            )
-            .order_by(col(Conversation.urgency_due), col(Conversation.id))
-            .limit(1000)
-        ).all()
-        for c in rows:
-            left = c.urgency_due - now.timestamp()
+        rows = queries.due_before(s.connection(), now + span, limit=1000)
+        for r in rows:
+            left = r.due - now.timestamp()
             state = "BREACHED" if left < 0 else "due"
             say(
-                f"{c.ref}\t{state}\t{format_countdown(left)}\t{c.channel}\t{c.priority}"
-                f"\t{clean_line(c.subject or c.preview, 60)}"
+                f"{r.ref}\t{state}\t{format_countdown(left)}\t{r.channel}\t{r.priority}"
+                f"\t{clean_line(r.subject, 60)}"
             )
     if not rows:
         say(f"nothing breached or due within {within}", err=True)

@@ -30,7 +30,7 @@ Address = Annotated[str, typer.Argument(help="a@b.c, +1555…, or channel:addres
 
 def find_customer(s: Session, address: str) -> int:
     """The id of the customer owning ``address``, or a one-line failure."""
-    from omnitui.export import parse_customer_address
+    from omnitui.desk.identities import parse_customer_address
     from storage import repository as repo
 
     try:
@@ -110,10 +110,9 @@ def customer_merge(
 ) -> None:
     """Merge two customers: identities, conversations and events move; one event records
     it. Shows both and asks first, unless --yes."""
-    from omnitui.desk.customers import merge_customers
     from omnitui.desk.merge_preview import customer_side
 
-    with desk_session() as (cfg, _desk, s):
+    with desk_session() as (_cfg, desk, s):
         a, b = find_customer(s, keep), find_customer(s, other)
         if a == b:
             fail(f"{keep} and {other} are already the same customer", code=1)
@@ -124,7 +123,7 @@ def customer_merge(
             [("merged in:", gone.line()), ("stays:", kept.line())],
             yes,
         )
-        counts = merge_customers(s, a, b, actor=cfg.agent_name)
+        counts = desk.merge_customers(s, a, b)
         s.commit()
     print(
         f"merged: {counts['identities']} identities and {counts['conversations']} "
@@ -138,10 +137,8 @@ def customer_vip(
     off: Annotated[bool, typer.Option("--off", help="Remove the VIP flag.")] = False,
 ) -> None:
     """Flag a customer as VIP (their open conversations get the VIP policy)."""
-    from omnitui.desk.customers import set_vip
-
     with desk_session() as (_cfg, desk, s):
-        set_vip(desk, s, find_customer(s, address), not off)
+        desk.set_vip(s, find_customer(s, address), not off)
         s.commit()
     say(f"{address}: {'not ' if off else ''}VIP")
 
@@ -152,13 +149,13 @@ def customer_note(
     text: Annotated[str, typer.Argument(help="The note; '-' reads stdin; '' clears it.")],
 ) -> None:
     """Set the free-form notes on a customer (shown in the history pane)."""
-    from omnitui.desk.customers import CustomerError, set_notes
+    from omnitui.desk.customers import CustomerError
 
     if text == "-":
         text = read_stdin("customer note")
     with desk_session() as (_cfg, desk, s):
         try:
-            set_notes(desk, s, find_customer(s, address), text)
+            desk.set_customer_notes(s, find_customer(s, address), text)
         except CustomerError as exc:
             fail(f"customer note: {exc} (got {len(text)})", code=1)
         s.commit()

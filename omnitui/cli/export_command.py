@@ -24,7 +24,8 @@ def export(
     """JSON Lines on stdout, one conversation per line."""
     from sqlmodel import Session
 
-    from omnitui.export import export_records, parse_customer_address, write_jsonl
+    from omnitui.desk.identities import parse_customer_address
+    from omnitui.export import export_records, write_jsonl
 
     since_dt = None if since is None else parse_since(since)
     if customer is not None:

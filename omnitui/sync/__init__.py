@@ -152,8 +152,8 @@ AdapterBuilder = Callable[["AccountConfig"], Adapter]
 
 def build_adapter(account: AccountConfig) -> Adapter:
     """The adapter for ``account`` from the registry; raises AdapterError if none."""
-    factory = registry.load(account.kind)
-    if factory is None:
+    spec = registry.spec(account.kind)
+    if spec is None:
         kinds = ", ".join(sorted(registry.available())) or "none installed"
         raise AdapterError(
             f"no adapter for kind {account.kind!r} (installed: {kinds})", retryable=False
@@ -164,7 +164,7 @@ def build_adapter(account: AccountConfig) -> Adapter:
     def secret(field: str) -> str:
         return resolve_secret(account, field)
 
-    return factory(account.name, account.settings, secret)
+    return spec.create(account.name, account.settings, secret)
 
 
 class SyncService:

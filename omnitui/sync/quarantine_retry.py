@@ -41,10 +41,10 @@ Reader = Callable[["AccountConfig"], Any]
 
 def offline_adapter(account: AccountConfig) -> Any:
     """The account's adapter, built with empty secrets (``reparse`` needs none)."""
-    factory = registry.load(account.kind)
-    if factory is None:
+    spec = registry.spec(account.kind)
+    if spec is None:
         raise CannotRetry(f"no adapter installed for kind {account.kind!r}")
-    return factory(account.name, account.settings, lambda _field: "")
+    return spec.create(account.name, account.settings, lambda _field: "")
 
 
 @dataclass(frozen=True)

@@ -373,14 +373,13 @@ def test_every_expected_failure_shares_one_base() -> None:
     """Each module's expected failure is an OmnituiError, so one that a command does
     not catch itself still reaches the user as its own one line, not "unexpected"."""
     from omnitui.config import ConfigError
-    from omnitui.desk import DeskError
+    from omnitui.desk import DeskError, WorkflowError
     from omnitui.desk.customers import CustomerError
     from omnitui.desk.kb import KBError
     from omnitui.desk.outbox import OutboxRefused
     from omnitui.desk.routing import RoutingConfigError
     from omnitui.desk.sla import SLAConfigError
     from omnitui.desk.undo import UndoError
-    from omnitui.desk.workflow import WorkflowError
     from omnitui.errors import OmnituiError
     from omnitui.secrets import SecretError
     from omnitui.sync.attachments import SaveError

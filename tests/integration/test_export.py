@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from adapters.base import InboundAttachment, InboundMessage, Sender
 from omnitui.desk import Desk
-from omnitui.export import export_records, parse_customer_address, write_jsonl
+from omnitui.desk.identities import parse_customer_address
+from omnitui.export import export_records, write_jsonl
 from storage import repository as repo
 from storage.models import Conversation
 

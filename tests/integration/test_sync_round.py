@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from adapters.base import AdapterError, Cursor, OutboundMessage, PollResult, RejectedItem
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
-from omnitui.desk.workflow import snooze
+from omnitui.desk.lifecycle import snooze
 from omnitui.sync import SyncService
 from storage.models import AccountState, Conversation, Message, Outbox, Quarantine, SyncCursor
 from tests.support.fake_adapter import FakeAdapter, FakeChannel, chat_message

@@ -12,23 +12,19 @@ from sqlmodel import Session, select
 
 from adapters.base import InboundMessage, OutboundMessage, Sender
 from adapters.email.smtp_sender import compose
-from omnitui.desk import ACK_AUTHOR, AUTO_TAG, Desk
-from omnitui.desk.customers import merge_customers, set_notes, set_vip
-from omnitui.desk.routing import RoutingConfigError, routing_from_config
-from omnitui.desk.sla import calendar_from_config, policies_from_config
-from omnitui.desk.workflow import (
-    WorkflowError,
+from omnitui.desk import ACK_AUTHOR, AUTO_TAG, Desk, WorkflowError
+from omnitui.desk.conversation_ops import (
     assign,
-    change_status,
     edit_tags,
     find_by_ref,
     merge_conversations,
-    parse_snooze,
     set_priority,
-    snooze,
     split_message,
-    wake_due,
 )
+from omnitui.desk.customers import merge_customers, set_notes, set_vip
+from omnitui.desk.lifecycle import change_status, parse_snooze, snooze, wake_due
+from omnitui.desk.routing import RoutingConfigError, routing_from_config
+from omnitui.desk.sla import calendar_from_config, policies_from_config
 from omnitui.export import export_records
 from storage.models import Conversation, Customer, Event, Identity, Message, Outbox
 
