@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,63 @@ class PollResult:
     rejected: list[RejectedItem] = field(default_factory=list)
 
 
+#: What a platform lets an agent send now (see :class:`ReplyWindow`).
+WindowState = Literal["open", "tagged", "template_only", "closed"]
+
+
+@dataclass(frozen=True)
+class ReplyWindow:
+    """When a reply may go on a conversation, by its platform's rule (WhatsApp's and
+    Messenger's 24 hours, WeChat's 48 hours and message count…). Pure: worked out
+    from the store's facts by :meth:`adapters.spec.AdapterSpec.reply_window`.
+
+    ``state``:
+
+    * ``open``: free text may go (until ``until`` when set; ``remaining`` more
+      messages when the platform counts them);
+    * ``tagged``: free text may go only with the message tag ``tag`` (Messenger's
+      ``HUMAN_AGENT``), until ``until``;
+    * ``template_only``: only an approved template (WhatsApp), until the customer
+      writes again;
+    * ``closed``: nothing may go until the customer writes again.
+
+    ``reason`` is one line for people, saying why and until when.
+    """
+
+    state: WindowState = "open"
+    until: datetime | None = None
+    remaining: int | None = None
+    tag: str | None = None
+    reason: str = ""
+
+    @property
+    def allows_text(self) -> bool:
+        """A free-text reply may be queued now."""
+        return self.state in ("open", "tagged")
+
+
+#: A channel with no reply window: free text at any time.
+ALWAYS_OPEN = ReplyWindow()
+
+
+@dataclass(frozen=True)
+class OutboundAttachment:
+    """A file sent with a reply."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
-    """A reply to send on the customer's channel."""
+    """A reply to send on the customer's channel.
+
+    ``template`` (a platform template id: a Twilio Content SID) with its
+    ``template_variables`` replaces ``text`` where the reply window allows only
+    templates; ``tag`` is the message tag a window asked for (Messenger's
+    ``HUMAN_AGENT``). Both are fixed when the reply is queued, never at send time.
+    """
 
     outbox_id: int
     channel: str
@@ -129,6 +183,10 @@ class OutboundMessage:
     quote: str = ""
     #: An automatic acknowledgement, not a person's reply (email: RFC 3834 headers).
     auto_reply: bool = False
+    template: str | None = None
+    template_variables: tuple[tuple[str, str], ...] = ()
+    tag: str | None = None
+    attachments: tuple[OutboundAttachment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from types import ModuleType
 from typing import Any, Generic, TypeVar, cast
 
-from adapters.base import Adapter, AdapterError, AdapterFactory, SecretGetter
+from adapters.base import (
+    ALWAYS_OPEN,
+    Adapter,
+    AdapterError,
+    AdapterFactory,
+    ReplyWindow,
+    SecretGetter,
+)
 from adapters.checks import Finding, failed
 
 A_co = TypeVar("A_co", bound=Adapter, covariant=True)
@@ -77,6 +85,24 @@ class AdapterSpec(Generic[A_co]):
         no connectivity check. The base turns :meth:`check`'s line into one finding."""
         line = self.check(name, settings, secret)
         return None if line is None else [Finding("", True, line)]
+
+    def reply_window(
+        self,
+        settings: Mapping[str, Any],
+        last_inbound_at: datetime | None,
+        sent_since: int,
+        now: datetime,
+    ) -> ReplyWindow:
+        """What the platform lets an agent send now on a conversation whose customer
+        last wrote at ``last_inbound_at`` (None: never), with ``sent_since`` of our
+        messages sent or queued since then. Pure (no network, no secret); the base has
+        no window."""
+        return ALWAYS_OPEN
+
+    def templates(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        """The account's approved templates, name -> platform id (WhatsApp's Content
+        SIDs); the base has none."""
+        return {}
 
 
 class HttpApiSpec(AdapterSpec[A]):

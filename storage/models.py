@@ -32,7 +32,18 @@ from storage.types import UTCDateTime, utcnow
 #: ``urgency_due`` of a conversation without a running SLA clock (year 5138).
 NO_DUE = 99_999_999_999
 
-CHANNELS = ("email", "telegram", "matrix", "mastodon", "sms", "phone")
+CHANNELS = (
+    "email",
+    "telegram",
+    "matrix",
+    "mastodon",
+    "sms",
+    "phone",
+    "whatsapp",
+    "messenger",
+    "instagram",
+    "wechat",
+)
 STATUSES = ("open", "pending", "snoozed", "resolved")
 #: Statuses in which the next-response and resolution clocks stand still (the first
 #: response clock never pauses). The one place this rule is spelled out.
@@ -234,6 +245,11 @@ class Outbox(SQLModel, table=True):
     author: str = "me"
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     mime: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    #: How the platform must take it, fixed when queued: ``template`` (a platform
+    #: template id), ``template_name``, ``variables`` (name -> value), ``tag``.
+    send_options: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict)
+    )
     message_id_header: str | None = None
     state: str = Field(default="queued", sa_column=Column(String(16), nullable=False))
     attempts: int = 0

@@ -671,6 +671,7 @@ def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
         references = tuple(last_in.references or ()) + (
             (last_in.message_id,) if last_in.message_id else ()
         )
+    options = item.send_options or {}
     quote = ""
     if last_in is not None and item.channel == "email" and last_in.text:
         when = last_in.sent_at.strftime("%a, %d %b %Y %H:%M UTC")
@@ -691,6 +692,9 @@ def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
         references=references,
         mime=item.mime,
         auto_reply=item.author == ACK_AUTHOR,
+        template=options.get("template"),
+        template_variables=tuple(sorted((options.get("variables") or {}).items())),
+        tag=options.get("tag"),
     )
 
 
