@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from types import ModuleType
 from typing import Any
 
-from adapters.base import Adapter, AdapterFactory
+from adapters.base import Adapter
 from adapters.spec import AdapterSpec, FactorySpec
 
 ENTRY_POINT_GROUP = "omnitui.adapters"
@@ -52,27 +51,3 @@ def spec(kind: str) -> AdapterSpec[Adapter] | None:
     if callable(found):
         return FactorySpec(kind, found, module)
     raise TypeError(f"adapter {kind!r}: {target} is neither an AdapterSpec nor a factory")
-
-
-def load(kind: str) -> AdapterFactory | None:
-    """Deprecated: use ``spec(kind).create``. The factory for ``kind``, or None."""
-    found = spec(kind)
-    return None if found is None else found.create
-
-
-def module(kind: str) -> ModuleType | None:
-    """Deprecated: use :func:`spec`. A module-like view of ``kind`` with its
-    ``create``, ``secret_fields`` and (when it has any) ``check`` and ``checks``: the
-    module itself for an old-style plug-in."""
-    found = spec(kind)
-    if found is None:
-        return None
-    if isinstance(found, FactorySpec):
-        return found.module
-    view = ModuleType(f"{type(found).__module__}:{found.kind}")
-    attrs: dict[str, object] = {"create": found.create, "secret_fields": found.secret_fields}
-    kind_class = type(found)
-    if kind_class.check is not AdapterSpec.check or kind_class.checks is not AdapterSpec.checks:
-        attrs.update(check=found.check, checks=found.checks)
-    vars(view).update(attrs)
-    return view

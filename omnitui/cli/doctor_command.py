@@ -3,7 +3,6 @@ each account's connectivity, one line per finding; exit 1 when anything fails.""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -100,14 +99,14 @@ def check_desk(cfg: Config) -> int:
         problems += 1
     ack = desk.routing.acknowledge
     if ack is not None:
-        from omnitui.desk.kb import Article, KBError, placeholder_context, render
+        from omnitui.desk.kb import KBError, placeholder_context, render_template
 
         context = placeholder_context(
             customer_name="Ana Lima", conversation_ref="C-1001", agent_name="me", channel="email"
         )
         try:
-            rendered = render(
-                Article(Path("ack"), "ack", "ack", body=ack.text), context, channel="email"
+            rendered = render_template(
+                ack.text, context, channel="email", where="routing.acknowledge.text"
             )
             warnings = list(rendered.warnings)
         except KBError as exc:

@@ -646,3 +646,29 @@ def test_check_lines_carry_no_token(tmp_path: Path) -> None:
     assert out.returncode == 1 and "FAIL" in out.stdout
     for secret in API_ENV.values():
         assert secret not in out.stdout + out.stderr, secret
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Hi {{ customer.nmae }}", "unknown placeholder customer.nmae"),
+        ("Hi {% if %}", "routing.acknowledge.text:1: template error"),
+    ],
+)
+def test_an_acknowledgement_that_cannot_render_fails_doctor(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"[routing.acknowledge]\ntext = {text!r}\n".replace("'", '"'), encoding="utf-8")
+    out = run(
+        "--config",
+        str(cfg),
+        "--db",
+        f"sqlite:///{tmp_path / 'd.sqlite'}",
+        "doctor",
+        env={"XDG_DATA_HOME": str(tmp_path / "d")},
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    failing = [line for line in out.stdout.splitlines() if "FAIL" in line]
+    assert len(failing) == 1 and failing[0].startswith("routing.acknowledge.text: FAIL")
+    assert problem in failing[0]

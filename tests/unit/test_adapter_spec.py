@@ -62,8 +62,6 @@ def test_each_builtin_kind_has_a_spec_with_its_design_secret(kind: str) -> None:
 
 def test_an_unknown_kind_has_no_spec() -> None:
     assert registry.spec("carrier-pigeon") is None
-    assert registry.load("carrier-pigeon") is None
-    assert registry.module("carrier-pigeon") is None
 
 
 def test_an_old_style_entry_point_still_loads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,9 +79,6 @@ def test_an_old_style_entry_point_still_loads(monkeypatch: pytest.MonkeyPatch) -
     adapter = spec.create("acct", {"x": 1}, lambda field: "k")
     assert isinstance(adapter, ToyAdapter) and adapter.settings == {"x": 1}
     assert spec.checks("acct", {}, lambda field: "k") == [Finding("", True, "acct reachable as k")]
-    # The deprecated accessors still answer as before.
-    assert registry.module("toy") is module
-    assert registry.load("toy") is not None
 
 
 def test_an_old_style_module_without_extras_gets_the_defaults(
@@ -117,8 +112,7 @@ def test_a_plugin_spec_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
     assert closed[0].closed
     adapter: Adapter = spec.create("acct", {}, lambda field: "")
     assert adapter.kind == "toy"
-    view = registry.module("toy")
-    assert view is not None and view.secret_fields == ("api_key",)
+    assert spec.secret_fields == ("api_key",)
 
 
 def test_an_entry_point_naming_something_else_is_refused(
