@@ -65,6 +65,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("conv_reply", "r", "reply", "conversation", "Reply"),
     ActionSpec("conv_reply_editor", "R,ctrl+e", "reply_editor", "conversation", "Reply in $EDITOR"),
     ActionSpec("conv_note", "n", "note", "conversation", "Private note"),
+    ActionSpec(
+        "conv_template",
+        "T",
+        "template",
+        "conversation",
+        "Send an approved template (WhatsApp after 24 hours)",
+    ),
     ActionSpec("conv_resolve", "e", "resolve", "conversation", "Resolve, then next"),
     ActionSpec("conv_snooze", "s", "snooze", "conversation", "Snooze"),
     ActionSpec("conv_pending", "p", "pending", "conversation", "Pending ⇄ open"),

@@ -183,6 +183,7 @@ def make_desk(config: Config, *, signing: bool = False, lazy: bool = False) -> D
     """The helpdesk rules configured from ``[sla]`` and ``[agent]``; ``signing`` loads the
     install key that signs our Message-IDs (only sync and the console need it)."""
     from omnitui.desk import Desk
+    from omnitui.desk.account_rule import AccountRule
     from omnitui.desk.message_ids import install_key
     from omnitui.desk.routing import RoutingConfigError, routing_from_config
     from omnitui.desk.sla import SLAConfigError, calendar_from_config, policies_from_config
@@ -205,6 +206,7 @@ def make_desk(config: Config, *, signing: bool = False, lazy: bool = False) -> D
             for key in ("address", "username", "user_id", "from_number")
             if a.get(key)
         ),
+        accounts={a.name: AccountRule(a.kind, dict(a.settings)) for a in config.accounts},
     )
 
 

@@ -35,14 +35,34 @@ def reply(
     force: Annotated[
         bool, typer.Option("--force", help="Send a --kb answer despite placeholder warnings.")
     ] = False,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            help="Send the account's approved template NAME (e.g. WhatsApp after 24 hours).",
+        ),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", help="A template variable KEY=VALUE (repeat for each)."),
+    ] = None,
 ) -> None:
     """Queue a reply (or add a private note); the next sync round sends it."""
     from sqlmodel import Session
 
     from omnitui.desk import DeskError
 
-    if (body_file is None) == (kb is None):
-        fail("give the text with --body-file FILE (or -) or --kb SHORTCUT, not both")
+    given = [x for x in (body_file, kb, template) if x is not None]
+    if len(given) != 1:
+        fail(
+            "give the text with --body-file FILE (or -), --kb SHORTCUT or --template NAME: "
+            "exactly one"
+        )
+    if var and template is None:
+        fail("--var: only with --template")
+    if template is not None and note:
+        fail("--template: a note is never sent; write it with --body-file")
+    variables = template_variables(var or [])
     cfg = load()
     article = None
     if kb is not None:
@@ -62,7 +82,10 @@ def reply(
             if warnings and not force:
                 fail("not queued: fix the answer's placeholders, or add --force", code=1)
         try:
-            if note:
+            if template is not None:
+                item = desk.reply_template(s, conv, template, variables)
+                what = f"template {template} #{item.id} queued on {conv.channel} for"
+            elif note:
                 desk.note(s, conv, body)
                 what = "note added to"
             else:
@@ -72,6 +95,19 @@ def reply(
             fail(str(exc))
         s.commit()
         print(f"{what} {conv.ref}")
+
+
+def template_variables(pairs: list[str]) -> dict[str, str]:
+    """``--var KEY=VALUE`` options as a table; a malformed one is a one-line failure."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--var {pair!r}: expected KEY=VALUE")
+        if key.strip() in out:
+            fail(f"--var: {key.strip()!r} given twice")
+        out[key.strip()] = value
+    return out
 
 
 def read_body(body_file: str) -> str:

@@ -21,12 +21,12 @@ its event, commit together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlmodel import Session
 
-from adapters.base import InboundMessage
+from adapters.base import InboundMessage, ReplyWindow
 from omnitui.desk import (
     acknowledgement,
     clocks,
@@ -35,6 +35,7 @@ from omnitui.desk import (
     ingest,
     lifecycle,
     outbox,
+    reply_windows,
 )
 from omnitui.desk.settings import (
     ACK_AUTHOR,
@@ -43,6 +44,7 @@ from omnitui.desk.settings import (
     SYSTEM_AUTHOR,
     DeskError,
     DeskSettings,
+    ReplyWindowClosed,
     WorkflowError,
 )
 from omnitui.desk.sla import Policy
@@ -56,6 +58,7 @@ __all__ = [
     "Desk",
     "DeskError",
     "DeskSettings",
+    "ReplyWindowClosed",
     "WorkflowError",
 ]
 
@@ -82,6 +85,29 @@ class Desk(DeskSettings):
     ) -> Outbox:
         """Queue a public reply; it shows in the thread at once as ``queued``."""
         return conversation_ops.reply(self, s, conv, body, at=at)
+
+    def reply_template(
+        self,
+        s: Session,
+        conv: Conversation,
+        name: str,
+        variables: Mapping[str, str],
+        *,
+        at: datetime | None = None,
+    ) -> Outbox:
+        """Queue the account's approved template ``name`` (outside a free-text window)."""
+        return conversation_ops.reply_template(self, s, conv, name, variables, at=at)
+
+    def reply_window(
+        self, s: Session, conv: Conversation, now: datetime | None = None
+    ) -> ReplyWindow:
+        """What the conversation's platform lets an agent send now."""
+        return reply_windows.window_for(self.accounts, s, conv, now)
+
+    def templates(self, conv: Conversation) -> dict[str, str]:
+        """The approved templates of the conversation's account, name -> platform id."""
+        rule = self.accounts.get(conv.account)
+        return rule.templates() if rule else {}
 
     def note(
         self, s: Session, conv: Conversation, body: str, *, at: datetime | None = None

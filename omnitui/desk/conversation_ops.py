@@ -11,16 +11,17 @@ where the helpdesks differ are in docs/WORKFLOW.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from omnitui.desk import clocks
+from omnitui.desk import clocks, reply_windows
 from omnitui.desk.lifecycle import change_status, customer_vip
 from omnitui.desk.outbox import queue_out
-from omnitui.desk.settings import DeskError, DeskSettings, WorkflowError
+from omnitui.desk.settings import DeskError, DeskSettings, ReplyWindowClosed, WorkflowError
 from storage import repository as repo
 from storage.models import (
     PAUSED_STATUSES,
@@ -41,12 +42,53 @@ _TAG = re.compile(r"^[\w][\w.:/+-]{0,63}$")
 def reply(
     settings: DeskSettings, s: Session, conv: Conversation, body: str, *, at: datetime | None
 ) -> Outbox:
-    """Queue a public reply; it shows in the thread at once as ``queued``."""
+    """Queue a public reply; it shows in the thread at once as ``queued``. A reply its
+    platform's window does not allow now is refused (:class:`ReplyWindowClosed`);
+    one the window allows only with a message tag carries the tag."""
     body = body.strip("\n")
     if not body.strip():
         raise DeskError("the reply is empty")
     at = at or utcnow()
+    window = reply_windows.window_for(settings.accounts, s, conv, at)
+    if not window.allows_text:
+        raise ReplyWindowClosed(f"{conv.ref}: {window.reason or 'the reply window is closed'}")
+    return _queued_reply(settings, s, conv, body, at, {"tag": window.tag} if window.tag else {})
+
+
+def reply_template(
+    settings: DeskSettings,
+    s: Session,
+    conv: Conversation,
+    name: str,
+    variables: Mapping[str, str],
+    *,
+    at: datetime | None,
+) -> Outbox:
+    """Queue the account's approved template ``name`` with ``variables`` (what a
+    platform accepts outside its free-text window, e.g. WhatsApp after 24 hours). The
+    thread shows the template's name and variables."""
+    at = at or utcnow()
+    template = reply_windows.template_for(settings.accounts, conv, name)
+    window = reply_windows.window_for(settings.accounts, s, conv, at)
+    if window.state == "closed":
+        raise ReplyWindowClosed(f"{conv.ref}: {window.reason or 'the reply window is closed'}")
+    values = {str(k): str(v) for k, v in variables.items()}
+    shown = f"[template {name}]" + "".join(f"\n{k}: {v}" for k, v in sorted(values.items()))
+    options = {"template": template, "template_name": name, "variables": values}
+    return _queued_reply(settings, s, conv, shown, at, options)
+
+
+def _queued_reply(
+    settings: DeskSettings,
+    s: Session,
+    conv: Conversation,
+    body: str,
+    at: datetime,
+    options: dict[str, Any],
+) -> Outbox:
     item = queue_out(s, conv, body, settings.agent, at)
+    if options:
+        item.send_options = options
     conv.unread = False
     clocks.on_agent_reply(conv, at)
     if conv.status == "snoozed":

@@ -8,10 +8,11 @@ the constants and errors the rule modules use. It imports no other desk module.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from omnitui.desk.account_rule import AccountRule
 from omnitui.desk.routing import Routing
 from omnitui.desk.sla import DEFAULT_POLICIES, AlwaysOpen, Calendar, Policy
 from omnitui.errors import OmnituiError
@@ -33,6 +34,11 @@ class DeskError(OmnituiError):
     """An action that cannot be done (unknown reference, empty reply…)."""
 
 
+class ReplyWindowClosed(DeskError):
+    """A reply the conversation's reply window does not allow now (WhatsApp's 24
+    hours, WeChat's 48 hours and 5 messages…)."""
+
+
 class WorkflowError(OmnituiError, ValueError):
     """An action that cannot be done as asked (bad priority, tag, snooze time…)."""
 
@@ -52,6 +58,8 @@ class DeskSettings:
     routing: Routing = field(default_factory=Routing)
     #: Our own addresses (lower case): mail from them is never acknowledged.
     own_addresses: frozenset[str] = frozenset()
+    #: Each account's kind and settings, by name (reply windows and templates).
+    accounts: Mapping[str, AccountRule] = field(default_factory=dict)
 
     def signing(self) -> bytes | None:
         """The signing key, loaded on first use (once, whatever thread asks)."""

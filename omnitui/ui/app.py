@@ -313,7 +313,7 @@ class OmniApp(DeskActions, App):
     def _open_worker(self, conversation_id: int, compose: str | None) -> None:
         from omnitui.ui.screens.conversation import load_conversation
 
-        loaded = load_conversation(self.engine, conversation_id)
+        loaded = load_conversation(self.engine, conversation_id, self.desk)
         if loaded is None:
             self.call_from_thread(self.drop_held_keys)
             return

@@ -403,6 +403,53 @@ class DeskActions:
 
         return self._write(conversation_id, run, ok, undo=undo)
 
+    def ask_template(self, conversation_id: int, templates: tuple[str, ...]) -> None:
+        """Pick one of the account's approved templates, then its variables; the
+        template is queued like a reply (what a closed 24-hour window still allows)."""
+        if not templates:
+            self.notify(
+                "This account has no templates (set `templates` in its config).",
+                severity="warning",
+                markup=False,
+            )
+            return
+        keys = "123456789abcdefghijklmnoprstuvwxyz"
+        choices = [(keys[i], name, name) for i, name in enumerate(templates[: len(keys)])]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self._template_variables(conversation_id, name)
+
+        self.push_screen(ChoiceScreen("Send a template", choices), chosen)
+
+    def _template_variables(self, conversation_id: int, name: str) -> None:
+        def problem(text: str) -> str | None:
+            try:
+                template_variables(text)
+            except ValueError as exc:
+                return str(exc)
+            return None
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+            values = template_variables(text)
+            self._run(
+                conversation_id,
+                lambda s, c: self.desk.reply_template(s, c, name, values),
+                f"Template {name} queued.",
+            )
+            self.poll_now()
+
+        self.push_screen(
+            InputScreen(
+                f"Variables of template {name}",
+                hint="KEY=VALUE, separated by commas (1=A-77, 2=Friday); empty for none",
+                check=problem,
+            ),
+            chosen,
+        )
+
     @work(thread=True, group="reads")
     def _with_conversation(
         self, conversation_id: int, then: Callable[[int, dict[str, Any]], None]
@@ -421,6 +468,19 @@ class DeskActions:
                 "notes": customer.notes if customer else "",
             }
         self.call_from_thread(then, conversation_id, facts)
+
+
+def template_variables(text: str) -> dict[str, str]:
+    """``1=A-77, 2=Friday`` as a table; ValueError names a malformed pair."""
+    out: dict[str, str] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def split_tags(text: str) -> list[str]:

@@ -36,14 +36,19 @@ class Loaded:
     draft: DraftText | None = None
     #: The address a reply goes to now (None: the customer has none on the channel).
     recipient: str | None = None
+    #: What the platform lets the agent send now, in words ('' when no rule applies).
+    window: str = ""
+    #: The account's approved templates (names).
+    templates: tuple[str, ...] = ()
 
 
-def load_conversation(engine, conversation_id: int) -> Loaded | None:  # noqa: ANN001
-    """Read a conversation, its thread, its customer's history, its draft and where a
-    reply would go."""
+def load_conversation(engine, conversation_id: int, desk=None) -> Loaded | None:  # noqa: ANN001
+    """Read a conversation, its thread, its customer's history, its draft, where a
+    reply would go and (with ``desk``) its reply window and templates."""
     from sqlmodel import Session
 
     from omnitui.desk import drafts
+    from omnitui.desk.reply_windows import describe
     from omnitui.sync import reply_recipient
     from storage.models import Conversation
 
@@ -56,7 +61,12 @@ def load_conversation(engine, conversation_id: int) -> Loaded | None:  # noqa: A
     with Session(engine) as s:
         conv = s.get(Conversation, conversation_id)
         recipient = reply_recipient(s, conv) if conv is not None else None
-    return Loaded(info, items, history, drafts.load(engine, conversation_id), recipient)
+        window, templates = "", ()
+        if conv is not None and desk is not None:
+            window = describe(desk.reply_window(s, conv))
+            templates = tuple(sorted(desk.templates(conv)))
+    draft = drafts.load(engine, conversation_id)
+    return Loaded(info, items, history, draft, recipient, window, templates)
 
 
 class ConversationScreen(Screen):
@@ -142,7 +152,7 @@ class ConversationScreen(Screen):
 
     @work(thread=True, exclusive=True, group="conversation")
     def _load(self, conversation_id: int) -> None:
-        loaded = load_conversation(self.omni.engine, conversation_id)
+        loaded = load_conversation(self.omni.engine, conversation_id, self.omni.desk)
         self.app.call_from_thread(self._show, conversation_id, loaded)
 
     def _show(self, conversation_id: int, loaded: Loaded | None) -> None:
@@ -156,7 +166,7 @@ class ConversationScreen(Screen):
         self.conversation_id = conversation_id
         self.loaded = loaded
         zone = self.omni.zone
-        self.query_one(ThreadView).show(loaded.info, loaded.items, zone)
+        self.query_one(ThreadView).show(loaded.info, loaded.items, zone, loaded.window)
         self.query_one(HistoryPane).show(
             loaded.info.customer, loaded.history, conversation_id, zone
         )
@@ -190,7 +200,8 @@ class ConversationScreen(Screen):
         channel = self.loaded.info.channel
         by = "SMS" if channel in ("sms", "phone") else channel
         to = self.loaded.recipient
-        return f"{by} to {to}" if to else f"{by} (the customer has no {channel} address!)"
+        target = f"{by} to {to}" if to else f"{by} (the customer has no {channel} address!)"
+        return f"{target} · {self.loaded.window}" if self.loaded.window else target
 
     def _open_composer(self, mode: str) -> None:
         if self.loaded is None:
@@ -294,6 +305,10 @@ class ConversationScreen(Screen):
 
     def action_note(self) -> None:
         self._open_composer("note")
+
+    def action_template(self) -> None:
+        if self.loaded is not None:
+            self.omni.ask_template(self.conversation_id, self.loaded.templates)
 
     def action_reply_editor(self) -> None:
         self.flush_draft()

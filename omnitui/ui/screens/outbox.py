@@ -353,7 +353,7 @@ def edit_reply(app: OmniApp, item_id: int, confirmed: bool) -> None:
     if done is None:
         return
     cid = done.conversation_id
-    loaded = load_conversation(app.engine, cid) if cid else None
+    loaded = load_conversation(app.engine, cid, app.desk) if cid else None
     app.call_from_thread(
         app.notify,
         f"Reply #{item_id} taken back: edit it, then ctrl+s queues it again.",

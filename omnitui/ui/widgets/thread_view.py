@@ -42,10 +42,13 @@ def reply_route(info: ConversationInfo) -> str:
     return f"↩ replies go by SMS{to}"
 
 
-def conversation_header(info: ConversationInfo, now: datetime | None = None) -> Text:
+def conversation_header(
+    info: ConversationInfo, now: datetime | None = None, window: str = ""
+) -> Text:
     """``C-1042  email · account · open · !! urgent``, the running SLA clock by name
     (``first response due in 2h05m``, `` !BREACHED  …``), the subject, the customer,
-    and for a phone call that the reply goes by SMS."""
+    for a phone call that the reply goes by SMS, and the platform's reply window
+    (``window``, e.g. WhatsApp's 24 hours) when one applies."""
     now = now or datetime.now(UTC)
     text = Text()
     text.append(info.ref, "bold")
@@ -76,6 +79,9 @@ def conversation_header(info: ConversationInfo, now: datetime | None = None) -> 
     if route:
         text.append("\n")
         text.append(route, "bold")
+    if window:
+        text.append("\nReply window: ", "bold")
+        text.append(line(window))
     return text
 
 
@@ -123,9 +129,16 @@ class ThreadView(VerticalScroll, can_focus=True):
         yield Static(id="thread-header")
         yield Static(id="thread-body")
 
-    def show(self, info: ConversationInfo, items: list[ThreadItem], zone: tzinfo | None) -> None:
-        """Display a conversation and scroll to its newest message."""
-        self.query_one("#thread-header", Static).update(conversation_header(info))
+    def show(
+        self,
+        info: ConversationInfo,
+        items: list[ThreadItem],
+        zone: tzinfo | None,
+        window: str = "",
+    ) -> None:
+        """Display a conversation (with its reply window, when one applies) and scroll
+        to its newest message."""
+        self.query_one("#thread-header", Static).update(conversation_header(info, window=window))
         self.query_one("#thread-body", Static).update(
             render_thread(items, zone, info.customer.name)
         )

@@ -1,0 +1,71 @@
+"""Reply windows: what a platform lets an agent send now on a conversation.
+
+WhatsApp and Messenger allow free text for 24 hours after the customer's last message
+(then only templates, or a message tag), WeChat 5 messages in 48 hours. The rule
+belongs to the adapter kind (:meth:`adapters.spec.AdapterSpec.reply_window`, pure);
+this module feeds it the store's facts (when the customer last wrote, how many of our
+messages went since) and is what the desk, the console and the CLI ask before a reply
+is queued, so a closed window is refused up front, never discovered at send time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from adapters.base import ALWAYS_OPEN, ReplyWindow
+from omnitui.desk.account_rule import AccountRule
+from omnitui.desk.settings import ReplyWindowClosed
+from storage.models import Conversation, Message
+from storage.types import utcnow
+
+
+def sent_since(s: Session, conv: Conversation) -> int:
+    """Our messages (sent or queued) on ``conv`` since the customer last wrote."""
+    if conv.last_inbound_at is None or conv.id is None:
+        return 0
+    query = (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            col(Message.conversation_id) == conv.id,
+            col(Message.direction) == "out",
+            col(Message.sent_at) >= conv.last_inbound_at,
+        )
+    )
+    return int(s.exec(query).one())
+
+
+def window_for(
+    rules: Mapping[str, AccountRule], s: Session, conv: Conversation, now: datetime | None = None
+) -> ReplyWindow:
+    """The reply window of ``conv`` now, by its account's rule."""
+    rule = rules.get(conv.account)
+    if rule is None:
+        return ALWAYS_OPEN
+    last_in = conv.last_inbound_at
+    return rule.window(last_in, sent_since(s, conv) if last_in else 0, now or utcnow())
+
+
+def template_for(rules: Mapping[str, AccountRule], conv: Conversation, name: str) -> str:
+    """The platform id of template ``name`` on the account of ``conv``; a one-line
+    :class:`ReplyWindowClosed` names the ones there are when it is unknown."""
+    rule = rules.get(conv.account)
+    templates = rule.templates() if rule else {}
+    if name in templates:
+        return templates[name]
+    if not templates:
+        raise ReplyWindowClosed(f"account {conv.account} has no templates (set `templates`)")
+    raise ReplyWindowClosed(
+        f"no template {name!r} on account {conv.account}; there are: {', '.join(sorted(templates))}"
+    )
+
+
+def describe(window: ReplyWindow) -> str:
+    """One short line for the composer and the header ('' for a channel without one)."""
+    if window is ALWAYS_OPEN or (window.state == "open" and not window.reason):
+        return ""
+    return window.reason or window.state.replace("_", " ")

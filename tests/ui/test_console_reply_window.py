@@ -1,0 +1,87 @@
+"""The console shows a conversation's reply window (header and composer), refuses
+free text outside it while keeping the draft, and sends an approved template instead
+(issue 14): Textual Pilot on the demo data, one SMS account given a toy window rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from omnitui.desk import Desk, drafts
+from omnitui.desk.account_rule import AccountRule
+from omnitui.ui.screens.conversation import ConversationScreen
+from omnitui.ui.screens.prompts import ChoiceScreen, InputScreen
+from omnitui.ui.widgets.thread_view import ThreadView
+from storage.models import Conversation, Outbox
+from tests.support import console_probe
+from tests.support.console_probe import settle, until
+from tests.support.window_spec import KIND, plug_window_kind
+
+SIZE = (140, 40)
+
+
+@pytest.fixture(autouse=True)
+def toy_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    plug_window_kind(monkeypatch)
+
+
+def closed_sms_conversation(engine: Engine) -> tuple[int, str]:
+    """An SMS conversation whose customer last wrote two days ago: (id, account)."""
+    with Session(engine) as s:
+        conv = s.exec(select(Conversation).where(Conversation.channel == "sms")).scalars().first()
+        assert conv is not None and conv.id is not None
+        conv.last_inbound_at = datetime.now(UTC) - timedelta(days=2)
+        s.add(conv)
+        s.commit()
+        return conv.id, conv.account
+
+
+def header_text(app: object) -> str:
+    screen = app.screen  # type: ignore[attr-defined]
+    return str(screen.query_one(ThreadView).query_one("#thread-header").render())
+
+
+async def test_closed_window_refuses_text_keeps_the_draft_and_sends_a_template(
+    demo_engine: Engine, tmp_path: Path
+) -> None:
+    cid, account = closed_sms_conversation(demo_engine)
+    rule = AccountRule(KIND, {"templates": {"order_update": "HX01", "welcome_back": "HX02"}})
+    desk = Desk(agent="alice", accounts={account: rule})
+    app = console_probe.make_app(demo_engine, tmp_path, '[agent]\nname = "alice"\n', True, desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 0.4)
+        app.open_conversation(cid)
+        await until(pilot, lambda: isinstance(app.screen, ConversationScreen) and app.screen.loaded)
+        await settle(pilot)
+        assert "Reply window: the 24-hour window closed: templates only" in header_text(app)
+
+        await pilot.press("r")
+        await settle(pilot, 0.3)
+        composer = app.screen.composer
+        assert "templates only" in composer.border_title
+        await pilot.press(*"see you soon")
+        await pilot.press("ctrl+s")
+        await settle(pilot, 0.5)
+        with Session(demo_engine) as s:
+            queued = s.exec(select(Outbox).where(Outbox.conversation_id == cid)).scalars().all()
+        assert [o for o in queued if o.body == "see you soon"] == []
+        assert drafts.load(demo_engine, cid).body == "see you soon"  # nothing lost
+
+        if app.screen.composer.has_focus:
+            await pilot.press("escape")  # keys are commands again
+            await settle(pilot, 0.3)
+        await pilot.press("T")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceScreen))
+        await pilot.press("1")  # order_update (sorted by name)
+        await until(pilot, lambda: isinstance(app.screen, InputScreen))
+        await pilot.press(*"1=A-77, 2=Friday", "enter")
+        await settle(pilot, 0.5)
+    with Session(demo_engine) as s:
+        items = s.exec(select(Outbox).where(Outbox.conversation_id == cid)).scalars().all()
+    sent = [o for o in items if o.send_options.get("template") == "HX01"]
+    assert len(sent) == 1
+    assert sent[0].send_options["variables"] == {"1": "A-77", "2": "Friday"}
