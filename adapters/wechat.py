@@ -116,8 +116,8 @@ _AUTH: dict[int, str] = {
 _FROM_IP = re.compile(r"from ip: ([0-9a-fA-F.:]{2,45})")
 
 
-def _setting(name: str, settings: Mapping[str, Any], key: str) -> str:
-    value = settings.get(key)
+def _setting(name: str, key: str, value: Any) -> str:
+    """A required id setting, or a one-line error naming it."""
     if wechat_id(value) is None:
         raise AdapterError(
             f"{name}: {key} is missing or not a WeChat id (letters and digits, no spaces)",
@@ -146,8 +146,8 @@ class WeChatAdapter(ApiAdapter):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(name, settings, secret, transport=transport)
-        self.corp_id = _setting(name, settings, "corp_id")
-        self.open_kfid = _setting(name, settings, "open_kfid")
+        self.corp_id = _setting(name, "corp_id", settings.get("corp_id"))
+        self.open_kfid = _setting(name, "open_kfid", settings.get("open_kfid"))
         self._clock = clock
         #: The access token and the monotonic time it is used until.
         self._access: tuple[str, float] | None = None

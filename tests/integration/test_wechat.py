@@ -438,3 +438,13 @@ def test_doctor_finds_the_account_and_sends_nothing() -> None:
     findings = SPEC.findings(other, SPEC.probe(other))
     assert [f.ok for f in findings] == [False, False]
     assert "wkNotOurs000" in findings[0].detail and OPEN_KFID in findings[0].detail
+
+
+def test_no_secret_or_token_in_httpx_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    api = FakeWeCom([text(1, "hi")])
+    with caplog.at_level("DEBUG"):
+        adapter(api).poll({})
+    logged = caplog.text
+    assert "/cgi-bin/gettoken" in logged and "/cgi-bin/kf/sync_msg" in logged
+    assert SECRET not in logged
+    assert api.tokens and all(token not in logged for token in api.tokens)
