@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
+from storage import cjk
 from storage.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
@@ -152,6 +153,8 @@ def _use_wal(cur: sqlite3.Cursor) -> None:
 
 
 def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # The full-text triggers index text through it (storage/cjk.py).
+    dbapi_conn.create_function(cjk.FUNCTION, 1, cjk.spaced, deterministic=True)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

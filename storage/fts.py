@@ -1,12 +1,16 @@
-"""The full-text search objects, as SQL per dialect.
+"""The full-text search objects at the newest schema, as SQL per dialect.
 
 SQLite: FTS5 external-content tables kept in sync by triggers. PostgreSQL: GIN indexes
 over ``to_tsvector('simple', …)`` ('simple' suits names and non-English text: no
-stemming, no stop words). Used by migration 0001 and by the fast creation of new
-stores; a later change to these objects belongs in a new migration, not here.
+stemming, no stop words). Both index the text through ``omnitui_cjk``
+(:mod:`storage.cjk`: each CJK character a word of its own). Used by the fast creation
+of new stores; each change to these objects also has its migration (0001 created them,
+0009 added ``omnitui_cjk``), and a test keeps the two identical.
 """
 
 from __future__ import annotations
+
+from storage.cjk import FUNCTION, PG_FUNCTION
 
 FTS = (
     ("message_fts", "message", "text"),
@@ -17,27 +21,38 @@ FTS = (
 
 def create_statements(dialect: str) -> list[str]:
     """SQL creating the search objects on ``dialect`` (sqlite or postgresql)."""
-    out: list[str] = []
+    out: list[str] = [PG_FUNCTION] if dialect == "postgresql" else []
     for fts, table, column in FTS:
         if dialect == "sqlite":
             out += [
                 f"CREATE VIRTUAL TABLE {fts} USING fts5({column}, content='{table}', "
                 f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-                f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
-                f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column}); END",
-                f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
-                f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, "
-                f"old.{column}); END",
-                f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {column} ON {table} BEGIN "
-                f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, "
-                f"old.{column}); "
-                f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column}); END",
+                *sqlite_triggers(fts, table, column),
             ]
         elif dialect == "postgresql":
-            out.append(
-                f"CREATE INDEX ix_{fts} ON {table} USING gin (to_tsvector('simple', {column}))"
-            )
+            out.append(pg_index(fts, table, column))
     return out
+
+
+def sqlite_triggers(fts: str, table: str, column: str) -> list[str]:
+    """The triggers keeping ``fts`` in step with ``table``, through ``omnitui_cjk``."""
+    old, new = f"{FUNCTION}(old.{column})", f"{FUNCTION}(new.{column})"
+    return [
+        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, {new}); END",
+        f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, {old}); END",
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {column} ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, {old}); "
+        f"INSERT INTO {fts}(rowid, {column}) VALUES (new.id, {new}); END",
+    ]
+
+
+def pg_index(fts: str, table: str, column: str) -> str:
+    """The GIN index searching ``table.column`` on PostgreSQL."""
+    return (
+        f"CREATE INDEX ix_{fts} ON {table} USING gin (to_tsvector('simple', {FUNCTION}({column})))"
+    )
 
 
 def drop_statements(dialect: str) -> list[str]:
@@ -49,4 +64,6 @@ def drop_statements(dialect: str) -> list[str]:
             out.append(f"DROP TABLE IF EXISTS {fts}")
         elif dialect == "postgresql":
             out.append(f"DROP INDEX IF EXISTS ix_{fts}")
+    if dialect == "postgresql":
+        out.append(f"DROP FUNCTION IF EXISTS {FUNCTION}(text)")
     return out

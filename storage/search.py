@@ -31,10 +31,12 @@ since a one- or two-letter prefix expands to thousands of words (up to ~1 s at 1
 messages on SQLite without an FTS5 prefix index).
 
 Limits. Accents: SQLite ignores them (``cafe`` finds ``café``), PostgreSQL's 'simple'
-configuration does not. CJK: both tokenizers split on spaces and punctuation only, so a
-run of CJK text without spaces is one token: a query equal to a whole run, or to its
-beginning (as the last word), finds it; a word inside a run (``壊れた`` in
-``ケトルが壊れた``) is not found. Emoji are separators, never search terms.
+configuration does not. CJK: both indexes hold each Han, kana and Hangul character as a
+word of its own (:mod:`storage.cjk`), and a query word with such characters is looked
+for as the phrase of its characters, so a word inside a run of text without spaces is
+found (``订单`` in ``我的订单还没到``, ``壊れた`` in ``ケトルが壊れた``); checked in
+Python (words spread over fields), its characters need only all be present. Emoji are
+separators, never search terms.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
+
+from storage.cjk import has_cjk, spaced
 
 #: Words of a query that are used; more are ignored.
 MAX_WORDS = 8
@@ -152,6 +156,16 @@ def _fold(s: str, fold_accents: bool) -> tuple[str, list[int] | None]:
     return folded, offsets
 
 
+def _tokens(folded: str) -> list[str]:
+    """The tokens of folded text as the indexes see them (CJK characters one by one)."""
+    return _TOKEN.findall(spaced(folded) or "")
+
+
+def _indexed_form(word: str) -> str:
+    """A query word as the indexes hold it (CJK characters spaced apart)."""
+    return (spaced(word) or "").strip() if has_cjk(word) else word
+
+
 def _prefix_worthy(token: str) -> bool:
     """Whether ``token`` is long enough to be matched as a prefix: three characters, or
     one wide (CJK) character. Shorter prefixes expand to too many words to be fast."""
@@ -166,20 +180,26 @@ class _Query:
     def __init__(self, words: list[str], *, fold_accents: bool) -> None:
         self.words = words
         self.fold_accents = fold_accents
-        self.tokens = [_TOKEN.findall(_fold(w, fold_accents)[0]) or [""] for w in words]
+        folded = [_fold(w, fold_accents)[0] for w in words]
+        self.tokens = [_tokens(f) or [""] for f in folded]
         last = self.tokens[-1][-1]
         #: The last token, when it may start a longer word.
-        self.prefix = last if _prefix_worthy(last) else None
-        exact = {t for toks in self.tokens for t in toks if t} - {self.prefix}
+        self.prefix = last if _prefix_worthy(last) and not has_cjk(last) else None
+        # Highlights: a CJK word's characters in a row, anywhere; other tokens whole.
+        runs = {r for f in folded if has_cjk(f) for r in _TOKEN.findall(f)}
+        exact = {t for toks in self.tokens for t in toks if t and not has_cjk(t)}
+        exact -= {self.prefix}
         alternatives = [re.escape(t) for t in sorted(exact, key=len, reverse=True)]
-        pattern = rf"(?<![^\W_])(?:{'|'.join(alternatives)})(?![^\W_])" if exact else ""
+        parts = [rf"(?<![^\W_])(?:{'|'.join(alternatives)})(?![^\W_])"] if exact else []
+        if runs:
+            parts.append("|".join(re.escape(r) for r in sorted(runs, key=len, reverse=True)))
         if self.prefix:
-            pattern += ("|" if pattern else "") + rf"(?<![^\W_]){re.escape(self.prefix)}[^\W_]*"
-        self._find = re.compile(pattern) if pattern else None
+            parts.append(rf"(?<![^\W_]){re.escape(self.prefix)}[^\W_]*")
+        self._find = re.compile("|".join(parts)) if parts else None
 
     def doc_tokens(self, s: str) -> set[str]:
         """The distinct folded tokens of a text."""
-        return set(_TOKEN.findall(_fold(s, self.fold_accents)[0]))
+        return set(_tokens(_fold(s, self.fold_accents)[0]))
 
     def covered(self, tokens: set[str]) -> set[int]:
         """Indexes of the words found in a text with these tokens."""
@@ -239,7 +259,7 @@ class _Sqlite(_Backend):
         last = len(q.words) - 1
         parts = []
         for i in words:
-            phrase = '"' + q.words[i].replace('"', '""') + '"'
+            phrase = '"' + _indexed_form(q.words[i]).replace('"', '""') + '"'
             parts.append(phrase + "*" if i == last and q.prefix else phrase)
         return " ".join(parts)
 
@@ -247,24 +267,25 @@ class _Sqlite(_Backend):
 class _Postgres(_Backend):
     messages_sql = """
         SELECT m.id AS mid, m.conversation_id AS cid,
-               -ts_rank(to_tsvector('simple', m.text), q) AS score
+               -ts_rank(to_tsvector('simple', omnitui_cjk(m.text)), q) AS score
           FROM message m, to_tsquery('simple', :q) AS q
-         WHERE to_tsvector('simple', m.text) @@ q LIMIT :cap"""
+         WHERE to_tsvector('simple', omnitui_cjk(m.text)) @@ q LIMIT :cap"""
     subjects_sql = """
-        SELECT c.id AS cid, -ts_rank(to_tsvector('simple', c.subject), q) AS score
+        SELECT c.id AS cid, -ts_rank(to_tsvector('simple', omnitui_cjk(c.subject)), q) AS score
           FROM conversation c, to_tsquery('simple', :q) AS q
-         WHERE to_tsvector('simple', c.subject) @@ q LIMIT :cap"""
+         WHERE to_tsvector('simple', omnitui_cjk(c.subject)) @@ q LIMIT :cap"""
     customers_sql = """
-        SELECT cu.id AS id, -ts_rank(to_tsvector('simple', cu.name), q) AS score
+        SELECT cu.id AS id, -ts_rank(to_tsvector('simple', omnitui_cjk(cu.name)), q) AS score
           FROM customer cu, to_tsquery('simple', :q) AS q
-         WHERE to_tsvector('simple', cu.name) @@ q LIMIT :cap"""
+         WHERE to_tsvector('simple', omnitui_cjk(cu.name)) @@ q LIMIT :cap"""
 
     def match(self, q: _Query, words: Sequence[int]) -> str:
         """A tsquery: each word a quoted lexeme string (``&``), the last with ``:*``."""
         last = len(q.words) - 1
         parts = []
         for i in words:
-            quoted = "'" + q.words[i].replace("\\", "\\\\").replace("'", "''") + "'"
+            word = _indexed_form(q.words[i])
+            quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
             parts.append(quoted + ":*" if i == last and q.prefix else quoted)
         return " & ".join(parts)
 

@@ -205,6 +205,31 @@ def test_an_older_store_upgrades_and_keeps_its_data(db_url: str) -> None:
     store.dispose()
 
 
+def test_an_older_store_finds_cjk_words_inside_runs_once_upgraded(db_url: str) -> None:
+    """Migration 0009 indexes again what an older store holds in Chinese or Japanese,
+    so a word inside a run is found in old mail too, and new text keeps being found."""
+    from storage.search import search
+
+    old = alembic_upgrade(db_url, "0008")
+    with Session(old) as s:
+        _customer, conv = add_thread(s, 1, "王小明")
+        add_message(s, conv, "old-1", "你好，我的订单还没到。")
+        s.commit()
+        conv_id = conv.id
+    old.dispose()
+    store = open_store(db_url)
+    assert migrate.current_revision(store) == migrate.HEAD
+    with Session(store) as s:
+        assert [h.conversation_id for h in search(s, "还没到")] == [conv_id]
+        assert [h.conversation_id for h in search(s, "小明")] == [conv_id]
+        stored = s.get(Conversation, conv_id)
+        assert stored is not None
+        add_message(s, stored, "new-1", "ケトルが壊れた")
+        s.commit()
+        assert [h.conversation_id for h in search(s, "壊れた")] == [conv_id]
+    store.dispose()
+
+
 def test_migrations_are_silent(tmp_path: Path) -> None:
     """Alembic logs nothing to the terminal while migrating at start-up."""
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"

@@ -6,10 +6,14 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, text
 from sqlmodel import Session, select
 
 from storage import search as search_module
+from storage.cjk import spaced
+from storage.fts import FTS
 from storage.models import Conversation, Customer, Message
 from storage.search import SNIPPET_CHARS, SearchHit, query_words, search
 
@@ -68,6 +72,10 @@ def corpus(session: Session) -> dict[str, Conversation]:
             "田中 芽衣", "ケトルについて", "ケトル、壊れた。😀 the kettle leaks", "broken😀lid"
         ),
         "order": c.conversation("Bo Lindqvist", "Order status", "Where is order 4471?"),
+        "chinese": c.conversation(
+            "王小明", "订单问题", "你好，我的订单还没到。请问什么时候发货？", "谢谢"
+        ),
+        "korean": c.conversation("김민준", "", "주문이 아직 도착하지 않았어요"),
         "cafe": c.conversation("Zoë Müller", "Rechnung", "Die Rechnung vom Café stimmt nicht"),
         "syntax": c.conversation(
             "Sam Near", "", 'He wrote "this OR that" and NEAR(x) -minus col:umn it\'s (odd)'
@@ -123,15 +131,44 @@ def test_last_word_is_a_prefix(session: Session, corpus) -> None:  # noqa: ANN00
 
 
 def test_cjk_text(session: Session, corpus) -> None:  # noqa: ANN001
-    """A CJK run separated by spaces or punctuation is a word; its start is a prefix.
-    Known limit (see storage.search): a word inside a longer run is not found."""
+    """A CJK run separated by spaces or punctuation is found whole and by its start."""
     kettle = corpus["kettle"].ref
     assert ref_set(session, "ケトル") == {kettle}  # a run between 、 and the start
     assert ref_set(session, "壊れた") == {kettle}  # between 、 and 。
     assert ref_set(session, "田中") == {kettle}  # the customer's name
     assert ref_set(session, "ケト") == {kettle}  # the start of a run
     assert ref_set(session, "芽衣 ケトル") == {kettle}
-    assert ref_set(session, "について") == set()  # inside the run ケトルについて
+
+
+def test_cjk_words_inside_runs_are_found(session: Session, corpus) -> None:  # noqa: ANN001
+    """Chinese and Japanese have no spaces: a word anywhere inside a run is found, as
+    its characters in a row (issue 14); not the same characters apart or reordered."""
+    kettle, chinese = corpus["kettle"].ref, corpus["chinese"].ref
+    assert ref_set(session, "について") == {kettle}  # inside the subject ケトルについて
+    assert ref_set(session, "订单") == {chinese}  # subject 订单问题 and inside a message
+    assert ref_set(session, "还没到") == {chinese}  # inside 我的订单还没到
+    assert ref_set(session, "发货") == {chinese}
+    assert ref_set(session, "小明") == {chinese}  # inside the name 王小明
+    assert ref_set(session, "小明 发货") == {chinese}  # name and message together
+    assert ref_set(session, "单订") == set()  # reordered
+    assert ref_set(session, "订到") == set()  # apart
+    assert ref_set(session, "주문") == {corpus["korean"].ref}  # 주문이: particle attached
+    hit = search(session, "还没到")[0]
+    assert [hit.snippet[a:b] for a, b in hit.highlights] == ["还没到"]
+    assert search(session, "订单")[0].ref == chinese
+
+
+def test_cjk_search_survives_edits_and_deletes(session: Session, corpus) -> None:  # noqa: ANN001
+    """The index follows updates and deletes of CJK text (the triggers' spaced form)."""
+    chinese = corpus["chinese"]
+    chinese.subject = "退款申请"
+    session.add(chinese)
+    session.commit()
+    assert ref_set(session, "退款") == {chinese.ref}
+    assert ref_set(session, "问题") == set()
+    session.delete(chinese)
+    session.commit()
+    assert ref_set(session, "退款") == set() and ref_set(session, "还没到") == set()
 
 
 def test_emoji_are_separators_not_words(session: Session, corpus) -> None:  # noqa: ANN001
@@ -341,9 +378,58 @@ def test_many_matches_stay_bounded(session: Session, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # FTS5 is SQLite's
 def test_fts_index_is_consistent(session: Session, corpus) -> None:  # noqa: ANN001
-    """The triggers left the FTS5 external-content index in step with its tables."""
+    """The triggers left each FTS5 index in step with its table: word for word what
+    indexing every row's text afresh (through omnitui_cjk) gives."""
     msg = session.exec(select(Message)).first()
-    msg.text = "changed"  # type: ignore[union-attr]
+    msg.text = "changed 改了"  # type: ignore[union-attr]
     session.commit()
-    for fts in ("message_fts", "conversation_fts", "customer_fts"):
-        session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
+    session.delete(session.exec(select(Message)).all()[-1])
+    session.commit()
+    for fts, table, column in FTS:
+        session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 0)"))
+        session.execute(
+            text(
+                f"CREATE VIRTUAL TABLE temp.ref_{fts} USING fts5({column}, "
+                "tokenize='unicode61 remove_diacritics 2')"
+            )
+        )
+        session.execute(
+            text(
+                f"INSERT INTO temp.ref_{fts}(rowid, {column}) "
+                f"SELECT id, omnitui_cjk({column}) FROM {table}"
+            )
+        )
+        words = []
+        for name, db in ((fts, "main"), (f"ref_{fts}", "temp")):
+            session.execute(
+                text(f"CREATE VIRTUAL TABLE temp.v_{name} USING fts5vocab({db}, {name}, instance)")
+            )
+            rows = session.execute(text(f"SELECT doc, term, offset FROM temp.v_{name}")).all()
+            words.append(sorted(tuple(r) for r in rows))
+        assert words[0] == words[1], fts
+        assert words[0], fts
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=40))
+def test_postgres_spaces_cjk_exactly_as_python(session: Session, sample: str) -> None:
+    """The one rule spelt twice (storage.cjk): PostgreSQL's omnitui_cjk() and Python's
+    spaced() give the same text, so the index and the query agree."""
+    row = session.execute(text("SELECT omnitui_cjk(:t)"), {"t": sample}).scalar_one()
+    assert row == spaced(sample)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgres_search_uses_the_cjk_indexes(session: Session, corpus) -> None:  # noqa: ANN001
+    """The queries' expression is the indexes' one: the planner can use the GIN index."""
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = session.execute(
+        text(
+            "EXPLAIN SELECT id FROM message WHERE to_tsvector('simple', omnitui_cjk(text)) "
+            "@@ to_tsquery('simple', '''订 单''')"
+        )
+    ).all()
+    assert any("ix_message_fts" in line[0] for line in plan), plan
