@@ -11,7 +11,7 @@ index scan on ``(urgency_due, recency, id)``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -345,6 +346,18 @@ class AccountState(SQLModel, table=True):
     last_error: str | None = None
     last_error_at: datetime | None = _ts()
     retry_after: datetime | None = _ts()
+
+
+class _Mapped(Protocol):
+    __table__: Table
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy ``Table`` of a table model (``Conversation.__table__``).
+
+    SQLModel sets ``__table__`` when the class is made; its stubs do not declare it.
+    """
+    return cast(_Mapped, model).__table__
 
 
 def now() -> datetime:

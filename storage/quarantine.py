@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, func
+from sqlalchemy import Connection, func
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from storage.limits import clamp_id, clamp_text
-from storage.models import Quarantine
+from storage.models import Quarantine, table_of
 from storage.types import utcnow
 
 #: Longest error kept (a description, never content).
@@ -134,8 +134,7 @@ def _aware(value: datetime) -> datetime:
 
 def listing(conn: Connection, *, account: str | None = None) -> list[QuarantineInfo]:
     """Every kept item, oldest first, without payloads."""
-    # SQLModel sets ``__table__`` when the class is made; its stubs do not declare it.
-    q: Table = Quarantine.__table__  # type: ignore[attr-defined]
+    q = table_of(Quarantine)
     stmt = core_select(
         q.c.id,
         q.c.account,
@@ -173,5 +172,5 @@ def listing(conn: Connection, *, account: str | None = None) -> list[QuarantineI
 
 def count(conn: Connection) -> int:
     """How many items wait in the quarantine (the status line, ``doctor``)."""
-    q: Table = Quarantine.__table__  # type: ignore[attr-defined]  # see listing()
+    q = table_of(Quarantine)
     return int(conn.execute(select(func.count()).select_from(q)).scalar() or 0)

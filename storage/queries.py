@@ -10,9 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, TypeAlias, overload
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
+    Label,
+    Row,
+    Select,
     and_,
     bindparam,
     case,
@@ -36,17 +41,22 @@ from storage.models import (
     Identity,
     Message,
     Outbox,
+    table_of,
 )
 from storage.types import epoch
 
-C = Conversation.__table__.c  # type: ignore[attr-defined]
-CU = Customer.__table__.c  # type: ignore[attr-defined]
-M = Message.__table__.c  # type: ignore[attr-defined]
-ID = Identity.__table__.c  # type: ignore[attr-defined]
-A = Attachment.__table__.c  # type: ignore[attr-defined]
-O = Outbox.__table__.c  # type: ignore[attr-defined]  # noqa: E741
-AS = AccountState.__table__.c  # type: ignore[attr-defined]
-D = Draft.__table__.c  # type: ignore[attr-defined]
+C = table_of(Conversation).c
+CU = table_of(Customer).c
+M = table_of(Message).c
+ID = table_of(Identity).c
+A = table_of(Attachment).c
+O = table_of(Outbox).c  # noqa: E741
+AS = table_of(AccountState).c
+D = table_of(Draft).c
+
+#: A SELECT of any columns, and one row of its result (strings: typing only).
+_AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
+_AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 
 ACTIVE_STATUSES = ("open", "pending")
 
@@ -87,7 +97,7 @@ def first_line(text: str | None) -> str:
     return next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")[:200]
 
 
-def _snippet_col(conversation_id):  # noqa: ANN001, ANN202 - a column; a scalar subquery
+def _snippet_col(conversation_id: ColumnElement[int]) -> Label[Any]:
     """The start of the customer's newest message in the conversation (an index seek
     on ``ix_message_conversation``, newest first, to the first inbound one)."""
     return (
@@ -100,7 +110,7 @@ def _snippet_col(conversation_id):  # noqa: ANN001, ANN202 - a column; a scalar 
     )
 
 
-def _draft_col(conversation_id):  # noqa: ANN001, ANN202
+def _draft_col(conversation_id: ColumnElement[int]) -> Label[bool]:
     """Whether an unsent draft with text waits on the conversation (a primary-key seek)."""
     return exists(
         select(literal(1)).where(D.conversation_id == conversation_id, D.body != "")
@@ -156,7 +166,7 @@ class InboxRow:
         return self.subject or self.preview
 
 
-def _inbox_columns() -> list:
+def _inbox_columns() -> list[ColumnElement[Any]]:
     return [
         C.id,
         C.ref,
@@ -178,7 +188,7 @@ def _inbox_columns() -> list:
     ]
 
 
-def _clock_col():  # noqa: ANN202 - a labelled CASE
+def _clock_col() -> Label[Any]:
     """:func:`running_clock` in SQL, so the inbox reads one short string, not four
     timestamps (both backends store them naive UTC, so they compare in order)."""
     fr = and_(C.first_responded_at.is_(None), C.first_response_due.is_not(None))
@@ -201,13 +211,13 @@ def _clock_col():  # noqa: ANN202 - a labelled CASE
     ).label("clock")
 
 
-def _with_extras(q, conversation_id):  # noqa: ANN001, ANN202 - a Select; a column
+def _with_extras(q: _AnySelect, conversation_id: ColumnElement[int]) -> _AnySelect:
     """Add the customer's snippet and the draft flag, computed per returned row."""
     return q.add_columns(_snippet_col(conversation_id), _draft_col(conversation_id))
 
 
-def _where(flt: InboxFilter) -> list:
-    conds = []
+def _where(flt: InboxFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
     if flt.statuses:
         conds.append(C.status.in_(flt.statuses))
     if flt.channels:
@@ -223,7 +233,7 @@ def _where(flt: InboxFilter) -> list:
     return conds
 
 
-def _row(r) -> InboxRow:  # noqa: ANN001 - a SQLAlchemy Row
+def _row(r: _AnyRow) -> InboxRow:
     due = None if r.urgency_due >= NO_DUE else datetime.fromtimestamp(r.urgency_due, UTC)
     snippet = first_line(r.snippet) if r.snippet is not None else (r.preview or "")
     return InboxRow(
@@ -251,10 +261,10 @@ def _row(r) -> InboxRow:  # noqa: ANN001 - a SQLAlchemy Row
     )
 
 
-def _base(flt: InboxFilter):  # noqa: ANN202
+def _base(flt: InboxFilter) -> _AnySelect:
     return (
         select(*_inbox_columns())
-        .select_from(Conversation.__table__.join(Customer.__table__, CU.id == C.customer_id))  # type: ignore[attr-defined]
+        .select_from(table_of(Conversation).join(table_of(Customer), CU.id == C.customer_id))
         .where(*_where(flt))
     )
 
@@ -267,7 +277,7 @@ def _key_params(key: InboxKey | None) -> dict[str, int]:
 
 
 @lru_cache(maxsize=64)
-def _ordered(flt: InboxFilter, key_side: str, *, descending: bool, limit: int):  # noqa: ANN202
+def _ordered(flt: InboxFilter, key_side: str, *, descending: bool, limit: int) -> _AnySelect:
     """The inbox query in key order, built once per filter and shape (the key itself is
     bound at execution). ``key_side``: ``""`` (from the start), ``">"`` (after the
     bound key) or ``"<"`` (before it).
@@ -338,7 +348,7 @@ def inbox_at(conn: Connection, flt: InboxFilter, offset: int, limit: int = 100) 
 
 def inbox_count(conn: Connection, flt: InboxFilter) -> int:
     """How many conversations the filter selects."""
-    q = select(func.count()).select_from(Conversation.__table__).where(*_where(flt))  # type: ignore[attr-defined]
+    q = select(func.count()).select_from(table_of(Conversation)).where(*_where(flt))
     return int(conn.execute(q).scalar_one())
 
 
@@ -346,7 +356,7 @@ def inbox_position(conn: Connection, flt: InboxFilter, key: InboxKey) -> int:
     """The index of the row with ``key`` in the filtered inbox."""
     q = (
         select(func.count())
-        .select_from(Conversation.__table__)  # type: ignore[attr-defined]
+        .select_from(table_of(Conversation))
         .where(*_where(flt), tuple_(C.urgency_due, C.recency, C.id) < tuple_(*key))
     )
     return int(conn.execute(q).scalar_one())
@@ -366,7 +376,7 @@ def inbox_rows_by_id(conn: Connection, ids: Sequence[int]) -> list[InboxRow]:
         return []
     q = _with_extras(
         select(*_inbox_columns())
-        .select_from(Conversation.__table__.join(Customer.__table__, CU.id == C.customer_id))  # type: ignore[attr-defined]
+        .select_from(table_of(Conversation).join(table_of(Customer), CU.id == C.customer_id))
         .where(C.id.in_(list(ids))),
         C.id,
     )
@@ -405,6 +415,10 @@ class ThreadItem:
     delivery_error: str | None = None
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: datetime | None) -> datetime | None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
@@ -449,7 +463,7 @@ def thread(conn: Connection, conversation_id: int, *, limit: int = 500) -> list[
             O.state.label("delivery"),
             O.last_error.label("delivery_error"),
         )
-        .select_from(Message.__table__.outerjoin(Outbox.__table__, O.sent_message_id == M.id))  # type: ignore[attr-defined]
+        .select_from(table_of(Message).outerjoin(table_of(Outbox), O.sent_message_id == M.id))
         .where(M.conversation_id == conversation_id)
         .order_by(M.sent_at.desc(), M.id.desc())
         .limit(limit)
@@ -467,7 +481,7 @@ def thread(conn: Connection, conversation_id: int, *, limit: int = 500) -> list[
             to_addrs=tuple(r.to_addrs or ()),
             subject=r.subject,
             text=r.text,
-            sent_at=_aware(r.sent_at),  # type: ignore[arg-type]
+            sent_at=_aware(r.sent_at),
             external_id=r.external_id,
             message_id=r.message_id,
             attachments=tuple(atts.get(r.id, ())),
@@ -522,7 +536,7 @@ class ConversationInfo:
     due: datetime | None
     customer: CustomerInfo
     unread: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def clock(self) -> str | None:
@@ -557,7 +571,7 @@ def customer_info(conn: Connection, customer_id: int) -> CustomerInfo | None:
 
 def conversation_info(conn: Connection, conversation_id: int) -> ConversationInfo | None:
     """Header fields of one conversation, or None if it does not exist."""
-    r = conn.execute(select(Conversation.__table__).where(C.id == conversation_id)).first()  # type: ignore[attr-defined]
+    r = conn.execute(select(table_of(Conversation)).where(C.id == conversation_id)).first()
     if r is None:
         return None
     cust = customer_info(conn, r.customer_id)
@@ -572,7 +586,7 @@ def conversation_info(conn: Connection, conversation_id: int) -> ConversationInf
         priority=r.priority,
         assignee=r.assignee,
         tags=tuple(r.tags or ()),
-        created_at=_aware(r.created_at),  # type: ignore[arg-type]
+        created_at=_aware(r.created_at),
         first_response_due=_aware(r.first_response_due),
         first_responded_at=_aware(r.first_responded_at),
         next_response_due=_aware(r.next_response_due),
@@ -669,7 +683,7 @@ def customer_history(conn: Connection, customer_id: int, *, limit: int = 200) ->
             r.subject,
             first_line(r.snippet) if r.snippet is not None else r.preview,
             _aware(r.last_message_at),
-            r.message_count,  # type: ignore[arg-type]
+            r.message_count,
         )
         for r in conn.execute(q)
     ]
@@ -705,7 +719,7 @@ def account_health(conn: Connection) -> list[AccountHealth]:
     ]
 
 
-def outbox_for_conversation(conn: Connection, conversation_id: int) -> list[dict]:
+def outbox_for_conversation(conn: Connection, conversation_id: int) -> list[dict[str, Any]]:
     """Unsent outbox items of a conversation (state, body, error), oldest first."""
     q = (
         select(O.id, O.state, O.body, O.last_error, O.created_at, O.attempts)

@@ -33,6 +33,7 @@ from storage.models import (
     RawMessage,
     RefAlias,
     SyncCursor,
+    table_of,
 )
 from storage.types import epoch, utcnow
 
@@ -270,9 +271,9 @@ def store_payloads(
         for att in attachments
     ]
     if raws:
-        s.execute(insert(RawMessage.__table__), raws)  # type: ignore[attr-defined]
+        s.execute(insert(table_of(RawMessage)), raws)
     if atts:
-        s.execute(insert(Attachment.__table__), atts)  # type: ignore[attr-defined]
+        s.execute(insert(table_of(Attachment)), atts)
 
 
 def log_events(s: Session, events: Sequence[dict[str, Any]]) -> None:
@@ -291,7 +292,7 @@ def log_events(s: Session, events: Sequence[dict[str, Any]]) -> None:
         }
         for e in events
     ]
-    s.execute(insert(Event.__table__), rows)  # type: ignore[attr-defined]
+    s.execute(insert(table_of(Event)), rows)
 
 
 def count_message(conv: Conversation, msg: Message) -> None:
@@ -331,7 +332,7 @@ def insert_conversations(s: Session, rows: Sequence[dict[str, Any]]) -> list[int
     """Insert new open conversations in bulk (``account``, ``channel``, ``customer_id``,
     ``thread_key``, ``subject``, ``created_at``), set their references, and return
     their ids in order."""
-    table = Conversation.__table__  # type: ignore[attr-defined]
+    table = table_of(Conversation)
     full = [
         {
             **row,
@@ -363,7 +364,7 @@ def insert_conversations(s: Session, rows: Sequence[dict[str, Any]]) -> list[int
 
 def insert_messages(s: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert message rows in bulk; returns their ids in order."""
-    table = Message.__table__  # type: ignore[attr-defined]
+    table = table_of(Message)
     now = utcnow()
     full = [{"received_at": now, "author": None, **row} for row in rows]
     result = s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), full)
@@ -401,10 +402,11 @@ def known_messages(
 
 def edit_message_text(s: Session, account: str, external_id: str, text: str) -> None:
     """Replace a stored message's text (the customer edited it on their side)."""
+    table = table_of(Message)
     s.execute(
-        update(Message.__table__)  # type: ignore[attr-defined]
-        .where(Message.__table__.c.account == account)  # type: ignore[attr-defined]
-        .where(Message.__table__.c.external_id == external_id)  # type: ignore[attr-defined]
+        update(table)
+        .where(table.c.account == account)
+        .where(table.c.external_id == external_id)
         .values(text=text)
     )
 
@@ -430,7 +432,9 @@ def phone_owners(s: Session, phones: set[str]) -> dict[str, set[int]]:
             .distinct()
         ).all()
         for phone, customer_id in rows:
-            out.setdefault(phone, set()).add(customer_id)  # type: ignore[arg-type]
+            # ``phone`` is one of ``phones`` (so set); ``customer_id`` is NOT NULL.
+            assert phone is not None and customer_id is not None
+            out.setdefault(phone, set()).add(customer_id)
     return out
 
 
@@ -553,12 +557,12 @@ def forget_customer(s: Session, customer_id: int, *, actor: str = "me") -> dict[
     counts = {
         "conversations": len(conv_ids),
         "messages": s.exec(
-            select(func.count(Message.id)).where(Message.conversation_id.in_(conv_ids))
+            select(func.count(col(Message.id))).where(col(Message.conversation_id).in_(conv_ids))
         ).one()
         if conv_ids
         else 0,
         "identities": s.exec(
-            select(func.count(Identity.id)).where(Identity.customer_id == customer_id)
+            select(func.count(col(Identity.id))).where(Identity.customer_id == customer_id)
         ).one(),
     }
     addresses = list(
@@ -566,11 +570,11 @@ def forget_customer(s: Session, customer_id: int, *, actor: str = "me") -> dict[
     )
     counts["quarantined"] = quarantine.forget_mentions(s, addresses)
     if conv_ids:
-        s.exec(delete(Outbox).where(Outbox.conversation_id.in_(conv_ids)))
-        s.exec(delete(Draft).where(Draft.conversation_id.in_(conv_ids)))
-        s.exec(delete(Event).where(Event.conversation_id.in_(conv_ids)))
-    s.exec(delete(Event).where(Event.customer_id == customer_id))
-    s.exec(delete(Customer).where(Customer.id == customer_id))
+        s.exec(delete(Outbox).where(col(Outbox.conversation_id).in_(conv_ids)))
+        s.exec(delete(Draft).where(col(Draft.conversation_id).in_(conv_ids)))
+        s.exec(delete(Event).where(col(Event.conversation_id).in_(conv_ids)))
+    s.exec(delete(Event).where(col(Event.customer_id) == customer_id))
+    s.exec(delete(Customer).where(col(Customer.id) == customer_id))
     s.flush()
     log_event(s, "customer.forgotten", actor=actor, detail={"former_id": customer_id, **counts})
     return counts
