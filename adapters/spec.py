@@ -99,6 +99,13 @@ class AdapterSpec(Generic[A_co]):
         no window."""
         return ALWAYS_OPEN
 
+    def max_file_bytes(self, settings: Mapping[str, Any]) -> int:
+        """The largest file a reply of this kind may carry (all files together), in
+        bytes; 0 when the channel cannot send files from here (Twilio wants a public
+        URL for media, for instance). The desk refuses a larger or impossible
+        attachment before the reply is queued. The base sends none."""
+        return 0
+
     def templates(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """The account's approved templates, name -> platform id (WhatsApp's Content
         SIDs); the base has none."""
