@@ -46,6 +46,10 @@ def reply(
         list[str] | None,
         typer.Option("--var", help="A template variable KEY=VALUE (repeat for each)."),
     ] = None,
+    attach: Annotated[
+        list[str] | None,
+        typer.Option("--attach", help="Send this file with the reply (repeat for each)."),
+    ] = None,
 ) -> None:
     """Queue a reply (or add a private note); the next sync round sends it."""
     from sqlmodel import Session
@@ -63,6 +67,16 @@ def reply(
     if template is not None and note:
         fail("--template: a note is never sent; write it with --body-file")
     variables = template_variables(var or [])
+    if attach and (note or template is not None):
+        fail("--attach: only with a reply's text (--body-file or --kb), not a note or template")
+    files = []
+    if attach:
+        from omnitui.desk.reply_files import read_files
+
+        try:
+            files = read_files(attach)
+        except DeskError as exc:
+            fail(f"--attach {exc}")
     cfg = load()
     article = None
     if kb is not None:
@@ -89,8 +103,12 @@ def reply(
                 desk.note(s, conv, body)
                 what = "note added to"
             else:
-                item = desk.reply(s, conv, body)
+                item = desk.reply(s, conv, body, files=files)
                 what = f"reply #{item.id} queued on {conv.channel} for"
+                if files:
+                    what = (
+                        f"reply #{item.id} with {len(files)} file(s) queued on {conv.channel} for"
+                    )
         except DeskError as exc:
             fail(str(exc))
         s.commit()

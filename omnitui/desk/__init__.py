@@ -26,7 +26,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from adapters.base import InboundMessage, ReplyWindow
+from adapters.base import InboundMessage, OutboundAttachment, ReplyWindow
 from omnitui.desk import (
     acknowledgement,
     clocks,
@@ -81,10 +81,18 @@ class Desk(DeskSettings):
 
     # -- replies and notes -------------------------------------------------------
     def reply(
-        self, s: Session, conv: Conversation, body: str, *, at: datetime | None = None
+        self,
+        s: Session,
+        conv: Conversation,
+        body: str,
+        *,
+        at: datetime | None = None,
+        files: Sequence[OutboundAttachment] = (),
     ) -> Outbox:
-        """Queue a public reply; it shows in the thread at once as ``queued``."""
-        return conversation_ops.reply(self, s, conv, body, at=at)
+        """Queue a public reply (with ``files``, read by
+        :func:`omnitui.desk.reply_files.read_files`); it shows in the thread at once as
+        ``queued``."""
+        return conversation_ops.reply(self, s, conv, body, at=at, files=files)
 
     def reply_template(
         self,

@@ -33,6 +33,11 @@ class AccountRule:
         spec = _spec(self.kind)
         return {} if spec is None else spec.templates(self.settings)
 
+    def max_file_bytes(self) -> int:
+        """The most a reply of this account may carry in files (0: none)."""
+        spec = _spec(self.kind)
+        return 0 if spec is None else int(spec.max_file_bytes(self.settings))
+
 
 def _spec(kind: str) -> Any:
     from adapters import registry

@@ -11,14 +11,15 @@ where the helpdesks differ are in docs/WORKFLOW.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from omnitui.desk import clocks, reply_windows
+from adapters.base import OutboundAttachment
+from omnitui.desk import clocks, reply_files, reply_windows
 from omnitui.desk.lifecycle import change_status, customer_vip
 from omnitui.desk.outbox import queue_out
 from omnitui.desk.settings import DeskError, DeskSettings, ReplyWindowClosed, WorkflowError
@@ -40,19 +41,33 @@ _TAG = re.compile(r"^[\w][\w.:/+-]{0,63}$")
 
 # -- reply and note ---------------------------------------------------------------
 def reply(
-    settings: DeskSettings, s: Session, conv: Conversation, body: str, *, at: datetime | None
+    settings: DeskSettings,
+    s: Session,
+    conv: Conversation,
+    body: str,
+    *,
+    at: datetime | None,
+    files: Sequence[OutboundAttachment] = (),
 ) -> Outbox:
-    """Queue a public reply; it shows in the thread at once as ``queued``. A reply its
-    platform's window does not allow now is refused (:class:`ReplyWindowClosed`);
-    one the window allows only with a message tag carries the tag."""
+    """Queue a public reply, with ``files`` if any; it shows in the thread at once as
+    ``queued``. A reply its platform's window does not allow now is refused
+    (:class:`ReplyWindowClosed`); one the window allows only with a message tag
+    carries the tag; files the channel cannot take are refused (:class:`DeskError`)."""
     body = body.strip("\n")
-    if not body.strip():
+    if not body.strip() and not files:
         raise DeskError("the reply is empty")
     at = at or utcnow()
     window = reply_windows.window_for(settings.accounts, s, conv, at)
     if not window.allows_text:
         raise ReplyWindowClosed(f"{conv.ref}: {window.reason or 'the reply window is closed'}")
-    return _queued_reply(settings, s, conv, body, at, {"tag": window.tag} if window.tag else {})
+    reply_files.check_files(settings.accounts, conv, files)
+    options = {"tag": window.tag} if window.tag else {}
+    item = _queued_reply(settings, s, conv, body, at, options)
+    if files:
+        msg = s.get(Message, item.sent_message_id)
+        assert msg is not None
+        reply_files.attach(s, msg, files)
+    return item
 
 
 def reply_template(

@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, update
+from sqlalchemy import CursorResult, Engine, update
 from sqlmodel import Session, col, select
 
 from adapters import registry
@@ -48,6 +48,7 @@ from adapters.base import (
 from omnitui.desk import ACK_AUTHOR, Desk
 from omnitui.desk.acknowledgement import needs_writing
 from omnitui.desk.message_ids import make_message_id
+from omnitui.desk.reply_files import files_of
 from omnitui.sync.inbound_clean import storable
 from omnitui.sync.inbound_record import INBOUND_JSON, inbound_to_json
 from storage import quarantine
@@ -533,7 +534,7 @@ class SyncService:
         any number of processes exactly one gets it."""
         now = utcnow()
         with Session(self.engine) as s:
-            claimed = s.execute(
+            result = s.execute(
                 update(Outbox)
                 .where(
                     col(Outbox.id) == outbox_id,
@@ -541,7 +542,9 @@ class SyncService:
                     (col(Outbox.next_attempt_at).is_(None)) | (col(Outbox.next_attempt_at) <= now),
                 )
                 .values(state="sending", updated_at=now)
-            ).rowcount
+            )
+            # An UPDATE's result is a CursorResult (Session.execute is typed for any).
+            claimed = cast("CursorResult[Any]", result).rowcount
             s.commit()
         return claimed == 1
 
@@ -695,6 +698,7 @@ def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
         template=options.get("template"),
         template_variables=tuple(sorted((options.get("variables") or {}).items())),
         tag=options.get("tag"),
+        attachments=files_of(s, item.sent_message_id),
     )
 
 

@@ -5,6 +5,7 @@ or nothing may go, tags what needs a tag, and the outbox carries it to the adapt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,15 @@ from omnitui.desk.account_rule import AccountRule
 from omnitui.sync import outbound_for
 from storage.models import Conversation, Outbox
 from tests.support.cli_run import command
+from tests.support.window_spec import plug_window_kind
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def toy_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    plug_window_kind(monkeypatch)
+    yield
 
 
 def desk(**settings: Any) -> Desk:

@@ -1,6 +1,6 @@
 """A toy adapter kind with the shapes of the platforms' reply-window rules
 (WhatsApp's 24 hours then templates, Messenger's tag for 7 days, WeChat's message
-count), plugged into the registry as ``toywin`` for a test."""
+count) and a file limit, plugged into the registry as ``toywin`` for a test."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ class WindowSpec(AdapterSpec[Any]):
         if settings.get("tag") and now < last_inbound_at + timedelta(days=7):
             return ReplyWindow("tagged", tag="HUMAN_AGENT", reason="tagged: HUMAN_AGENT")
         return ReplyWindow("template_only", reason="the 24-hour window closed: templates only")
+
+    def max_file_bytes(self, settings: Mapping[str, Any]) -> int:
+        """The ``max_file_bytes`` setting (default: no files)."""
+        return int(settings.get("max_file_bytes", 0))
 
     def templates(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """The ``templates`` setting as it is."""
