@@ -189,8 +189,13 @@ class TwilioAdapter(ApiAdapter):
         body = json_body(service, response)
         if response.status_code in (200, 201):
             return body
+        raise self.failure(service, response, body)
+
+    def failure(self, service: str, response: httpx.Response, body: dict[str, Any]) -> AdapterError:
+        """The error a failed REST answer means: Twilio's message and error code, the
+        credentials removed (a kind built on this one maps codes of its own)."""
         detail = f"{body.get('message', '')} (code {body.get('code', '?')})"
-        raise error_for(service, response, body, scrub(detail, basic_forms(*auth)))
+        return error_for(service, response, body, scrub(detail, basic_forms(*self.auth)))
 
     def _pages(self, resource: str, key: str, params: dict[str, str]) -> list[Any]:
         """Every record of a listing. A page over ``max_response_bytes`` starts the
