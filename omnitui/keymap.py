@@ -142,6 +142,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "composer_kb", "ctrl+o", "kb_picker", "composer", "Knowledge-base answer (or / first)"
     ),
+    ActionSpec(
+        "composer_attach", "ctrl+f", "attach", "composer", "Attach a file (its path; empty: none)"
+    ),
     ActionSpec("composer_close", "escape", "close", "composer", "Close (keeps the draft)"),
 )
 

@@ -26,7 +26,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from adapters.base import InboundMessage, OutboundAttachment, ReplyWindow
+from adapters.base import AdapterError, InboundMessage, OutboundAttachment, ReplyWindow
 from omnitui.desk import (
     acknowledgement,
     clocks,
@@ -113,9 +113,13 @@ class Desk(DeskSettings):
         return reply_windows.window_for(self.accounts, s, conv, now)
 
     def templates(self, conv: Conversation) -> dict[str, str]:
-        """The approved templates of the conversation's account, name -> platform id."""
+        """The approved templates of the conversation's account, name -> platform id
+        (none while the account's table is invalid: sending one says why)."""
         rule = self.accounts.get(conv.account)
-        return rule.templates() if rule else {}
+        try:
+            return rule.templates() if rule else {}
+        except AdapterError:
+            return {}
 
     def note(
         self, s: Session, conv: Conversation, body: str, *, at: datetime | None = None

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from adapters.base import ALWAYS_OPEN, ReplyWindow
+from adapters.base import ALWAYS_OPEN, AdapterError, ReplyWindow
 from omnitui.desk.account_rule import AccountRule
 from omnitui.desk.settings import ReplyWindowClosed
 from storage.models import Conversation, Message
@@ -54,7 +54,10 @@ def template_for(rules: Mapping[str, AccountRule], conv: Conversation, name: str
     """The platform id of template ``name`` on the account of ``conv``; a one-line
     :class:`ReplyWindowClosed` names the ones there are when it is unknown."""
     rule = rules.get(conv.account)
-    templates = rule.templates() if rule else {}
+    try:
+        templates = rule.templates() if rule else {}
+    except AdapterError as exc:
+        raise ReplyWindowClosed(f"account {conv.account}: {exc}") from None
     if name in templates:
         return templates[name]
     if not templates:

@@ -499,16 +499,20 @@ class OmniApp(DeskActions, App):
             inbox.reload_rows()  # the draft mark
 
     @work(thread=True, group="writes")
-    def submit(self, conversation_id: int, mode: str, text: str) -> None:
-        """Queue a reply or add a note; the draft goes in the same transaction. If it
-        cannot be written, the text stays the draft (and goes back in the composer)."""
+    def submit(
+        self, conversation_id: int, mode: str, text: str, files: tuple[str, ...] = ()
+    ) -> None:
+        """Queue a reply (with the files at ``files``) or add a note; the draft goes in
+        the same transaction. If it cannot be written, the text stays the draft (and
+        goes back in the composer, with its files)."""
         from omnitui.desk import drafts
+        from omnitui.desk.reply_files import read_files
 
         def write(s: Session, c: Conversation) -> None:
             if mode == "note":
                 self.desk.note(s, c, text)
             else:
-                self.desk.reply(s, c, text)
+                self.desk.reply(s, c, text, files=read_files(files))
             drafts.discard(s, conversation_id)
 
         if mode == "note":
@@ -522,7 +526,7 @@ class OmniApp(DeskActions, App):
             )
         if not done:
             drafts.save_now(self.engine, conversation_id, mode, text, self.desk.agent)
-            self.call_from_thread(self._restore_draft, conversation_id, mode, text)
+            self.call_from_thread(self._restore_draft, conversation_id, mode, text, files)
             return
         if mode == "note":
             return
@@ -548,10 +552,12 @@ class OmniApp(DeskActions, App):
         if send_all_local(self.engine, self.desk, after_id=self._demo_floor):
             self.call_from_thread(self.data_changed)
 
-    def _restore_draft(self, conversation_id: int, mode: str, text: str) -> None:
+    def _restore_draft(
+        self, conversation_id: int, mode: str, text: str, files: tuple[str, ...] = ()
+    ) -> None:
         screen = self.screen
         if isinstance(screen, ConversationScreen):
-            screen.restore_after_failure(conversation_id, mode, text)
+            screen.restore_after_failure(conversation_id, mode, text, files)
 
     @work(thread=True, group="writes")
     def resolve(self, conversation_id: int, *, draft_kept: bool = False) -> None:

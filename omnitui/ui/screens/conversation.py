@@ -15,6 +15,7 @@ from textual.widgets import TextArea
 
 from omnitui.desk.drafts import DraftText
 from omnitui.ui.bindings import bindings
+from omnitui.ui.screens.prompts import InputScreen
 from omnitui.ui.widgets.composer import Composer
 from omnitui.ui.widgets.history_pane import HistoryPane
 from omnitui.ui.widgets.status_line import StatusLine
@@ -118,6 +119,7 @@ class ConversationScreen(Screen):
         self.composer.conversation_id = None
         self.composer.text = ""
         self.composer.warnings = []
+        self.composer.files = []
         self.composer.display = False
         self.conversation_id = conversation_id
         self.loaded = None
@@ -436,7 +438,7 @@ class ConversationScreen(Screen):
 
     @on(Composer.Submitted)
     def _submitted(self, event: Composer.Submitted) -> None:
-        if not event.text.strip():
+        if not event.text.strip() and not event.files:
             self.notify("Nothing to send.", severity="warning")
             return
         cid = self.conversation_id
@@ -444,17 +446,47 @@ class ConversationScreen(Screen):
             self._save_timer.stop()
             self._save_timer = None
         self.omni.drafts.remember(cid, event.mode, "")  # dropped by the send itself
-        self.omni.submit(cid, event.mode, event.text)
+        self.omni.submit(cid, event.mode, event.text, event.files)
+        self.composer.set_files([])
         self.composer.text = ""
         self.composer.display = False
         self.query_one(ThreadView).focus()
 
-    def restore_after_failure(self, conversation_id: int, mode: str, text: str) -> None:
-        """The reply could not be queued: its text is back in the composer."""
+    def restore_after_failure(
+        self, conversation_id: int, mode: str, text: str, files: tuple[str, ...] = ()
+    ) -> None:
+        """The reply could not be queued: its text and files are back in the composer."""
         if conversation_id == self.conversation_id and not self.composer.has_draft:
             self.composer.conversation_id = conversation_id
+            self.composer.files = list(files)
             self.composer.show_draft(mode, self._reply_target(), text, self.loaded.info.channel)
             self.omni.drafts.remember(conversation_id, mode, text)
+
+    @on(Composer.AttachRequested)
+    def _attach_file(self, _event: Composer.AttachRequested) -> None:
+        composer = self.composer
+
+        def problem(text: str) -> str | None:
+            path = text.strip()
+            if path and not Path(path).expanduser().is_file():
+                return f"{path}: not a file"
+            return None
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+            path = text.strip()
+            composer.set_files([*composer.files, path] if path else [])
+            composer.focus()
+
+        self.app.push_screen(
+            InputScreen(
+                "Attach a file",
+                hint="its path (~ works); empty removes the attached files",
+                check=problem,
+            ),
+            chosen,
+        )
 
     @on(Composer.EditorRequested)
     def _to_editor(self, event: Composer.EditorRequested) -> None:

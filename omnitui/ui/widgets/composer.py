@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -23,12 +25,13 @@ class Composer(TextArea):
     """
 
     class Submitted(Message):
-        """The agent pressed send."""
+        """The agent pressed send (``files``: paths attached to a reply)."""
 
-        def __init__(self, mode: str, text: str) -> None:
+        def __init__(self, mode: str, text: str, files: tuple[str, ...] = ()) -> None:
             super().__init__()
             self.mode = mode
             self.text = text
+            self.files = files
 
     class EditorRequested(Message):
         """Continue this draft in $EDITOR."""
@@ -43,6 +46,9 @@ class Composer(TextArea):
 
     class PickerRequested(Message):
         """``/`` in an empty composer, or ctrl+o: pick a knowledge-base answer."""
+
+    class AttachRequested(Message):
+        """ctrl+f: attach a file to the reply (asks for its path)."""
 
     HINT = "ctrl+s send · ctrl+e $EDITOR · esc leave (draft kept)"
 
@@ -62,6 +68,8 @@ class Composer(TextArea):
         self.conversation_id: int | None = None
         #: Placeholder warnings of an inserted answer, shown until the text is fixed.
         self.warnings: list[str] = []
+        #: Paths of the files attached to the reply (kept while the console runs).
+        self.files: list[str] = []
 
     def open(self, mode: str, target: str, channel: str = "") -> None:
         """Show for a reply or a note, and type into it."""
@@ -82,8 +90,23 @@ class Composer(TextArea):
         self.target = target
         self.channel = channel
         self.set_class(mode == "note", "note")
-        self.border_title = "private note (never sent)" if mode == "note" else f"reply by {target}"
+        self._title()
         self._update_hint()
+
+    def _title(self) -> None:
+        if self.mode == "note":
+            self.border_title = "private note (never sent)"
+            return
+        title = f"reply by {self.target}"
+        if self.files:
+            names = ", ".join(Path(f).name for f in self.files)
+            title += f" · {len(self.files)} file{'s' if len(self.files) != 1 else ''}: {names}"
+        self.border_title = title
+
+    def set_files(self, files: list[str]) -> None:
+        """Attach these paths to the reply (shown in the title)."""
+        self.files = list(files)
+        self._title()
 
     def on_focus(self) -> None:
         self._update_hint(focused=True)
@@ -118,11 +141,18 @@ class Composer(TextArea):
 
     @property
     def has_draft(self) -> bool:
-        """Whether there is text that would be lost."""
-        return bool(self.text.strip())
+        """Whether there is text (or an attached file) that would be lost."""
+        return bool(self.text.strip() or self.files)
 
     def action_send(self) -> None:
-        self.post_message(self.Submitted(self.mode, self.text))
+        files = tuple(self.files) if self.mode == "reply" else ()
+        self.post_message(self.Submitted(self.mode, self.text, files))
+
+    def action_attach(self) -> None:
+        if self.mode == "note":
+            self.app.notify("Notes are never sent: attach files to a reply.", markup=False)
+            return
+        self.post_message(self.AttachRequested())
 
     def action_composer_editor(self) -> None:
         self.post_message(self.EditorRequested(self.mode, self.text))
