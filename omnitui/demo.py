@@ -638,8 +638,8 @@ def seed(
         _generated(b, generated)
         repo.log_event(s, DEMO_MARK, detail={"seed": rng_seed})
         s.commit()
-        from sqlmodel import func, select
+        from sqlmodel import col, func, select
 
-        b.summary.conversations = s.exec(select(func.count(Conversation.id))).one()
-        b.summary.customers = s.exec(select(func.count(Customer.id))).one()
+        b.summary.conversations = s.exec(select(func.count(col(Conversation.id)))).one()
+        b.summary.customers = s.exec(select(func.count(col(Customer.id)))).one()
     return b.summary

@@ -19,16 +19,16 @@ from omnitui.desk.clocks import breached
 from omnitui.desk.identities import parse_customer_address
 from omnitui.sanitize import UNSAFE_FOR_OUTPUT
 from storage import queries
-from storage.models import Conversation, Customer, Identity, Message
+from storage.models import Conversation, Customer, Identity, Message, table_of
 from storage.repository import normalise_address
 
 __all__ = ["export_records", "to_json_line", "write_jsonl"]
 
 BATCH = 500
-C = Conversation.__table__.c  # type: ignore[attr-defined]
-M = Message.__table__.c  # type: ignore[attr-defined]
-CU = Customer.__table__.c  # type: ignore[attr-defined]
-ID = Identity.__table__.c  # type: ignore[attr-defined]
+C = table_of(Conversation).c
+M = table_of(Message).c
+CU = table_of(Customer).c
+ID = table_of(Identity).c
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -71,10 +71,10 @@ def export_records(
     while True:
         rows = list(
             conn.execute(
-                select(Conversation.__table__)
+                select(table_of(Conversation))
                 .where(C.id > after, *conds)
                 .order_by(C.id)
-                .limit(BATCH)  # type: ignore[attr-defined]
+                .limit(BATCH)
             )
         )
         if not rows:

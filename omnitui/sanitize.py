@@ -29,7 +29,7 @@ _SEQUENCES = re.compile(
 _INTRODUCERS = re.compile("[\x1b\x90\x98\x9b\x9d\x9e\x9f]")
 
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
-_DROP = {cp: None for cp in range(0x20) if cp not in (0x09, 0x0A)}
+_DROP: dict[int, str | None] = {cp: None for cp in range(0x20) if cp not in (0x09, 0x0A)}
 _DROP.update({0x7F: None})
 _DROP.update({cp: None for cp in range(0x80, 0xA0)})
 _DROP.update({ord(ch): None for ch in _BIDI})

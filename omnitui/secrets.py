@@ -84,7 +84,7 @@ def resolve_secret(account: AccountConfig, field: str = "password") -> str:
         from keyring.errors import KeyringError
 
         try:
-            value = keyring.get_password(SERVICE, keyring_username(account.name, field))
+            stored = keyring.get_password(SERVICE, keyring_username(account.name, field))
         except KeyringError as exc:
             raise SecretError(
                 f"{account.name}: the OS keyring is unavailable ({exc}); "
@@ -94,11 +94,11 @@ def resolve_secret(account: AccountConfig, field: str = "password") -> str:
         raise SecretError(
             f"{account.name}: keyring is not installed; " + _how(account.name, field)
         ) from None
-    if not value:
+    if not stored:
         raise SecretError(
             f"{account.name}: no {field} in the keyring; " + _how(account.name, field)
         )
-    return value
+    return stored
 
 
 def store_secret(account_name: str, field: str, value: str) -> None:

@@ -208,15 +208,15 @@ def _parse(path: Path, data: dict[str, Any], lines: TomlLines) -> Config:
     secret = _find_secret(data)
     if secret:
         leaf = str(secret[-1])
-        name = "ACCOUNT"
+        account_name = "ACCOUNT"
         if secret[0] == "accounts" and isinstance(secret[1], int):
             acct = data["accounts"][secret[1]]
-            name = acct.get("name", "ACCOUNT") if isinstance(acct, dict) else "ACCOUNT"
+            account_name = acct.get("name", "ACCOUNT") if isinstance(acct, dict) else "ACCOUNT"
         field_arg = "" if leaf == "password" else f" {leaf}"
         raise Problem(
             secret,
             f"{_dotted(secret)}: secrets are not allowed in the config file; "
-            f"store it in the keyring with `omnitui secrets set {name}{field_arg}`, or set "
+            f"store it in the keyring with `omnitui secrets set {account_name}{field_arg}`, or set "
             f"{leaf}_command (a command that prints it) or {leaf}_env (an environment variable)",
         )
     check_names(data)

@@ -36,18 +36,14 @@ def merge_customers(
         raise CustomerError("no such customer")
     counts = {
         "identities": s.exec(
-            select(func.count(Identity.id)).where(Identity.customer_id == other_id)
+            select(func.count(col(Identity.id))).where(Identity.customer_id == other_id)
         ).one(),
         "conversations": s.exec(
-            select(func.count(Conversation.id)).where(Conversation.customer_id == other_id)
+            select(func.count(col(Conversation.id))).where(Conversation.customer_id == other_id)
         ).one(),
     }
     for table in (Identity, Conversation, Event):
-        s.exec(
-            update(table)
-            .where(table.customer_id == other_id)  # type: ignore[attr-defined]
-            .values(customer_id=keep_id)
-        )
+        s.exec(update(table).where(col(table.customer_id) == other_id).values(customer_id=keep_id))
     keep.vip = keep.vip or other.vip
     if other.notes.strip() and other.notes.strip() not in keep.notes:
         keep.notes = "\n".join(x for x in (keep.notes.strip(), other.notes.strip()) if x)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -75,14 +76,14 @@ def save_now(engine: Engine, conversation_id: int, mode: str, body: str, author:
 
 def discard(s: Session, conversation_id: int) -> None:
     """Remove the conversation's draft (it was sent, or the agent threw it away)."""
-    s.exec(delete(Draft).where(col(Draft.conversation_id) == conversation_id))  # type: ignore[call-overload]
+    s.exec(delete(Draft).where(col(Draft.conversation_id) == conversation_id))
 
 
 def load(engine: Engine, conversation_id: int) -> DraftText | None:
     """The conversation's draft, if it has one."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(Draft.mode, Draft.body, Draft.updated_at).where(
+            select(col(Draft.mode), col(Draft.body), col(Draft.updated_at)).where(
                 col(Draft.conversation_id) == conversation_id
             )
         ).first()
@@ -96,9 +97,15 @@ def unsent(engine: Engine, limit: int = 20) -> tuple[int, list[UnsentDraft]]:
     conversation's reference."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Draft.conversation_id, Conversation.ref, Draft.mode, Draft.body)
+            select(
+                col(Draft.conversation_id),
+                col(Conversation.ref),
+                col(Draft.mode),
+                col(Draft.body),
+            )
             .join(Conversation, col(Conversation.id) == col(Draft.conversation_id))
             .order_by(col(Draft.updated_at).desc())
         ).all()
-    items = [UnsentDraft(r[0], r[1] or "", r[2], len(r[3])) for r in rows[:limit]]
+    # ``conversation_id`` is the primary key: never NULL (the model types it optional).
+    items = [UnsentDraft(cast(int, r[0]), r[1] or "", r[2], len(r[3])) for r in rows[:limit]]
     return len(rows), items

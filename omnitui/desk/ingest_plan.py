@@ -144,7 +144,12 @@ def plan_batch(
                 plan.mentions.append((conv, msg, refs))
         plan.placed.append(Planned(msg, sender, conv, new))
         index.landed(msg, conv, customer_id)
-        repo.count(conv, direction=msg.direction, text=msg.text, sent_at=msg.sent_at)
+        repo.count(
+            conv,  # type: ignore[arg-type]  # a ConvRecord has the fields count() updates
+            direction=msg.direction,
+            text=msg.text,
+            sent_at=msg.sent_at,
+        )
         if msg.auto_generated and AUTO_TAG not in conv.tags:
             # Auto-replies, bulk and list mail: visible to the agent, and never
             # answered by automation (mail loops).

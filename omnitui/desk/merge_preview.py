@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models import Conversation, Customer, Identity, Message
 
@@ -54,7 +54,7 @@ def conversation_side(s: Session, conv: Conversation) -> ConversationSide:
     """Describe ``conv``."""
     customer = s.get(Customer, conv.customer_id) if conv.customer_id is not None else None
     messages = s.exec(
-        select(func.count(Message.id)).where(Message.conversation_id == conv.id)
+        select(func.count(col(Message.id))).where(Message.conversation_id == conv.id)
     ).one()
     return ConversationSide(
         conv.ref or "",
@@ -75,7 +75,7 @@ def customer_side(s: Session, customer_id: int) -> CustomerSide | None:
         select(Identity.channel, Identity.address).where(Identity.customer_id == customer_id)
     ).all()
     count = s.exec(
-        select(func.count(Conversation.id)).where(Conversation.customer_id == customer_id)
+        select(func.count(col(Conversation.id))).where(Conversation.customer_id == customer_id)
     ).one()
     return CustomerSide(
         customer_id,

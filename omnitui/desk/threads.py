@@ -176,6 +176,7 @@ class ThreadIndex:
 
     def find(self, msg: InboundMessage, customer_id: int) -> ConvRecord | None:
         """The conversation ``msg`` joins, or None for a new one."""
+        conv: ConvRecord | None
         if msg.channel == "email":
             for conv in self._subject_convs(msg):
                 if self._may_join(conv, customer_id):
@@ -224,16 +225,20 @@ class ThreadIndex:
         out = []
         for match in REF_IN_SUBJECT.findall(msg.subject or ""):
             conv_id = repo.id_for_ref(match)
-            conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
+            if conv_id is None:
+                continue  # not one of our references
+            conv_id = self.merged.get(conv_id, conv_id)
             if conv_id in self.by_id:
-                out.append(self.by_id[conv_id])  # type: ignore[index]
+                out.append(self.by_id[conv_id])
         return out
 
     def _signed_conv(self, message_id: str) -> ConvRecord | None:
         ref = ref_from_message_id(message_id, self.signing_key)
         conv_id = repo.id_for_ref(ref) if ref else None
-        conv_id = self.merged.get(conv_id, conv_id)  # type: ignore[arg-type]
-        return self.by_id.get(conv_id)  # type: ignore[arg-type]
+        if conv_id is None:
+            return None
+        conv_id = self.merged.get(conv_id, conv_id)
+        return self.by_id.get(conv_id)
 
     def landed(self, msg: InboundMessage, conv: ConvRecord, customer_id: int) -> None:
         """Remember that ``msg`` is now in ``conv`` (for later messages of the batch)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from omnitui.errors import OmnituiError
 from omnitui.sanitize import safe_filename
@@ -78,7 +78,9 @@ def save_attachment(engine: Engine, attachment_id: int, directory: Path) -> Path
         raise SaveError(f"{directory} is not a directory")
     with engine.connect() as conn:
         row = conn.execute(
-            select(Attachment.filename, Attachment.content).where(Attachment.id == attachment_id)
+            select(col(Attachment.filename), col(Attachment.content)).where(
+                col(Attachment.id) == attachment_id
+            )
         ).first()
         if row is None:
             raise SaveError("that attachment no longer exists")
@@ -112,19 +114,21 @@ def _from_raw(conn: Connection, attachment_id: int) -> bytes:
     from adapters.email.parse import attachment_content
 
     att = conn.execute(
-        select(Attachment.message_id, Attachment.filename, Attachment.sha256).where(
-            Attachment.id == attachment_id
+        select(col(Attachment.message_id), col(Attachment.filename), col(Attachment.sha256)).where(
+            col(Attachment.id) == attachment_id
         )
     ).one()
     raw = conn.execute(
-        select(RawMessage.data, RawMessage.content_type).where(
-            RawMessage.message_id == att.message_id
+        select(col(RawMessage.data), col(RawMessage.content_type)).where(
+            col(RawMessage.message_id) == att.message_id
         )
     ).first()
     if raw is None or raw.content_type != RFC822:
         raise SaveError("this attachment has not been downloaded from the channel")
     siblings = conn.execute(
-        select(Attachment.id).where(Attachment.message_id == att.message_id).order_by(Attachment.id)
+        select(col(Attachment.id))
+        .where(col(Attachment.message_id) == att.message_id)
+        .order_by(col(Attachment.id))
     ).scalars()
     index = next((i for i, sibling in enumerate(siblings) if sibling == attachment_id), None)
     content = attachment_content(raw.data, att.sha256, index=index, filename=att.filename)

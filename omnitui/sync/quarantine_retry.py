@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adapters import registry
 from adapters.base import AdapterError, InboundMessage
@@ -69,8 +69,9 @@ def retry(
     """Retry the given items (every item when ``item_ids`` is None)."""
     by_name = {a.name: a for a in accounts}
     with Session(engine) as s:
-        stmt = select(Quarantine.id).order_by(Quarantine.id)
-        ids = list(s.exec(stmt).all()) if item_ids is None else list(item_ids)
+        stmt = select(Quarantine.id).order_by(col(Quarantine.id))
+        # Stored rows' ids are never None (the model types ``id`` optional for new rows).
+        ids = cast(list[int], list(s.exec(stmt).all())) if item_ids is None else list(item_ids)
     readers: dict[str, Any] = {}
     outcomes = []
     for item_id in ids:

@@ -26,7 +26,7 @@ import types
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from contextvars import ContextVar
 from itertools import chain, islice
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import (
     TemplateSyntaxError,
@@ -314,12 +314,12 @@ def _checked_method_args(
         elif name == "expandtabs":
             tabsize = _arg(args, kwargs, 0, "tabsize")
             _cap(tabsize, "tab size")
-            tabs = owner.count("\t" if isinstance(owner, str) else b"\t")
+            tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
             if len(owner) + tabs * (tabsize if isinstance(tabsize, int) else 8) > MAX_SIZE:
                 raise _TooExpensive(f"a value over {MAX_SIZE} characters")
         elif name == "replace" and isinstance(owner, str) and len(args) >= 2:
             count = _arg(args, kwargs, 2, "count")
-            _check_replace(owner, *args[:2], -1 if count is None else count)
+            _check_replace(owner, args[0], args[1], -1 if count is None else count)
         elif name == "translate" and args and isinstance(args[0], Mapping):
             longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
             if len(owner) * longest > MAX_SIZE:
@@ -431,7 +431,7 @@ def _join_filter(eval_ctx: EvalContext, value: Any, d: str = "", attribute: Any 
         items = [getter(item) for item in items]
     _check_join(d, items)
     base = _base_filters()["join"]
-    return base(eval_ctx, items, d)  # type: ignore[no-any-return]
+    return base(eval_ctx, items, d)
 
 
 @pass_environment
@@ -535,7 +535,7 @@ class KBUndefined(Undefined):
         return f"[? {name}]"
 
 
-class _Scope(dict):  # type: ignore[type-arg]
+class _Scope(dict[str, Any]):
     """A context mapping that knows its dotted name, for warnings about its keys."""
 
     __slots__ = ("_kb_path",)
@@ -605,7 +605,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             if name == "format_map":
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument")
-                args, kwargs = (), args[0]
+                kwargs, args = args[0], ()
             return str(_made(_Formatter(self).vformat(text, args, kwargs)))
 
         return formatted
@@ -620,7 +620,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         """Compile with every loop step and every ``~`` going through the limits."""
         for loop in list(source.find_all(nodes.For)):
             text = nodes.Const(_loop_text(loop.body))
-            loop.iter = _env_call("kb_loop", loop.iter, text, lineno=loop.lineno)
+            # A loop's iterable is an expression (jinja2 types ``For.iter`` as any Node).
+            iterable = cast(nodes.Expr, loop.iter)
+            loop.iter = _env_call("kb_loop", iterable, text, lineno=loop.lineno)
         for concat in list(source.find_all(nodes.Concat)):
             concat.nodes = [_env_call("kb_concat", *concat.nodes, lineno=concat.lineno)]
         source.set_environment(self)
@@ -673,7 +675,9 @@ def _environment() -> _Sandbox:
     env.globals = {"range": _range, "dict": dict}
     filters = {**env.filters, "join": _join_filter, "sum": _sum_filter}
     env.filters = {name: _guarded_filter(name, f) for name, f in filters.items()}
-    env.tests = {name: _ticking(f) for name, f in env.tests.items()}
+    # jinja2's TESTS mixes functions and builtins: mypy infers ``dict[str, function]``.
+    tests = cast(dict[str, Callable[..., Any]], env.tests)
+    env.tests = {name: _ticking(f) for name, f in tests.items()}
     return env
 
 
@@ -766,7 +770,9 @@ def _check_node(node: nodes.Node, fold: _Folder) -> None:
         base = _base_filters()[node.name]
         value = fold(node.node) if node.node is not None else _UNKNOWN
         args = [*[_UNKNOWN] * _passed_in_signature(base), value, *(fold(arg) for arg in node.args)]
-        kwargs = {kw.key: fold(kw.value) for kw in node.kwargs}
+        # Keyword nodes (``key`` a str), which jinja2 types as ``Pair``s.
+        keywords = cast(list[nodes.Keyword], node.kwargs)
+        kwargs = {kw.key: fold(kw.value) for kw in keywords}
         try:
             bound = inspect.signature(base).bind(*args, **kwargs)
         except TypeError:
@@ -788,7 +794,7 @@ def _check_node(node: nodes.Node, fold: _Folder) -> None:
                 _spec_widths(spec or "")
 
 
-def _iterations(node: nodes.Expr, fold: _Folder) -> int:
+def _iterations(node: nodes.Node, fold: _Folder) -> int:
     value = fold(node)
     return len(value) if isinstance(value, range | list | tuple | str) else 1
 
