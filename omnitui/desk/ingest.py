@@ -86,7 +86,8 @@ def _senders(s: Session, batch: Sequence[InboundMessage]) -> list[SenderRecord]:
     for msg in batch:
         channel = repo.identity_channel(msg.sender.channel)
         ident = idents[(channel, repo.normalise_address(channel, msg.sender.address))]
-        out.append(SenderRecord(ident.id, ident.customer_id, ident.display_name))  # type: ignore[arg-type]
+        assert ident.id is not None and ident.customer_id is not None  # stored, flushed
+        out.append(SenderRecord(ident.id, ident.customer_id, ident.display_name))
     return out
 
 
@@ -178,17 +179,17 @@ def write(
     touched = plan.conversations() + [c for c, _m, _r in plan.mentions]
     stored = _rows(s, rows, [c.id for c in plan.created if c.id is not None])
     for conv in touched:
-        row = stored[conv.id]  # type: ignore[index]
+        row = _row_of(stored, conv)
         for name, value in conv.changes(row).items():
             setattr(row, name, value)
     repo.log_events(s, [_event(e.kind, e.conv, e.at, e.actor, e.detail) for e in plan.events])
     events: list[dict[str, Any]] = []
     for conv in plan.acknowledge:
-        item = queue_acknowledgement(s, stored[conv.id], now)  # type: ignore[index]
+        item = queue_acknowledgement(s, _row_of(stored, conv), now)
         events.append(_event("outbox.queued", conv, now, ACK_AUTHOR, {"outbox_id": item.id}))
         events.append(_event("conversation.acknowledged", conv, now, detail={"outbox_id": item.id}))
     for conv, msg, refs in plan.mentions:
-        s.add(_mentions_note(stored[conv.id], msg, refs))  # type: ignore[index]
+        s.add(_mentions_note(_row_of(stored, conv), msg, refs))
         events.append(_event("conversation.mentions", conv, msg.sent_at, detail={"refs": refs}))
     repo.log_events(s, events)
     if plan.mentions:
@@ -235,8 +236,16 @@ def _rows(s: Session, rows: dict[int, Conversation], new_ids: list[int]) -> dict
     out = dict(rows)
     if new_ids:
         for conv in s.exec(select(Conversation).where(col(Conversation.id).in_(new_ids))).all():
-            out[conv.id] = conv  # type: ignore[index]
+            assert conv.id is not None  # a stored row
+            out[conv.id] = conv
     return out
+
+
+def _row_of(stored: dict[int, Conversation], conv: ConvRecord) -> Conversation:
+    """The stored row of a conversation of the plan (loaded or just inserted: its id
+    is set)."""
+    assert conv.id is not None
+    return stored[conv.id]
 
 
 def _event(

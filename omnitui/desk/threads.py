@@ -123,7 +123,8 @@ def load_candidates(
         for conv in s.exec(
             select(Conversation).where(col(Conversation.id).in_(ids[start : start + _CHUNK]))
         ).all():
-            rows_by_id[conv.id] = conv  # type: ignore[index]
+            assert conv.id is not None  # a stored row
+            rows_by_id[conv.id] = conv
     loaded = list(rows_by_id)
     for start in range(0, len(loaded), _CHUNK):
         for conv_id, customer_id in s.exec(
@@ -135,7 +136,9 @@ def load_candidates(
             )
             .distinct()
         ).all():
-            found.writers.setdefault(conv_id, set()).add(customer_id)  # type: ignore[arg-type]
+            # Selected by conversation id; an identity always has its customer.
+            assert conv_id is not None and customer_id is not None
+            found.writers.setdefault(conv_id, set()).add(customer_id)
     found.by_message_id = {m: c for m, c in found.by_message_id.items() if c in rows_by_id}
     chat_customers = {customer_of[i] for i, m in enumerate(batch) if m.channel != "email"}
     if chat_customers:
@@ -148,8 +151,9 @@ def load_candidates(
             )
             .order_by(col(Conversation.last_message_at))
         ).all():
-            found.chats.append(conv.id)  # type: ignore[arg-type]
-            rows_by_id[conv.id] = conv  # type: ignore[index]
+            assert conv.id is not None  # a stored row
+            found.chats.append(conv.id)
+            rows_by_id[conv.id] = conv
     found.by_id = {i: ConvRecord.of(row) for i, row in rows_by_id.items()}
     return found, rows_by_id
 

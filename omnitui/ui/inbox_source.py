@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -92,11 +93,11 @@ class InboxSource:
             key = queries.inbox_key(conn, self.filter, row.id) or row.key
             return queries.inbox_position(conn, self.filter, key)
 
-    def update_cached(self, row: InboxRow, **changes: object) -> None:
+    def update_cached(self, row: InboxRow, **changes: Any) -> None:
         """Patch a cached row in place (optimistic UI after an action)."""
         for index, cached in self._rows.items():
             if cached.id == row.id:
-                self._rows[index] = replace(cached, **changes)  # type: ignore[arg-type]
+                self._rows[index] = replace(cached, **changes)
                 return
 
     # -- fetching ----------------------------------------------------------

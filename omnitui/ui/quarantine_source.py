@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from omnitui.sanitize import clean
 from storage import quarantine
-from storage.models import Quarantine
+from storage.models import Quarantine, table_of
 
 #: Items shown in the list; more are counted and pointed to the CLI.
 LIST_LIMIT = 1000
@@ -51,7 +51,7 @@ def load_raw(engine: Engine, item_id: int, limit: int = RAW_LIMIT) -> RawPreview
     """The first ``limit`` bytes of an item's raw payload, decoded (UTF-8, bad bytes
     replaced) and sanitised; only those bytes leave the store. None when the item is
     gone."""
-    q = Quarantine.__table__  # type: ignore[attr-defined]
+    q = table_of(Quarantine)
     stmt = select(func.substr(q.c.raw, 1, limit), func.length(q.c.raw)).where(q.c.id == item_id)
     with engine.connect() as conn:
         row = conn.execute(stmt).one_or_none()
