@@ -1,0 +1,685 @@
+"""Messenger and Instagram Direct through the Meta Graph API (Conversations API): the
+page's conversations polled in, ``POST /{page-id}/messages`` out.
+
+Poll. ``GET /{page-id}/conversations?platform=messenger|instagram`` lists conversations
+newest first (``id``, ``updated_time``); pages are followed by their ``after`` cursor
+while ``paging.next`` is given and the page is not yet older than the stored cursor.
+Each changed conversation's ``/messages`` edge is read the same way, newest first,
+until its messages are older than the cursor (less :data:`OVERLAP`: a boundary read
+twice is absorbed by the store's unique key on the message id). Changed conversations
+are taken oldest first, :data:`STEP` a poll; the cursor (``Cursor.state``) holds
+``since`` (the newest ``updated_time`` fully taken) and, during a backlog, ``resume``
+(where the next step's listing starts), so nothing between two steps is skipped.
+Messages from the page itself (or its Instagram account) are ours, not inbound.
+
+The page token goes in an ``Authorization: Bearer`` header, never in a URL we build;
+Graph's own ``paging.next`` URLs carry it as ``access_token=``, so they are never
+fetched (their cursor is), and the token is redacted from every error. Attachments are
+announced (``<message id>#<index>``) and fetched on demand: the message's attachments
+are read again for a fresh URL, which must be ``https://``; the file is downloaded
+without the token, up to ``max_attachment_bytes``.
+
+Errors are Graph error objects (``{"error": {"message", "type", "code",
+"error_subcode", "fbtrace_id"}}``): rate limits (4, 17, 32, 613, 80001–80014) back off
+for the usage headers' ``estimated_time_to_regain_access``; 190 is refused
+credentials; permission errors (10, 200–299), an unavailable person (551) and a reply
+outside the allowed window (subcode 2018278) are permanent, each one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+import httpx
+
+from adapters.base import (
+    AdapterError,
+    AuthError,
+    Cursor,
+    InboundAttachment,
+    InboundMessage,
+    OutboundMessage,
+    PollResult,
+    ReplyWindow,
+    SecretGetter,
+    Sender,
+    SendResult,
+)
+from adapters.checks import Finding, attempt
+from adapters.http_api import (
+    ApiAdapter,
+    PageSize,
+    credentials_of,
+    json_body,
+    retry_after,
+    scrub,
+    send_failure,
+    transport_error,
+)
+from adapters.json_items import (
+    Unusable,
+    as_dict,
+    as_int,
+    as_list,
+    as_text,
+    aware,
+    loads,
+    raw_json,
+    rejected,
+    too_large,
+)
+from adapters.plain_text import split_text
+from adapters.spec import HttpApiSpec
+
+DEFAULT_API = "https://graph.facebook.com/v21.0"
+FOLDER = "conversations"
+#: Conversations or messages asked for per page.
+PAGE_SIZE = 25
+#: Pages read of one listing at most in one poll (the rest waits for the next).
+MAX_PAGES = 40
+#: Changed conversations whose messages are read in one poll step.
+STEP = 20
+#: Messages this much older than the cursor are read again (absorbed by the store).
+OVERLAP = timedelta(minutes=5)
+MESSAGE_FIELDS = "id,created_time,from,to,message,attachments"
+#: The standard messaging window, and the HUMAN_AGENT tag's.
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+HUMAN_AGENT = "HUMAN_AGENT"
+
+#: Graph error codes that are rate limits (Platform and Business Use Case limits).
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80001, 80015)})
+#: Refused credentials (an expired, revoked or wrong token).
+AUTH_CODES = frozenset({190, 102})
+#: Missing permissions.
+PERMISSION_CODES = frozenset({10, *range(200, 300)})
+#: Passing failures ("unknown error", "service temporarily unavailable").
+TRANSIENT_CODES = frozenset({1, 2})
+#: "This message is sent outside of allowed window."
+OUTSIDE_WINDOW_SUBCODE = 2018278
+#: "This person isn't available right now."
+UNAVAILABLE_CODE = 551
+USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
+
+
+# -- reading Graph JSON --------------------------------------------------------------------
+
+
+def graph_time(value: Any) -> datetime | None:
+    """A Graph time (``2026-11-23T09:00:00+0000``, or seconds since the epoch), aware
+    and in UTC; None when it is missing or not a time."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        seconds = as_int(value, -1)
+        if not 0 <= seconds <= 253402300799:
+            return None
+        return datetime.fromtimestamp(seconds, UTC)
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return aware(datetime.fromisoformat(value.strip())).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def graph_id(value: Any) -> str | None:
+    """A Graph id (digits, ``t_…``, ``m_…``, Instagram's base64 ids) as text: printable
+    ASCII without spaces, slashes, ``?``, ``#`` or ``%``; None otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if (
+        isinstance(value, str)
+        and 0 < len(value) <= 512
+        and value.isascii()
+        and value.isprintable()
+        and not any(ch in value for ch in " /?#%&\\")
+        and value not in (".", "..")
+    ):
+        return value
+    return None
+
+
+def _after(paging: Any) -> str | None:
+    """The cursor of the next page: ``paging.cursors.after`` when ``paging.next`` says
+    there is one (the ``next`` URL itself carries the token and is never fetched)."""
+    page = as_dict(paging)
+    nxt = page.get("next")
+    if not isinstance(nxt, str) or not nxt:
+        return None
+    after = as_text(as_dict(page.get("cursors")).get("after"))
+    if not after:
+        found = parse_qs(httpx.URL(nxt).query.decode("ascii", "replace")).get("after")
+        after = found[0] if found else ""
+    return after or None
+
+
+def usage_wait(headers: httpx.Headers) -> float | None:
+    """Seconds until access returns, from the usage headers'
+    ``estimated_time_to_regain_access`` (minutes; the largest one); None without one."""
+    minutes = 0
+    for name in USAGE_HEADERS:
+        try:
+            usage = json.loads(headers.get(name, "") or "null")
+        except (ValueError, RecursionError):
+            continue
+        entries: list[Any] = [usage]
+        if isinstance(usage, dict):  # Business Use Case: {object id: [usage, …]}
+            entries += [e for v in usage.values() for e in as_list(v)]
+        for entry in entries:
+            minutes = max(minutes, as_int(as_dict(entry).get("estimated_time_to_regain_access")))
+    return float(minutes * 60) if minutes > 0 else None
+
+
+def graph_error(
+    service: str, response: httpx.Response, body: Mapping[str, Any], secrets: list[str]
+) -> AdapterError:
+    """The adapter error a Graph error answer means, one line without the token."""
+    error = as_dict(body.get("error"))
+    code = as_int(error.get("code"), -1)
+    subcode = as_int(error.get("error_subcode"), -1)
+    try:
+        sent: httpx.Request | None = response.request
+    except RuntimeError:  # a response built without its request
+        sent = None
+    words = scrub(as_text(error.get("message"))[:300], [*secrets, *credentials_of(sent)])
+    status = response.status_code
+    codes = f"code {code}" + (f"/{subcode}" if subcode >= 0 else "") if code >= 0 else ""
+    trace = as_text(error.get("fbtrace_id"))[:40]
+    detail = ", ".join(p for p in (codes, f"fbtrace_id {trace}" if trace else "") if p)
+    what = f"{service}: {status} {words}".strip() + (f" ({detail})" if detail else "")
+    if code in AUTH_CODES or (code < 0 and status == 401):
+        return AuthError(f"{what} — the page token is invalid or expired: set a new one")
+    if code in RATE_LIMIT_CODES or status == 429:
+        wait = usage_wait(response.headers) or retry_after(response, None)
+        return AdapterError(f"{what} — rate limited", retry_after=wait)
+    if subcode == OUTSIDE_WINDOW_SUBCODE:
+        return AdapterError(
+            f"{what} — outside the allowed messaging window: wait for the customer to write",
+            retryable=False,
+        )
+    if code == UNAVAILABLE_CODE:
+        return AdapterError(f"{what} — this person cannot be messaged now", retryable=False)
+    if code in PERMISSION_CODES:
+        return AdapterError(f"{what} — the app or page token lacks a permission", retryable=False)
+    if code in TRANSIENT_CODES or status >= 500:
+        return AdapterError(what)
+    return AdapterError(what, retryable=False)
+
+
+def _text_pieces(text: str, chars: int, max_bytes: int) -> list[str]:
+    """``text`` in pieces of at most ``chars`` characters and ``max_bytes`` UTF-8 bytes."""
+    pieces: list[str] = []
+    for piece in split_text(text, chars):
+        size = len(piece.encode("utf-8", "surrogatepass"))
+        if size <= max_bytes or len(piece) <= 1:
+            pieces.append(piece)
+        else:
+            pieces += _text_pieces(piece, max(1, len(piece) * max_bytes // size), max_bytes)
+    return pieces
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A conversation the listing named as changed."""
+
+    id: str
+    updated: datetime
+
+
+# -- the adapter -----------------------------------------------------------------------------
+
+
+class MetaAdapter(ApiAdapter):
+    """One Facebook Page's Messenger (or its Instagram account's Direct) inbox.
+    Settings: ``api_base`` (with the version), ``page_id``, ``human_agent`` (used by the
+    reply window), and the limits of :class:`~adapters.http_api.ApiAdapter`."""
+
+    kind = "messenger"
+    platform = "messenger"
+    label = "Messenger"
+    token_field = "page_token"
+    default_api_base = DEFAULT_API
+    #: A reply's longest piece, in characters and in UTF-8 bytes.
+    text_chars = 2000
+    text_bytes = 1 << 20
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        secret: SecretGetter,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(name, settings, secret, transport=transport)
+        page = settings.get("page_id")
+        if isinstance(page, bool) or not (
+            (isinstance(page, int) and page > 0) or (isinstance(page, str) and page.isdigit())
+        ):
+            raise AdapterError(
+                f"{name}: page_id is missing or not a Facebook Page id (digits)", retryable=False
+            )
+        self.page_id = str(page)
+        human_agent = settings.get("human_agent", False)
+        if not isinstance(human_agent, bool):
+            raise AdapterError(f"{name}: human_agent must be true or false", retryable=False)
+        self.human_agent = human_agent
+        self.pages = PageSize(PAGE_SIZE)
+        self._own: frozenset[str] | None = None
+
+    # -- requests --
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One Graph call (``path`` below ``api_base``), the token in a Bearer header."""
+        service = f"{self.label} {method} {path.split('?')[0][:60]}"
+        token = self.token
+        try:
+            response = self._http.request(
+                method,
+                f"{self.api_base}{path}",
+                params=params,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(service, exc, [token]) from None
+        answer = json_body(service, response)
+        if response.status_code == 200 and "error" not in answer:
+            return answer
+        raise graph_error(service, response, answer, [token])
+
+    def own_ids(self) -> frozenset[str]:
+        """The ids whose messages are ours: the page's (and its Instagram account's)."""
+        if self._own is None:
+            self._own = frozenset({self.page_id})
+        return self._own
+
+    def _listing(
+        self, path: str, params: Mapping[str, str], floor: datetime | None, when: str
+    ) -> list[Any]:
+        """Items of a newest-first listing until one is older than ``floor``, a page at
+        a time (``PageSize`` halves a page too large), at most :data:`MAX_PAGES`."""
+
+        def read(size: int) -> list[Any]:
+            items: list[Any] = []
+            after: str | None = None
+            for _page in range(MAX_PAGES):
+                query = {**params, "limit": str(size), **({"after": after} if after else {})}
+                answer = self.request("GET", path, params=query)
+                page = answer.get("data")
+                if not isinstance(page, list):
+                    raise AdapterError(f"{self.label} {path}: malformed answer (no data list)")
+                items += page
+                older = [graph_time(as_dict(i).get(when)) for i in page]
+                if floor is not None and any(t is not None and t < floor for t in older):
+                    break
+                after = _after(answer.get("paging"))
+                if after is None:
+                    break
+            return items
+
+        return self.pages.fetch(read, "item")
+
+    # -- poll --
+
+    def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
+        """Messages of the conversations changed since the cursor, oldest conversation
+        first, :data:`STEP` a poll. Each listed conversation and each message is read on
+        its own: one that cannot be used goes to ``rejected`` and the cursor moves on."""
+        state = cursors.get(FOLDER, Cursor(FOLDER)).state
+        since = graph_time(state.get("since"))
+        resume = graph_time(state.get("resume")) or since
+        own = self.own_ids()
+        result = PollResult()
+        changed: list[Listed] = []
+        listing = self._listing(
+            f"/{self.page_id}/conversations",
+            {"platform": self.platform, "fields": "id,updated_time"},
+            resume,
+            "updated_time",
+        )
+        for item in listing:
+            conv = as_dict(item)
+            cid, updated = graph_id(conv.get("id")), graph_time(conv.get("updated_time"))
+            if cid is None or updated is None:
+                problem = Unusable("conversation without an id or updated_time")
+                result.rejected.append(rejected(item, problem, folder=FOLDER))
+            elif resume is None or updated >= resume:
+                changed.append(Listed(cid, updated))
+        newest: dict[str, Listed] = {}
+        for listed in sorted(changed, key=lambda c: c.updated):
+            newest[listed.id] = listed  # a conversation listed twice: its latest time
+        ordered = sorted(newest.values(), key=lambda c: c.updated)
+        step = ordered[:STEP]
+        floor = since - OVERLAP if since is not None else None
+        for listed in step:
+            for item in self._listing(
+                f"/{quote(listed.id, safe='')}/messages",
+                {"fields": MESSAGE_FIELDS},
+                floor,
+                "created_time",
+            ):
+                self._take(listed.id, item, own, floor, result)
+        if len(ordered) > len(step):
+            result.more = True
+            state = {"since": _iso(since), "resume": _iso(step[-1].updated)}
+        elif step:
+            state = {"since": _iso(max(step[-1].updated, since or step[-1].updated))}
+        else:
+            state = dict(state)
+        result.cursors.append(Cursor(FOLDER, {k: v for k, v in state.items() if v is not None}))
+        return result
+
+    def _take(
+        self,
+        conversation: str,
+        item: Any,
+        own: frozenset[str],
+        floor: datetime | None,
+        result: PollResult,
+    ) -> None:
+        """One message into ``result``: inbound, skipped (ours, older than the
+        cursor), or rejected (unusable, or over ``max_item_bytes``)."""
+        message_id = graph_id(as_dict(item).get("id"))
+        created = graph_time(as_dict(item).get("created_time"))
+        if floor is not None and created is not None and created < floor:
+            return
+        wrapped = {"conversation": conversation, "ours": sorted(own), "message": item}
+        big = too_large(wrapped, self.limits.max_item, folder=FOLDER, external_id=message_id)
+        if big is not None:
+            result.rejected.append(big)
+            return
+        try:
+            inbound = self._inbound(wrapped)
+        except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
+            result.rejected.append(rejected(wrapped, exc, folder=FOLDER, external_id=message_id))
+            return
+        if inbound is not None:
+            result.messages.append(inbound)
+
+    def reparse(
+        self, external_id: str, raw: bytes, raw_type: str, folder: str
+    ) -> list[InboundMessage]:
+        """The message in a quarantined item's JSON, read again without the network
+        (``omnitui quarantine retry``); [] for one of ours."""
+        inbound = self._inbound(loads(raw))
+        return [inbound] if inbound is not None else []
+
+    def _inbound(self, wrapped: Any) -> InboundMessage | None:
+        """The customer's message in ``{"conversation", "ours", "message"}``; None for
+        the page's own; raises when it cannot be used."""
+        outer = as_dict(wrapped)
+        conversation = graph_id(outer.get("conversation"))
+        if conversation is None:
+            raise Unusable("no conversation id")
+        message = outer.get("message")
+        if not isinstance(message, dict):
+            raise Unusable("message is not an object")
+        message_id = graph_id(message.get("id"))
+        if message_id is None:
+            raise Unusable("no message id")
+        sender = as_dict(message.get("from"))
+        sender_id = graph_id(sender.get("id"))
+        if sender_id is None:
+            raise Unusable("no sender id")
+        ours = {as_text(i) for i in as_list(outer.get("ours"))} | {self.page_id}
+        if sender_id in ours:
+            return None
+        sent_at = graph_time(message.get("created_time"))
+        if sent_at is None:
+            raise Unusable("no created_time")
+        name = as_text(sender.get("name")) or as_text(sender.get("username"))
+        attachments = tuple(_attachments(message_id, message.get("attachments")))
+        text = as_text(message.get("message"))
+        if not text and not attachments:
+            text = "(unsupported message: sticker, share, story reply or similar)"
+        recipients = as_list(as_dict(message.get("to")).get("data"))
+        return InboundMessage(
+            external_id=message_id,
+            channel=self.kind,
+            sender=Sender(self.kind, sender_id, name),
+            sent_at=sent_at,
+            text=text,
+            to=tuple(i for r in recipients if (i := graph_id(as_dict(r).get("id")))),
+            thread_key=conversation,
+            raw=raw_json(wrapped),
+            raw_type="application/json",
+            attachments=attachments,
+        )
+
+    # -- attachments --
+
+    def fetch_attachment(self, remote_ref: str) -> bytes:
+        """Download an attachment (``<message id>#<index>``): read the message's
+        attachments again for a fresh URL, which must be ``https://``; the file is
+        fetched without the token, up to ``max_attachment_bytes``."""
+        message_id, _, index = remote_ref.rpartition("#")
+        if graph_id(message_id) is None or not (index.isascii() and index.isdigit()):
+            raise AdapterError(f"{self.label}: not an attachment reference", retryable=False)
+        answer = self.request(
+            "GET", f"/{quote(message_id, safe='')}", params={"fields": "attachments"}
+        )
+        found = as_list(as_dict(answer.get("attachments")).get("data"))
+        if int(index) >= len(found):
+            raise AdapterError(f"{self.label}: the attachment is gone", retryable=False)
+        url = _file_url(as_dict(found[int(index)]))
+        what = f"{self.label} attachment"
+        parsed = self.media_url(url or "", what)
+        if parsed.scheme != "https":
+            raise AdapterError(f"{what}: refused a URL that is not https://", retryable=False)
+        return self.download(parsed, what=what)
+
+    # -- send --
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """``POST /{page-id}/messages``: a ``RESPONSE`` in the standard window, or a
+        ``MESSAGE_TAG`` with the tag the reply was queued with (``HUMAN_AGENT``); long
+        texts go in pieces."""
+        if not message.to:
+            raise AdapterError(f"{self.label}: no recipient for this conversation", retryable=False)
+        if message.template or message.attachments:
+            what = "templates" if message.template else "attachments"
+            raise AdapterError(f"{self.label}: {what} cannot be sent here", retryable=False)
+        first = ""
+        for n, piece in enumerate(_text_pieces(message.text, self.text_chars, self.text_bytes)):
+            body: dict[str, Any] = {
+                "recipient": {"id": message.to},
+                "messaging_type": "RESPONSE",
+                "message": {"text": piece},
+            }
+            if message.tag:
+                body["messaging_type"] = "MESSAGE_TAG"
+                body["tag"] = message.tag
+            try:
+                sent = self.request("POST", f"/{self.page_id}/messages", body=body)
+            except AdapterError as exc:
+                raise send_failure(exc, n) from None
+            first = first or as_text(sent.get("message_id"))
+        return SendResult(provider_id=first, external_id=first or None)
+
+
+class InstagramAdapter(MetaAdapter):
+    """Instagram Direct of the professional account linked to ``page_id``, through the
+    page token (Messenger API for Instagram)."""
+
+    kind = "instagram"
+    platform = "instagram"
+    label = "Instagram"
+    text_chars = 1000
+    #: Instagram takes text of up to 1,000 bytes.
+    text_bytes = 1000
+
+    def own_ids(self) -> frozenset[str]:
+        """The page's id and its linked Instagram account's (asked once)."""
+        if self._own is None:
+            self._own = frozenset({self.page_id, self.instagram_account()[0]})
+        return self._own
+
+    def instagram_account(self) -> tuple[str, str]:
+        """The id and username of the Instagram account linked to the page."""
+        answer = self.request(
+            "GET",
+            f"/{self.page_id}",
+            params={"fields": "instagram_business_account{id,username}"},
+        )
+        account = as_dict(answer.get("instagram_business_account"))
+        ig_id = graph_id(account.get("id"))
+        if ig_id is None:
+            raise AdapterError(
+                f"page {self.page_id} has no linked Instagram professional account",
+                retryable=False,
+            )
+        return ig_id, as_text(account.get("username"))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _file_url(attachment: dict[str, Any]) -> str | None:
+    """An attachment's download URL: ``image_data.url``, ``video_data.url`` or
+    ``file_url``."""
+    for url in (
+        as_dict(attachment.get("image_data")).get("url"),
+        as_dict(attachment.get("video_data")).get("url"),
+        attachment.get("file_url"),
+    ):
+        if isinstance(url, str) and url:
+            return url
+    return None
+
+
+def _attachments(message_id: str, value: Any) -> list[InboundAttachment]:
+    """The files a message announces (those with a URL), fetched on demand."""
+    found: list[InboundAttachment] = []
+    for n, item in enumerate(as_list(as_dict(value).get("data"))):
+        attachment = as_dict(item)
+        if _file_url(attachment) is None:
+            continue
+        if attachment.get("image_data"):
+            kind, default = "image/jpeg", "image"
+        elif attachment.get("video_data"):
+            kind, default = "video/mp4", "video"
+        else:
+            kind, default = "application/octet-stream", "file"
+        found.append(
+            InboundAttachment(
+                as_text(attachment.get("name"))[:200] or f"{default}-{n + 1}",
+                as_text(attachment.get("mime_type"))[:100] or kind,
+                max(0, as_int(attachment.get("size"))),
+                remote_ref=f"{message_id}#{n}",
+            )
+        )
+    return found
+
+
+# -- the specs -------------------------------------------------------------------------------
+
+
+def meta_reply_window(
+    settings: Mapping[str, Any], last_inbound_at: datetime | None, now: datetime, label: str
+) -> ReplyWindow:
+    """Meta's rule: free text for 24 hours after the customer's last message; then, with
+    the HUMAN_AGENT permission (``human_agent = true``), tagged replies until 7 days;
+    otherwise nothing until the customer writes again."""
+    if last_inbound_at is None:
+        return ReplyWindow(
+            "closed", reason=f"{label}: the customer has not written; only they can open a chat"
+        )
+    last, now = aware(last_inbound_at), aware(now)
+    standard = last + STANDARD_WINDOW
+    if now < standard:
+        return ReplyWindow(
+            "open", until=standard, reason=f"{label}: 24-hour window open until {_at(standard)}"
+        )
+    tagged = last + HUMAN_AGENT_WINDOW
+    human_agent = settings.get("human_agent") is True
+    if human_agent and now < tagged:
+        return ReplyWindow(
+            "tagged",
+            until=tagged,
+            tag=HUMAN_AGENT,
+            reason=f"{label}: 24-hour window closed; HUMAN_AGENT replies until {_at(tagged)}",
+        )
+    if human_agent:
+        reason = f"{label}: the 7-day HUMAN_AGENT window closed {_at(tagged)}"
+    else:
+        reason = (
+            f"{label}: the 24-hour window closed {_at(standard)} "
+            "(the HUMAN_AGENT permission would allow 7 days)"
+        )
+    return ReplyWindow("closed", reason=f"{reason}; wait for the customer to write")
+
+
+def _at(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class MetaSpec(HttpApiSpec[MetaAdapter]):
+    """``omnitui doctor``: ``GET /{page-id}?fields=id,name`` answers with the token; for
+    receive, the conversations of the platform can be listed; for send, the token is
+    the page's own (``/me`` is the page). Nothing is sent."""
+
+    def probe(self, adapter: MetaAdapter) -> Any:
+        return adapter.request("GET", f"/{adapter.page_id}", params={"fields": "id,name"})
+
+    def summary(self, adapter: MetaAdapter, answer: Any) -> str:
+        return f"page {as_text(as_dict(answer).get('name')) or '?'} ({adapter.page_id})"
+
+    def findings(self, adapter: MetaAdapter, answer: Any) -> list[Finding]:
+        page = self.summary(adapter, answer)
+
+        def receive() -> str:
+            found = page
+            if isinstance(adapter, InstagramAdapter):
+                ig_id, username = adapter.instagram_account()
+                found = f"Instagram @{username or ig_id} of {page}"
+            adapter.request(
+                "GET",
+                f"/{adapter.page_id}/conversations",
+                params={"platform": adapter.platform, "fields": "id", "limit": "1"},
+            )
+            return f"{found}: reads {adapter.label} conversations (Conversations API)"
+
+        def send() -> str:
+            me = graph_id(as_dict(adapter.request("GET", "/me", params={"fields": "id"})).get("id"))
+            if me != adapter.page_id:
+                raise AdapterError(
+                    f"the token is not page {adapter.page_id}'s page token (it is {me or '?'}'s): "
+                    "replies would be refused",
+                    retryable=False,
+                )
+            tag = "HUMAN_AGENT for 7 days" if adapter.human_agent else "no HUMAN_AGENT tag"
+            return (
+                f"{page}: replies by POST /{adapter.page_id}/messages (24 h; {tag}); nothing sent"
+            )
+
+        return [attempt("receive", receive), attempt("send", send)]
+
+    def reply_window(
+        self,
+        settings: Mapping[str, Any],
+        last_inbound_at: datetime | None,
+        sent_since: int,
+        now: datetime,
+    ) -> ReplyWindow:
+        """24 hours, then 7 days with HUMAN_AGENT when ``human_agent`` is true."""
+        label = "Instagram" if self.kind == "instagram" else "Messenger"
+        return meta_reply_window(settings, last_inbound_at, now, label)
+
+
+MESSENGER_SPEC = MetaSpec("messenger", MetaAdapter, secret_fields=("page_token",))
+INSTAGRAM_SPEC = MetaSpec("instagram", InstagramAdapter, secret_fields=("page_token",))
