@@ -45,6 +45,7 @@ from adapters.base import (
     InboundMessage,
     OutboundMessage,
     PollResult,
+    RejectedItem,
     ReplyWindow,
     SecretGetter,
     Sender,
@@ -52,6 +53,7 @@ from adapters.base import (
 )
 from adapters.checks import Finding, attempt
 from adapters.http_api import (
+    AnswerTooLarge,
     ApiAdapter,
     PageSize,
     credentials_of,
@@ -323,6 +325,7 @@ class MetaAdapter(ApiAdapter):
                 if not isinstance(page, list):
                     raise AdapterError(f"{self.label} {path}: malformed answer (no data list)")
                 items += page
+                self.pages.got(len(page))  # a short page: full pages again next time
                 older = [graph_time(as_dict(i).get(when)) for i in page]
                 if floor is not None and any(t is not None and t < floor for t in older):
                     break
@@ -366,12 +369,19 @@ class MetaAdapter(ApiAdapter):
         step = ordered[:STEP]
         floor = since - OVERLAP if since is not None else None
         for listed in step:
-            for item in self._listing(
-                f"/{quote(listed.id, safe='')}/messages",
-                {"fields": MESSAGE_FIELDS},
-                floor,
-                "created_time",
-            ):
+            try:
+                items = self._listing(
+                    f"/{quote(listed.id, safe='')}/messages",
+                    {"fields": MESSAGE_FIELDS},
+                    floor,
+                    "created_time",
+                )
+            except AdapterError as exc:
+                if exc.retryable or isinstance(exc, AuthError | AnswerTooLarge):
+                    raise  # passing, or the account's own problem: the poll retries
+                result.rejected.append(_unreadable(listed, exc))
+                continue
+            for item in items:
                 self._take(listed.id, item, own, floor, result)
         if len(ordered) > len(step):
             result.more = True
@@ -543,6 +553,19 @@ class InstagramAdapter(MetaAdapter):
                 retryable=False,
             )
         return ig_id, as_text(account.get("username"))
+
+
+def _unreadable(listed: Listed, exc: AdapterError) -> RejectedItem:
+    """A conversation whose messages Graph refuses for good (deleted, not the page's):
+    quarantined with its listing entry and Graph's one-line answer, so it does not
+    hold back the cursor."""
+    entry = {"id": listed.id, "updated_time": _iso(listed.updated)}
+    return RejectedItem(
+        external_id=f"conversation:{listed.id}@{_iso(listed.updated)}",
+        raw=raw_json(entry),
+        error=f"messages unreadable: {exc}"[:500],
+        folder=FOLDER,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

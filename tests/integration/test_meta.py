@@ -405,3 +405,53 @@ def test_doctor_fails_both_lines_on_a_refused_token() -> None:
     settings = {"api_base": API, "page_id": PAGE}
     receive, send = spec_on("messenger", api.handler).checks("shop", settings, lambda f: TOKEN)
     assert not receive.ok and not send.ok and "190" in receive.detail
+
+
+def test_a_message_over_max_item_bytes_is_quarantined_cut(engine: Engine) -> None:
+    api = FakeGraph({"t_1": [message(1, "small"), message(2, "x" * 5000)]})
+    result = adapter(api, max_item_bytes=2000).poll({})
+    assert [m.text for m in result.messages] == ["small"]
+    (big,) = result.rejected
+    assert big.external_id == "m_0002" and "max_item_bytes" in big.error
+    assert len(big.raw) < 2200 and big.raw_type == "text/plain"
+
+
+def test_a_page_too_large_is_asked_again_smaller() -> None:
+    api = FakeGraph({"t_1": [message(n, "y" * 300) for n in range(1, 5)]}, page_size=4)
+    result = adapter(api, max_response_bytes=1500).poll({})
+    assert sorted(m.external_id for m in result.messages) == [f"m_{n:04d}" for n in range(1, 5)]
+    limits = [q.url.params["limit"] for q in api.queries if q.url.path.endswith("/messages")]
+    assert limits[:2] == ["25", "12"] and limits[-1] == "1"  # halved until it fits
+
+
+def test_instagram_without_a_linked_account_says_so() -> None:
+    api = FakeGraph(platform="instagram")
+    original = api.handler
+
+    def unlinked(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("fields", "").startswith("instagram_business_account"):
+            return httpx.Response(200, json={"id": PAGE})
+        return original(request)
+
+    ig = InstagramAdapter(
+        "ig",
+        {"api_base": API, "page_id": PAGE},
+        lambda f: TOKEN,
+        transport=httpx.MockTransport(unlinked),
+    )
+    with pytest.raises(AdapterError) as info:
+        ig.poll({})
+    assert "no linked Instagram professional account" in str(info.value)
+    assert not info.value.retryable
+
+
+def test_a_conversation_graph_refuses_is_quarantined_and_the_rest_arrive(engine: Engine) -> None:
+    api = FakeGraph({"t_1": [message(1, "first")], "t_2": [message(3, "third", frm=OTHER)]})
+    api.odd_listing = [{"id": "t_gone", "updated_time": stamp(2)}]  # messages: code 100
+    svc = service(engine, api)
+    outcome = svc.round(account())
+    assert outcome.ok and outcome.fetched == 2 and outcome.quarantined == 1
+    with Session(engine) as s:
+        (kept,) = s.exec(select(Quarantine)).all()
+    assert kept.external_id.startswith("conversation:t_gone@") and "code 100" in kept.error
+    assert svc.round(account()).fetched == 0
