@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,7 +31,8 @@ from adapters.meta import (
     MetaSpec,
 )
 from omnitui.config import AccountConfig
-from omnitui.desk import Desk
+from omnitui.desk import Desk, ReplyWindowClosed
+from omnitui.desk.account_rule import AccountRule
 from omnitui.sync import SyncService
 from omnitui.sync.quarantine_retry import retry
 from storage.models import AccountState, Conversation, Identity, Message, Quarantine
@@ -41,6 +42,7 @@ from tests.support.meta_fake import (
     CUSTOMER,
     IG_ACCOUNT,
     PAGE,
+    T0,
     TOKEN,
     FakeGraph,
     buc_usage,
@@ -78,19 +80,17 @@ def stored(engine: Engine) -> list[Message]:
         return list(s.exec(select(Message).order_by(Message.sent_at, Message.id)).all())
 
 
-def reply(engine: Engine, text: str, tag: str | None = None) -> None:
+def reply(engine: Engine, text: str, desk: Desk | None = None, at: datetime | None = None) -> None:
     with Session(engine) as s:
         conv = s.exec(select(Conversation)).one()
-        Desk().reply(s, conv, text)
+        (desk or Desk()).reply(s, conv, text, at=at)
         s.commit()
-    if tag:  # the desk fixes the tag when the reply is queued (its window said so)
-        from storage.models import Outbox
 
-        with Session(engine) as s:
-            item = s.exec(select(Outbox)).one()
-            item.send_options = {"tag": tag}
-            s.add(item)
-            s.commit()
+
+def window_desk(human_agent: bool) -> Desk:
+    """A desk that knows the account's kind and settings (it asks the spec's window)."""
+    rule = AccountRule("messenger", {"api_base": API, "page_id": PAGE, "human_agent": human_agent})
+    return Desk(accounts={"shop-messenger": rule})
 
 
 def test_messages_arrive_once_across_pages_and_repeated_polls(engine: Engine) -> None:
@@ -217,15 +217,28 @@ def test_reply_is_a_response_to_the_psid(engine: Engine) -> None:
     ]
 
 
-def test_a_tagged_reply_goes_as_human_agent(engine: Engine) -> None:
+def test_after_24_hours_a_human_agent_reply_goes_tagged(engine: Engine) -> None:
     api = FakeGraph({"t_1": [message(1, "hi")]})
-    svc = service(engine, api)
+    desk = window_desk(human_agent=True)
+    svc = SyncService(engine, desk, (account(),), adapter_builder=lambda a: adapter(api))
     svc.round(account())
-    reply(engine, "Sorry for the wait", tag="HUMAN_AGENT")
+    reply(engine, "Sorry for the wait", desk, at=T0 + timedelta(hours=30))
     assert svc.round(account()).sent == 1
     (body,) = api.sent
     assert body["messaging_type"] == "MESSAGE_TAG" and body["tag"] == "HUMAN_AGENT"
     assert body["recipient"] == {"id": CUSTOMER}
+
+
+def test_without_human_agent_the_desk_refuses_after_24_hours(engine: Engine) -> None:
+    api = FakeGraph({"t_1": [message(1, "hi")]})
+    desk = window_desk(human_agent=False)
+    svc = SyncService(engine, desk, (account(),), adapter_builder=lambda a: adapter(api))
+    svc.round(account())
+    with pytest.raises(ReplyWindowClosed, match="HUMAN_AGENT permission would allow 7 days"):
+        reply(engine, "too late", desk, at=T0 + timedelta(hours=25))
+    reply(engine, "in time", desk, at=T0 + timedelta(hours=23))
+    assert svc.round(account()).sent == 1
+    assert api.sent[0]["messaging_type"] == "RESPONSE" and "tag" not in api.sent[0]
 
 
 def test_long_replies_are_split_per_platform() -> None:
