@@ -24,7 +24,11 @@ BUILTIN: dict[str, str] = {
     "telegram": "adapters.telegram:SPEC",
     "mastodon": "adapters.mastodon:SPEC",
     "twilio": "adapters.twilio:SPEC",
+    "whatsapp": "adapters.whatsapp:SPEC",
     "matrix": "adapters.matrix:SPEC",
+    "messenger": "adapters.meta:MESSENGER_SPEC",
+    "instagram": "adapters.meta:INSTAGRAM_SPEC",
+    "wechat": "adapters.wechat:SPEC",
 }
 
 

@@ -24,7 +24,17 @@ import typer
 
 from omnitui.cli.context import fail, say, state
 
-KINDS = ("email", "telegram", "matrix", "mastodon", "twilio")
+KINDS = (
+    "email",
+    "telegram",
+    "matrix",
+    "mastodon",
+    "twilio",
+    "whatsapp",
+    "messenger",
+    "instagram",
+    "wechat",
+)
 #: The account name each channel gets (as in the README and config.example.toml).
 ACCOUNT_NAMES = {
     "email": "support-mail",
@@ -32,6 +42,10 @@ ACCOUNT_NAMES = {
     "matrix": "shop-matrix",
     "mastodon": "shop-mastodon",
     "twilio": "shop-twilio",
+    "whatsapp": "shop-whatsapp",
+    "messenger": "shop-messenger",
+    "instagram": "shop-instagram",
+    "wechat": "shop-wechat",
 }
 #: The settings written with example values that the user must replace.
 FILL_IN = {
@@ -40,6 +54,10 @@ FILL_IN = {
     "matrix": ("api_base", "user_id"),
     "mastodon": ("api_base",),
     "twilio": ("account_sid", "from_number"),
+    "whatsapp": ("account_sid", "from_number"),
+    "messenger": ("page_id",),
+    "instagram": ("page_id",),
+    "wechat": ("corp_id", "open_kfid"),
 }
 
 HEADER = """\
@@ -125,6 +143,49 @@ from_number = "+15551230000"          # FILL IN: your number (or messaging_servi
 # The auth token: `omnitui secrets set shop-twilio auth_token`, or one of
 # auth_token_command = "pass show twilio/shop"
 # auth_token_env = "SHOP_TWILIO_TOKEN"
+""",
+    "whatsapp": """\
+[[accounts]]
+name = "shop-whatsapp"
+kind = "whatsapp"                     # WhatsApp through Twilio
+account_sid = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"   # FILL IN: your Account SID
+from_number = "whatsapp:+15551230000" # FILL IN: your WhatsApp sender
+# Approved templates, offered once the 24-hour window has closed (name = Content SID):
+# templates = { order_update = "HXxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }
+# The auth token: `omnitui secrets set shop-whatsapp auth_token`, or one of
+# auth_token_command = "pass show twilio/shop"
+# auth_token_env = "SHOP_TWILIO_TOKEN"
+""",
+    "messenger": """\
+[[accounts]]
+name = "shop-messenger"
+kind = "messenger"                    # Facebook Messenger (Meta Graph API)
+page_id = "1234567890"                # FILL IN: your Facebook Page id
+# human_agent = true                  # the app has HUMAN_AGENT: replies for 7 days, not 24 h
+# The Page access token: `omnitui secrets set shop-messenger page_token`, or one of
+# page_token_command = "pass show meta/page"
+# page_token_env = "SHOP_PAGE_TOKEN"
+""",
+    "instagram": """\
+[[accounts]]
+name = "shop-instagram"
+kind = "instagram"                    # Instagram Direct (Meta Graph API)
+page_id = "1234567890"                # FILL IN: the Facebook Page linked to the account
+# human_agent = true                  # the app has HUMAN_AGENT: replies for 7 days, not 24 h
+# The Page access token: `omnitui secrets set shop-instagram page_token`, or one of
+# page_token_command = "pass show meta/page"
+# page_token_env = "SHOP_PAGE_TOKEN"
+""",
+    "wechat": """\
+[[accounts]]
+name = "shop-wechat"
+kind = "wechat"                       # WeCom Customer Service (微信客服)
+corp_id = "wwxxxxxxxxxxxxxxxx"        # FILL IN: your WeCom corp id
+open_kfid = "wkxxxxxxxxxxxxxxxxxxxxxxxxxxxx"   # FILL IN: the customer-service account
+# poll_seconds = 60                   # pulling without a callback is rate-limited
+# The Customer Service secret: `omnitui secrets set shop-wechat secret`, or one of
+# secret_command = "pass show wecom/kf"
+# secret_env = "SHOP_WECHAT_SECRET"
 """,
 }
 
@@ -250,7 +311,8 @@ def init(
         typer.Option(
             "--channel",
             metavar="KIND",
-            help="A channel to set up: email, telegram, matrix, mastodon or twilio "
+            help="A channel to set up: email, telegram, matrix, mastodon, twilio, whatsapp, "
+            "messenger, instagram or wechat "
             "(repeat for several; asked for on a terminal when left out).",
         ),
     ] = None,

@@ -124,6 +124,10 @@ KIND_SETTINGS: dict[str, tuple[str, ...]] = {
     ),
     "mastodon": API_SETTINGS,
     "twilio": (*API_SETTINGS, "account_sid", "from_number", "messaging_service_sid", "calls"),
+    "whatsapp": (*API_SETTINGS, "account_sid", "from_number", "templates"),
+    "messenger": (*API_SETTINGS, "page_id", "human_agent"),
+    "instagram": (*API_SETTINGS, "page_id", "human_agent"),
+    "wechat": (*API_SETTINGS, "corp_id", "open_kfid", "poll_seconds"),
 }
 #: Each built-in kind's secret fields (the adapters' ``secret_fields``).
 KIND_SECRETS: dict[str, tuple[str, ...]] = {
@@ -132,6 +136,10 @@ KIND_SECRETS: dict[str, tuple[str, ...]] = {
     "matrix": ("access_token",),
     "mastodon": ("access_token",),
     "twilio": ("auth_token",),
+    "whatsapp": ("auth_token",),
+    "messenger": ("page_token",),
+    "instagram": ("page_token",),
+    "wechat": ("secret",),
 }
 
 

@@ -292,7 +292,14 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
     Policy("vip", {"vip": True}, _hours(1), _hours(2), _hours(24), business_hours=False),
     Policy("urgent", {"priority": "urgent"}, _hours(1), _hours(1), _hours(8), False),
     Policy("email", {"channel": "email"}, _hours(4), _hours(8), _hours(72), False),
-    Policy("chat", {"channel": ["telegram", "matrix"]}, _hours(1), _hours(1), _hours(24), False),
+    Policy(
+        "chat",
+        {"channel": ["telegram", "matrix", "whatsapp", "messenger", "instagram", "wechat"]},
+        _hours(1),
+        _hours(1),
+        _hours(24),
+        False,
+    ),
     Policy("social", {"channel": "mastodon"}, _hours(2), _hours(4), _hours(48), False),
     Policy("sms", {"channel": ["sms", "phone"]}, _hours(1), _hours(2), _hours(24), False),
 )

@@ -268,6 +268,10 @@ def test_every_setting_an_adapter_reads_is_accepted() -> None:
         "matrix": [ROOT / "adapters" / "matrix.py"],
         "mastodon": [ROOT / "adapters" / "mastodon.py"],
         "twilio": [ROOT / "adapters" / "twilio.py"],
+        "messenger": [ROOT / "adapters" / "meta.py"],
+        "instagram": [ROOT / "adapters" / "meta.py"],
+        "whatsapp": [ROOT / "adapters" / "whatsapp.py"],  # sets twilio's calls, service off
+        "wechat": [ROOT / "adapters" / "wechat.py", ROOT / "adapters" / "wechat_items.py"],
     }
     for kind, paths in modules.items():
         read = {n for p in paths for n in read_names(p, *reads)}

@@ -23,6 +23,10 @@ DESIGN_SECRETS = {
     "matrix": ("access_token",),
     "mastodon": ("access_token",),
     "twilio": ("auth_token",),
+    "messenger": ("page_token",),
+    "instagram": ("page_token",),
+    "whatsapp": ("auth_token",),
+    "wechat": ("secret",),
 }
 
 
