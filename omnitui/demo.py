@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -26,6 +26,29 @@ ACCOUNTS = {
     "mastodon": "shop-mastodon",
     "sms": "shop-twilio",
     "phone": "shop-twilio",
+    "whatsapp": "shop-whatsapp",
+    "messenger": "shop-messenger",
+    "instagram": "shop-instagram",
+    "wechat": "shop-wechat",
+}
+#: The demo's accounts as the desk sees them (reply windows, templates, file limits);
+#: the demo polls none of them.
+DEMO_ACCOUNTS: dict[str, tuple[str, dict[str, object]]] = {
+    "shop-whatsapp": (
+        "whatsapp",
+        {
+            "account_sid": "AC" + "0" * 32,
+            "from_number": "whatsapp:+15551230000",
+            "templates": {
+                "order_update": "HX" + "1" * 32,
+                "back_in_stock": "HX" + "2" * 32,
+            },
+        },
+    ),
+    "shop-messenger": ("messenger", {"page_id": "1234567890", "human_agent": True}),
+    "shop-instagram": ("instagram", {"page_id": "1234567890"}),
+    "shop-wechat": ("wechat", {"corp_id": "ww0000000000000000", "open_kfid": "wk" + "0" * 30}),
+    "support-mail": ("email", {}),
 }
 SHOP = "support@kettlecrema.example"
 
@@ -59,7 +82,11 @@ PEOPLE = [
         vip=True,
         notes="Runs two cafés in Portland; orders beans monthly.",
     ),
-    Person("tom", "Tom Becker", {"sms": "+15551230002", "email": "tom.becker@example.net"}),
+    Person(
+        "tom",
+        "Tom Becker",
+        {"sms": "+15551230002", "email": "tom.becker@example.net", "whatsapp": "+15551230002"},
+    ),
     Person("mei", "田中 芽衣 (Mei Tanaka)", {"telegram": "5003", "email": "mei.tanaka@example.jp"}),
     Person(
         "jonas",
@@ -81,6 +108,9 @@ PEOPLE = [
     Person("sofia", "Sofía García", {"email": "sofia.garcia@example.es", "sms": "+34600111222"}),
     Person("amara", "Amara Okafor", {"email": "amara@okafor-roasters.example"}, vip=True),
     Person("mallory", "[bold]Mallory[/] \x1b]0;pwned\x07", {"email": "mallory@evil.example"}),
+    Person("wang", "王小明", {"wechat": "wmDemoWangXiaoMing0001"}),
+    Person("ines", "Inês Duarte", {"messenger": "6543210987654321"}),
+    Person("kai", "Kai (@kai.brews)", {"instagram": "17841400000000001"}),
 ]
 
 FIRST = [
@@ -287,6 +317,8 @@ class _Builder:
             raw_type="text/plain",
             attachments=attachments,
         )
+        if channel == "whatsapp":  # the number is the customer, as the adapter says
+            message = replace(message, sender=replace(message.sender, phone=address))
         stored = self.desk.ingest(self.s, ACCOUNTS[channel], message)
         assert stored is not None
         self.summary.messages += 1
@@ -531,6 +563,25 @@ def _story(b: _Builder, people: dict[str, Person]) -> None:
     )
 
 
+def _messaging_apps(b: _Builder, people: dict[str, Person]) -> None:
+    """WhatsApp, Messenger, Instagram and WeChat, each with its reply window."""
+    tom, wang, ines, kai = people["tom"], people["wang"], people["ines"], people["kai"]
+    # Tom wrote on WhatsApp 30 hours ago (the same number as his SMS: one customer):
+    # the 24-hour window has closed, only a template may go now (T).
+    b.inbound(tom, "whatsapp", 30 * 60, "Is the Crema Pro grinder back in stock? 🙂")
+    # Inês on Messenger: inside the 24 hours.
+    c = b.inbound(ines, "messenger", 95, "Olá! Do you ship to Portugal? How long does it take?")
+    b.tune(c, tags=["shipping"])
+    # Kai on Instagram Direct, two days ago: the window has closed (no HUMAN_AGENT there).
+    b.inbound(
+        kai, "instagram", 2 * 24 * 60, "love the new pour-over kettle 😍 is there a black one?"
+    )
+    # Wang on WeChat: 5 replies within 48 hours of his last message; one used.
+    c = b.inbound(wang, "wechat", 180, "你好，我的订单还没到。请问什么时候发货？订单号 4512。")
+    b.reply(c, 170, "您好！订单 4512 今天从仓库发出，单号稍后发给您。")
+    b.inbound(wang, "wechat", 160, "好的，谢谢！")
+
+
 def _generated(b: _Builder, count: int) -> None:
     """Single-channel customers with everyday questions, spread over SLA states."""
     rng = b.rng
@@ -635,6 +686,7 @@ def seed(
         for p in PEOPLE:
             b.person(p)
         _story(b, people)
+        _messaging_apps(b, people)
         _generated(b, generated)
         repo.log_event(s, DEMO_MARK, detail={"seed": rng_seed})
         s.commit()

@@ -13,6 +13,7 @@ from omnitui.cli.context import db_url, fail, load, make_desk, open_engine, say,
 
 if TYPE_CHECKING:
     from omnitui.config import Config
+    from omnitui.desk import Desk
 
 
 def open_console() -> None:
@@ -49,7 +50,7 @@ def demo(
         url = f"sqlite:///{Path(tmp.name) / 'demo.sqlite'}"
     engine = open_engine(url)
     cfg = demo_config()
-    desk = make_desk(cfg)
+    desk = demo_desk(cfg)
     kind = is_demo_store(engine)
     if kind is False:
         engine.dispose()
@@ -67,6 +68,19 @@ def demo(
         engine.dispose()
         if tmp is not None:
             tmp.cleanup()
+
+
+def demo_desk(cfg: Config) -> Desk:
+    """The desk of the demo: the user's settings, and the demo's accounts' reply
+    windows and templates (nothing is polled or sent)."""
+    from omnitui.demo import DEMO_ACCOUNTS
+    from omnitui.desk.account_rule import AccountRule
+
+    desk = make_desk(cfg)
+    desk.accounts = {
+        name: AccountRule(kind, dict(settings)) for name, (kind, settings) in DEMO_ACCOUNTS.items()
+    }
+    return desk
 
 
 def demo_config() -> Config:

@@ -15,6 +15,7 @@ the customer column shrinks so the subject keeps room.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -31,7 +32,8 @@ from omnitui.ui.inbox_source import InboxSource
 from omnitui.ui.safe_text import line
 from storage.queries import InboxRow
 
-CHANNEL_W = 8
+#: ``messenger`` and ``instagram`` fit.
+CHANNEL_W = 9
 CUSTOMER_W = 20
 #: The customer column below :data:`NARROW` columns.
 CUSTOMER_NARROW_W = 15
@@ -51,6 +53,10 @@ CHANNEL_STYLES = {
     "mastodon": "#d787ff",
     "sms": "#d7d7af",
     "phone": "#ffaf87",
+    "whatsapp": "#87d7af",
+    "messenger": "#87d7ff",
+    "instagram": "#d7afff",
+    "wechat": "#afd787",
 }
 STATUS_STYLES = {"open": "", "pending": "italic", "snoozed": "italic", "resolved": "italic"}
 
@@ -109,8 +115,8 @@ class InboxList(ScrollView, can_focus=True):
             super().__init__()
             self.row = row
 
-    def __init__(self, source: InboxSource, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, source: InboxSource, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.source = source
         self.cursor = 0
         self._countdowns: dict[int, str] = {}
