@@ -3,6 +3,16 @@ replies out (``POST /api/v1/statuses``) with the customer's visibility kept (a d
 message is answered directly) and an ``Idempotency-Key`` per outbox item, so a retry
 never posts twice.
 
+Files (``OutboundMessage.attachments``): Mastodon takes media only (``image/*``,
+``video/*``, ``audio/*``; anything else is a one-line error before anything is sent),
+at most 4 per status. Each is uploaded by ``POST /api/v2/media`` (multipart ``file``);
+an answer of 202 means it is still being processed, and ``GET /api/v1/media/:id`` is
+asked (a bounded number of times) until it answers 200. The reply's first status then
+carries ``media_ids[]``. A retry uploads the files again (the unused copies are never
+attached) but posts no status twice: the Idempotency-Key of each part is the same. See
+https://docs.joinmastodon.org/methods/media/ and
+https://docs.joinmastodon.org/methods/statuses/#create.
+
 Limits (``adapters/http_api.py``): a notifications page over ``max_response_bytes`` is
 asked again at once with half the ``limit``, down to one; a notification over
 ``max_item_bytes`` is quarantined cut to that size; media are downloaded on demand, up
@@ -12,10 +22,12 @@ to ``max_attachment_bytes``, only from ``https://`` URLs (or the instance's own
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import httpx
 
@@ -24,6 +36,7 @@ from adapters.base import (
     Cursor,
     InboundAttachment,
     InboundMessage,
+    OutboundAttachment,
     OutboundMessage,
     PollResult,
     SecretGetter,
@@ -32,6 +45,8 @@ from adapters.base import (
 )
 from adapters.checks import Finding, failed, passed
 from adapters.http_api import (
+    BUDGET_KEY,
+    MB,
     ApiAdapter,
     PageSize,
     error_for,
@@ -50,6 +65,7 @@ from adapters.json_items import (
     rejected,
     too_large,
 )
+from adapters.outbound_files import file_name
 from adapters.plain_text import html_to_text, split_text
 from adapters.spec import HttpApiSpec, both_failed
 
@@ -58,6 +74,12 @@ PAGE = 40
 #: Default status length on Mastodon instances; longer replies become a thread.
 STATUS_LIMIT = 500
 VISIBILITY_ORDER = ("direct", "private", "unlisted", "public")
+#: What a reply may carry in files: the usual instance limit for an image (16 MB).
+FILE_LIMIT = 16 * MB
+#: Media a status may carry.
+MAX_MEDIA = 4
+#: The content types Mastodon takes as media.
+MEDIA_TYPES = re.compile(r"(?:image|video|audio)/[a-z0-9][\w!#$&^.+-]{0,126}")
 
 
 def _rate_limit_wait(response: httpx.Response) -> float | None:
@@ -145,7 +167,12 @@ class MastodonAdapter(ApiAdapter):
             )
         except httpx.HTTPError as exc:
             raise transport_error(service, exc, [self.token]) from None
-        if response.status_code == 200:
+        return self._answer(service, response)
+
+    def _answer(self, service: str, response: httpx.Response, ok: tuple[int, ...] = (200,)) -> Any:
+        """The decoded JSON of an answer whose status is in ``ok``, or the
+        :class:`AdapterError` the answer means."""
+        if response.status_code in ok:
             try:
                 return response.json()
             except (ValueError, RecursionError):  # not JSON, or nested too deep to read
@@ -284,10 +311,66 @@ class MastodonAdapter(ApiAdapter):
             attachments=attachments,
         )
 
+    #: Seconds between two asks whether an uploaded medium is processed, and how many
+    #: asks at most (``GET /api/v1/media/:id``).
+    media_wait_seconds = 1.0
+    media_wait_tries = 60
+
+    def upload_media(self, file: OutboundAttachment) -> str:
+        """Upload ``file`` (``POST /api/v2/media``, within
+        ``attachment_timeout_seconds``) and wait, bounded, until it is processed; its
+        media id. A refusal (too large, a type the instance does not take) is a
+        permanent one-line error."""
+        service = "Mastodon POST /api/v2/media"
+        try:
+            response = self._http.post(
+                f"{self.api_base}/api/v2/media",
+                files={"file": (file_name(file.filename), file.content, _media_type(file))},
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=httpx.Timeout(self.limits.timeout),
+                extensions={BUDGET_KEY: self.limits.attachment_timeout},
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(service, exc, [self.token]) from None
+        if response.status_code == 413:
+            raise AdapterError(
+                f"{service}: 413 the instance refused {len(file.content):,} bytes as too large",
+                retryable=False,
+            )
+        media = self._answer(service, response, ok=(200, 202))
+        media_id = ident(media.get("id")) if isinstance(media, dict) else None
+        if media_id is None:
+            raise AdapterError(f"{service}: malformed answer (no media id)")
+        if response.status_code == 202:
+            self._wait_processed(media_id)
+        return media_id
+
+    def _wait_processed(self, media_id: str) -> None:
+        """Ask ``GET /api/v1/media/:id`` until it answers 200 (206: still processing),
+        at most :attr:`media_wait_tries` times; a retryable error after that."""
+        service = "Mastodon GET /api/v1/media"
+        for _try in range(self.media_wait_tries):
+            try:
+                response = self._http.get(
+                    f"{self.api_base}/api/v1/media/{quote(media_id, safe='')}",
+                    headers={"Authorization": f"Bearer {self.token}"},
+                )
+            except httpx.HTTPError as exc:
+                raise transport_error(service, exc, [self.token]) from None
+            if response.status_code == 200:
+                return
+            if response.status_code != 206:
+                self._answer(service, response)  # raises the error the answer means
+            if _try + 1 < self.media_wait_tries:
+                time.sleep(self.media_wait_seconds)
+        raise AdapterError(f"{service}: a file was still being processed; will try again")
+
     def send(self, message: OutboundMessage) -> SendResult:
         """Reply to the customer's status with its visibility (never wider); a reply
-        longer than one status becomes a thread. Each part carries an Idempotency-Key
-        derived from the outbox id, so a retry after a lost answer posts nothing twice."""
+        longer than one status becomes a thread, its first status carrying the files.
+        Each part carries an Idempotency-Key derived from the outbox id, so a retry
+        after a lost answer posts nothing twice."""
+        _check_media(message.attachments)
         reply_to = message.reply_to_external_id
         visibility = "direct"
         if reply_to:
@@ -296,11 +379,15 @@ class MastodonAdapter(ApiAdapter):
                 visibility = str(original["visibility"])
         mention = message.to if message.to.startswith("@") else f"@{message.to}"
         pieces = split_text(message.text, STATUS_LIMIT - len(mention) - 1)
+        media_ids = [self.upload_media(file) for file in message.attachments]
         first_id = ""
         for n, piece in enumerate(pieces):
-            payload: dict[str, Any] = {"status": f"{mention} {piece}", "visibility": visibility}
+            status = f"{mention} {piece}".rstrip()
+            payload: dict[str, Any] = {"status": status, "visibility": visibility}
             if reply_to:
                 payload["in_reply_to_id"] = reply_to
+            if n == 0 and media_ids:
+                payload["media_ids"] = media_ids
             posted = self.request(
                 "POST",
                 "/api/v1/statuses",
@@ -312,6 +399,30 @@ class MastodonAdapter(ApiAdapter):
             reply_to = str(posted["id"])
             first_id = first_id or reply_to
         return SendResult(provider_id=first_id, external_id=first_id)
+
+
+def _media_type(file: OutboundAttachment) -> str:
+    """The file's content type without parameters, lower case."""
+    return file.content_type.split(";", 1)[0].strip().lower()
+
+
+def _check_media(files: tuple[OutboundAttachment, ...]) -> None:
+    """Refuse, in one line and before anything is sent, what Mastodon cannot carry:
+    more than :data:`MAX_MEDIA` files, or a file that is not an image, video or audio."""
+    if len(files) > MAX_MEDIA:
+        raise AdapterError(
+            f"Mastodon: a status carries at most {MAX_MEDIA} files, this reply has {len(files)}",
+            retryable=False,
+        )
+    for file in files:
+        kind = _media_type(file)
+        if not MEDIA_TYPES.fullmatch(kind):
+            name = file_name(file.filename)
+            raise AdapterError(
+                f"Mastodon takes only images, video and audio as files: {name!r} "
+                f"({kind[:60] or 'no type'!r}) cannot be sent this way",
+                retryable=False,
+            )
 
 
 #: The OAuth scopes each direction needs (a bare ``read`` or ``write`` covers its kind):
@@ -359,6 +470,11 @@ class MastodonSpec(HttpApiSpec[MastodonAdapter]):
                 done = "; nothing sent" if part == "send" else ""
                 found.append(passed(part, f"{who}; token scopes {has}{done}"))
         return found
+
+    def max_file_bytes(self, settings: Mapping[str, Any]) -> int:
+        """16 MB: the usual instance limit for an image (video may be larger on a given
+        instance; a refusal is a one-line error at send time)."""
+        return FILE_LIMIT
 
 
 def _token_scopes(adapter: MastodonAdapter) -> set[str] | None:

@@ -9,6 +9,16 @@ joined; any other invite is left pending, never joined. A WhatsApp puppet
 such a name on another server. A ``limited`` timeline (more events than the sync
 returned) is backfilled with ``/messages`` back to the previous sync; a reply uses a
 transaction id derived from the outbox id, so a retry never posts twice.
+
+Files (``OutboundMessage.attachments``) are uploaded first (``POST
+/_matrix/media/v3/upload?filename=…`` with their Content-Type, answering a
+``content_uri``), then the text goes as its own ``m.text`` event and each file as an
+``m.file`` event (``m.image`` for ``image/*``) with ``url`` = the ``mxc://`` URI,
+``body`` = its name and ``info`` {mimetype, size}; each event has its own transaction
+id (``…-file<n>``), so a retry after a partial send posts nothing twice (a file is
+uploaded again; the unused copy stays unreferenced). See
+https://spec.matrix.org/latest/client-server-api/#post_matrixmediav3upload and
+https://spec.matrix.org/latest/client-server-api/#mfile.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from adapters.base import (
     AdapterError,
     Cursor,
     InboundMessage,
+    OutboundAttachment,
     OutboundMessage,
     PollResult,
     SecretGetter,
@@ -32,7 +43,15 @@ from adapters.base import (
     SendResult,
 )
 from adapters.checks import Finding, failed, passed
-from adapters.http_api import ApiAdapter, error_for, json_body, redact, transport_error
+from adapters.http_api import (
+    BUDGET_KEY,
+    MB,
+    ApiAdapter,
+    error_for,
+    json_body,
+    redact,
+    transport_error,
+)
 from adapters.json_items import (
     Unusable,
     as_dict,
@@ -43,10 +62,15 @@ from adapters.json_items import (
     rejected,
     timestamp,
 )
+from adapters.outbound_files import file_name, mime_type
 from adapters.spec import HttpApiSpec, both_failed
 
 FOLDER = "sync"
 API = "/_matrix/client/v3"
+MEDIA = "/_matrix/media/v3"
+#: What a reply may carry in files: Synapse's default ``max_upload_size`` (50M); a
+#: server with a lower ``m.upload.size`` refuses a larger file with 413 M_TOO_LARGE.
+FILE_LIMIT = 50 * MB
 SYNC_FILTER = json.dumps(
     {"room": {"timeline": {"limit": 50}, "state": {"lazy_load_members": True}}}
 )
@@ -104,6 +128,40 @@ class MatrixAdapter(ApiAdapter):
             )
         except httpx.HTTPError as exc:
             raise transport_error(service, exc, [self.token]) from None
+        return self._answer(service, response)
+
+    def upload(self, file: OutboundAttachment) -> str:
+        """Put ``file`` in the homeserver's media repository (within
+        ``attachment_timeout_seconds``); its ``mxc://`` URI. A file the server refuses
+        as too large is a permanent one-line error."""
+        service = f"Matrix POST {MEDIA}/upload"
+        try:
+            response = self._http.post(
+                f"{self.api_base}{MEDIA}/upload",
+                params={"filename": file_name(file.filename)},
+                content=file.content,
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": mime_type(file.content_type),
+                },
+                timeout=httpx.Timeout(self.limits.timeout),
+                extensions={BUDGET_KEY: self.limits.attachment_timeout},
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(service, exc, [self.token]) from None
+        if response.status_code == 413:
+            raise AdapterError(
+                f"{service}: 413 the homeserver refused {len(file.content):,} bytes as too "
+                "large (its m.upload.size)",
+                retryable=False,
+            )
+        uri = self._answer(service, response).get("content_uri")
+        if not isinstance(uri, str) or not uri.startswith("mxc://"):
+            raise AdapterError(f"{service}: malformed answer (no content_uri)")
+        return uri
+
+    def _answer(self, service: str, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object of a 200 answer, or the :class:`AdapterError` it means."""
         body = json_body(service, response)
         if response.status_code == 200:
             return body
@@ -340,17 +398,37 @@ class MatrixAdapter(ApiAdapter):
         )
 
     def send(self, message: OutboundMessage) -> SendResult:
-        """Post in the conversation's room with a stable transaction id."""
+        """Post in the conversation's room with stable transaction ids: the files are
+        uploaded first, then the text and one event per file."""
         if not message.thread_key:
             raise AdapterError("Matrix: no room for this conversation", retryable=False)
         txn = f"omnitui-{self.name}-{message.outbox_id}"
-        sent = self.request(
-            "PUT",
-            f"{API}/rooms/{quote(message.thread_key, safe='')}/send/m.room.message/{txn}",
-            payload={"msgtype": "m.text", "body": message.text},
-        )
-        event_id = str(sent.get("event_id", ""))
-        return SendResult(provider_id=event_id, external_id=event_id)
+        events: list[tuple[str, dict[str, Any]]] = []
+        if message.text.strip() or not message.attachments:
+            events.append((txn, {"msgtype": "m.text", "body": message.text}))
+        for n, file in enumerate(message.attachments):
+            events.append((f"{txn}-file{n}", _file_event(file, self.upload(file))))
+        first = ""
+        room = quote(message.thread_key, safe="")
+        for txn_id, content in events:
+            sent = self.request(
+                "PUT", f"{API}/rooms/{room}/send/m.room.message/{txn_id}", payload=content
+            )
+            first = first or str(sent.get("event_id", ""))
+        return SendResult(provider_id=first, external_id=first)
+
+
+def _file_event(file: OutboundAttachment, uri: str) -> dict[str, Any]:
+    """The ``m.file`` (``m.image`` for an image) event content of an uploaded file."""
+    mimetype = mime_type(file.content_type)
+    name = file_name(file.filename)
+    return {
+        "msgtype": "m.image" if mimetype.startswith("image/") else "m.file",
+        "body": name,
+        "filename": name,
+        "url": uri,
+        "info": {"mimetype": mimetype, "size": len(file.content)},
+    }
 
 
 def _sendable(text: str) -> bool:
@@ -428,6 +506,11 @@ class MatrixSpec(HttpApiSpec[MatrixAdapter]):
                 "and not checked here; nothing sent",
             ),
         ]
+
+    def max_file_bytes(self, settings: Mapping[str, Any]) -> int:
+        """50 MB, Synapse's default upload limit (the server's own ``m.upload.size``
+        cannot be asked here: a larger refusal is a one-line error at send time)."""
+        return FILE_LIMIT
 
 
 SPEC = MatrixSpec("matrix", MatrixAdapter, secret_fields=("access_token",))

@@ -5,6 +5,13 @@ offset are committed, so a crash in between redelivers them, and the store's uni
 ``chat_id:message_id`` absorbs the repeat. The token is in every URL path and is
 redacted from every error.
 
+Files (``OutboundMessage.attachments``) go by ``sendDocument`` as multipart/form-data
+(https://core.telegram.org/bots/api#senddocument, #sending-files: up to 50 MB per file
+uploaded by a bot), the reply's text as the first file's caption when it fits in 1,024
+characters, else first by ``sendMessage``. The Bot API has no idempotency key: once any
+part of a reply went out, a failure is :class:`~adapters.base.UncertainDelivery`, never
+resent blindly.
+
 Limits (``adapters/http_api.py``): a ``getUpdates`` answer over ``max_response_bytes``
 is asked again at once for half as many updates (``limit``), down to one; an update over
 ``max_item_bytes`` is quarantined cut to that size; a file is downloaded only from a
@@ -14,6 +21,7 @@ plain relative ``file_path`` under ``<api_base>/file/bot<token>/`` and up to
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +33,7 @@ from adapters.base import (
     Cursor,
     InboundAttachment,
     InboundMessage,
+    OutboundAttachment,
     OutboundMessage,
     PollResult,
     SecretGetter,
@@ -33,6 +42,8 @@ from adapters.base import (
 )
 from adapters.checks import Finding, passed
 from adapters.http_api import (
+    BUDGET_KEY,
+    MB,
     ApiAdapter,
     PageSize,
     error_for,
@@ -56,11 +67,16 @@ from adapters.json_items import (
     timestamp,
     too_large,
 )
+from adapters.outbound_files import file_name, mime_type
 from adapters.plain_text import split_text
 from adapters.spec import HttpApiSpec
 
 DEFAULT_API = "https://api.telegram.org"
 TEXT_LIMIT = 4096
+#: A file's caption (``sendDocument``), in characters.
+CAPTION_LIMIT = 1024
+#: The largest file a bot may upload (the Bot API's documented limit).
+FILE_LIMIT = 50 * MB
 FOLDER = "updates"
 #: Updates asked for per ``getUpdates`` (the Bot API's maximum).
 PAGE = 100
@@ -98,6 +114,42 @@ class TelegramAdapter(ApiAdapter):
             response = self._http.post(url, json=dict(payload), timeout=self.timeout_for(wait))
         except httpx.HTTPError as exc:
             raise transport_error(service, exc, [self.token]) from None
+        return self._result(service, response)
+
+    def upload(
+        self, method: str, fields: Mapping[str, Any], name: str, file: OutboundAttachment
+    ) -> Any:
+        """Call a Bot API method with ``file`` as the multipart/form-data field ``name``
+        (other ``fields`` as form values; objects JSON-serialised), within
+        ``attachment_timeout_seconds``; the ``result`` or an :class:`AdapterError`. A
+        file the server refuses as too large is a permanent one-line error."""
+        service = f"Telegram {method}"
+        url = f"{self.api_base}/bot{self.token}/{method}"
+        data = {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in fields.items()
+        }
+        files = {name: (file_name(file.filename), file.content, mime_type(file.content_type))}
+        try:
+            response = self._http.post(
+                url,
+                data=data,
+                files=files,
+                timeout=httpx.Timeout(self.limits.timeout),
+                extensions={BUDGET_KEY: self.limits.attachment_timeout},
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(service, exc, [self.token]) from None
+        if response.status_code == 413:
+            raise AdapterError(
+                f"{service}: 413 the file is too large for the Bot API "
+                f"(at most {size_text(FILE_LIMIT)})",
+                retryable=False,
+            )
+        return self._result(service, response)
+
+    def _result(self, service: str, response: httpx.Response) -> Any:
+        """The ``result`` of a Bot API answer, or the :class:`AdapterError` it means."""
         body = json_body(service, response)
         if response.status_code == 200 and body.get("ok") is True:
             return body.get("result")
@@ -242,7 +294,9 @@ class TelegramAdapter(ApiAdapter):
 
     def send(self, message: OutboundMessage) -> SendResult:
         """``sendMessage`` in the customer's chat, replying to their message; long texts
-        go in pieces of 4,096 characters."""
+        go in pieces of 4,096 characters. Files follow by ``sendDocument``, the text as
+        the first one's caption when it fits (then no ``sendMessage``). A failure after
+        a part went out is :class:`~adapters.base.UncertainDelivery`."""
         chat_id = message.thread_key or message.to
         if not chat_id:
             raise AdapterError("Telegram: no chat for this conversation", retryable=False)
@@ -252,16 +306,31 @@ class TelegramAdapter(ApiAdapter):
                 reply_to = int(message.reply_to_external_id.rsplit(":", 1)[1])
             except ValueError:
                 reply_to = None  # not a Bot API message id: send without the reply link
+        files = message.attachments
+        caption = message.text if files and len(message.text) <= CAPTION_LIMIT else None
+        pieces = [] if caption is not None else split_text(message.text, TEXT_LIMIT)
+        if files and not message.text.strip():
+            pieces, caption = [], None
+        calls: list[tuple[str, dict[str, Any], OutboundAttachment | None]] = [
+            ("sendMessage", {"chat_id": chat_id, "text": piece}, None) for piece in pieces
+        ]
+        for n, document in enumerate(files):
+            fields: dict[str, Any] = {"chat_id": str(chat_id)}
+            if n == 0 and caption:
+                fields["caption"] = caption
+            calls.append(("sendDocument", fields, document))
         first_id: str | None = None
-        for n, piece in enumerate(split_text(message.text, TEXT_LIMIT)):
-            payload: dict[str, Any] = {"chat_id": chat_id, "text": piece}
+        for n, (method, payload, file) in enumerate(calls):
             if n == 0 and reply_to is not None:
                 payload["reply_parameters"] = {
                     "message_id": reply_to,
                     "allow_sending_without_reply": True,
                 }
             try:
-                sent = self.call("sendMessage", payload)
+                if file is None:
+                    sent = self.call(method, payload)
+                else:
+                    sent = self.upload(method, payload, "document", file)
             except AdapterError as exc:
                 raise send_failure(exc, n) from None
             if first_id is None and isinstance(sent, dict):
@@ -338,6 +407,10 @@ class TelegramSpec(HttpApiSpec[TelegramAdapter]):
             passed("receive", receive),
             passed("send", f"{bot}: sendMessage to anyone who has written to it; nothing sent"),
         ]
+
+    def max_file_bytes(self, settings: Mapping[str, Any]) -> int:
+        """50 MB: what a bot may upload (https://core.telegram.org/bots/api#senddocument)."""
+        return FILE_LIMIT
 
 
 SPEC = TelegramSpec("telegram", TelegramAdapter, secret_fields=("token",))

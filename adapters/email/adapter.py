@@ -281,12 +281,20 @@ class EmailAdapter:
 
     # -- SMTP --------------------------------------------------------------
     def prepare(self, message: OutboundMessage) -> PreparedSend:
-        """Fix the Message-ID (the caller's, else a fresh one) and the MIME once; every
-        retry sends these same bytes."""
+        """Fix the Message-ID (the caller's, else a fresh one) and the MIME (files
+        included) once; every retry sends these same bytes. A reply whose MIME is over
+        ``max_message_bytes`` is a permanent one-line error."""
         message_id = message.message_id or smtp_sender.new_message_id(self.address)
         if not self.quote:
             message = replace(message, quote="")
-        return PreparedSend(message_id, smtp_sender.compose(message, self.address, message_id))
+        mime = smtp_sender.compose(message, self.address, message_id)
+        if len(mime) > self.max_message:
+            raise AdapterError(
+                f"this reply with its files is {len(mime):,} bytes, over the "
+                f"{self.max_message:,}-byte limit (max_message_bytes)",
+                retryable=False,
+            )
+        return PreparedSend(message_id, mime)
 
     def send(self, message: OutboundMessage) -> SendResult:
         """Send by SMTP, then append the same bytes to the Sent folder."""

@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from adapters.base import AdapterError, AuthError, OutboundMessage, UncertainDelivery
+from adapters.email.attachments import attach
 from adapters.email.deadline import Deadline, TooSlow
 from adapters.email.parse import MAX_SUBJECT, clip, trim_references
 
@@ -51,7 +52,8 @@ def new_message_id(address: str) -> str:
 
 
 def compose(outbound: OutboundMessage, from_addr: str, message_id: str) -> bytes:
-    """The final MIME bytes of a reply (text/plain UTF-8), threaded on the customer's mail."""
+    """The final MIME bytes of a reply (text/plain UTF-8), threaded on the customer's mail;
+    with files it is ``multipart/mixed``, the text first (:mod:`adapters.email.attachments`)."""
     msg = EmailMessage()
     msg["From"] = from_addr
     msg["To"] = outbound.to
@@ -73,6 +75,7 @@ def compose(outbound: OutboundMessage, from_addr: str, message_id: str) -> bytes
     if outbound.quote and not outbound.auto_reply:
         body += "\n" + outbound.quote.rstrip("\n") + "\n"
     msg.set_content(body, charset="utf-8", cte="quoted-printable")
+    attach(msg, outbound.attachments)
     return msg.as_bytes()
 
 

@@ -19,6 +19,8 @@ from tests.support.dovecot import free_port
 
 SHARED_SECRET = "omnitui-test-registration-secret"
 SERVER_NAME = "test.local"
+#: The homeserver's upload limit (``max_upload_size``), small so a refusal can be tested.
+MAX_UPLOAD = "2M"
 
 
 def available() -> bool:
@@ -99,6 +101,7 @@ database:
     database: {root}/homeserver.db
 log_config: {root}/log.yaml
 media_store_path: {root}/media
+max_upload_size: "{MAX_UPLOAD}"
 registration_shared_secret: "{SHARED_SECRET}"
 report_stats: false
 macaroon_secret_key: "macaroon-{SHARED_SECRET}"
