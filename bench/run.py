@@ -79,6 +79,7 @@ BUDGETS: dict[str, tuple[float | None, str]] = {
     "IMAP sync × (mbsync + notmuch)": (1.0, "×"),
     "export": (None, "conversations/s"),
     "search (in-process, median)": (None, "s"),
+    "search, CJK word inside text (in-process, median)": (None, "s"),
 }
 
 
@@ -240,8 +241,16 @@ def measure_cli(url: str, runs: int, out: dict) -> None:
             t0 = time.perf_counter()
             search(conn, word, limit=500)
             samples.append(time.perf_counter() - t0)
+        # Words inside Chinese and Japanese text written without spaces (issue 14).
+        cjk = []
+        for word in ("发货", "咖啡机", "届いて", "交換", "还没到", "申请退款")[: max(runs, 3) + 1]:
+            t0 = time.perf_counter()
+            hits = search(conn, word, limit=500)
+            cjk.append(time.perf_counter() - t0)
+            out.setdefault("search CJK hits", {})[word] = len(hits)
     engine.dispose()
     out["search (in-process, median)"] = statistics.median(samples)
+    out["search, CJK word inside text (in-process, median)"] = statistics.median(cjk)
 
 
 def measure_sync(messages: int, runs: int, out: dict) -> None:

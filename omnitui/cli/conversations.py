@@ -56,10 +56,11 @@ def _act(
 def conv_show(ref: Ref) -> None:
     """Status, priority, tags, assignee, SLA due times and the numbered messages."""
     from omnitui.desk.clocks import breached
+    from omnitui.desk.reply_windows import describe
     from omnitui.sanitize import clean_line
     from storage import queries
 
-    with desk_session() as (_cfg, _desk, s):
+    with desk_session() as (_cfg, desk, s):
         conv = find_conversation(s, ref)
         conn = s.connection()
         items = queries.thread(conn, conv.id)  # type: ignore[arg-type]
@@ -75,6 +76,10 @@ def conv_show(ref: Ref) -> None:
         for name in ("first_response_due", "next_response_due", "resolution_due"):
             say(f"{name}: {_iso(getattr(conv, name)) or '-'}")
         say(f"breached: {str(breached(conv, now)).lower()}")
+        window = desk.reply_window(s, conv, now)
+        if describe(window):
+            templates = ", ".join(sorted(desk.templates(conv))) or "-"
+            say(f"reply window: {window.state}: {describe(window)} (templates: {templates})")
         attempts = _attempts(s, conv.id)  # type: ignore[arg-type]
         for n, item in enumerate(items, 1):
             say(
