@@ -8,15 +8,25 @@ import email.policy
 import hashlib
 from dataclasses import replace
 from email.message import EmailMessage
+from pathlib import Path
 
 import imapclient
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from adapters.base import AdapterError, OutboundAttachment, OutboundMessage
 from adapters.email import SPEC, EmailAdapter
 from adapters.email.parse import parse_message
+from omnitui.config import AccountConfig
+from omnitui.desk import Desk
+from omnitui.desk.account_rule import AccountRule
+from omnitui.desk.reply_files import read_files
+from omnitui.sync import SyncService
+from storage.models import Conversation
 from tests.support.dovecot import PASSWORD, USER, Dovecot
 from tests.support.email_fixtures import Recorder, secret, settings
+from tests.support.mail_delivery import deliver, mail
 
 PDF = b"%PDF-1.7\n\x00\xff\xfe binary \r\n.\r\n body\n" * 50
 NAME = "Café menü 📄 März.pdf"
@@ -122,3 +132,32 @@ def test_a_reply_over_max_message_bytes_is_refused_in_one_line(imap_server: Dove
         adapter.prepare(reply(OutboundAttachment("a.bin", "", b"x" * (limit - 1000))))
     assert not info.value.retryable
     assert "max_message_bytes" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_files_queued_at_the_desk_go_out_through_the_sync(
+    engine: Engine, imap_server: Dovecot, smtp_server: tuple[Recorder, int], tmp_path: Path
+) -> None:
+    """The whole path: the desk checks the files against max_file_bytes and keeps them
+    with the reply; the sync fixes the MIME before the first attempt and sends it."""
+    recorder, port = smtp_server
+    deliver(imap_server, mail(1, subject="Invoice please"))
+    acct = AccountConfig(name="support-mail", kind="email", settings=settings(imap_server, port))
+    desk = Desk(accounts={acct.name: AccountRule("email", acct.settings)})
+    svc = SyncService(
+        engine, desk, (acct,), adapter_builder=lambda a: EmailAdapter(a.name, a.settings, secret)
+    )
+    svc.round(acct)
+    (tmp_path / NAME).write_bytes(PDF)
+    with Session(engine) as s:
+        conv = s.exec(select(Conversation)).one()
+        desk.reply(s, conv, "Attached.", files=read_files([tmp_path / NAME]))
+        s.commit()
+    assert svc.round(acct).sent == 1
+    (envelope,) = recorder.received
+    delivered = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert files_of(delivered) == [(NAME, "application/pdf", PDF)]
+    assert files_of(
+        email.message_from_bytes(
+            sent_copy(imap_server, delivered["Message-ID"]), policy=email.policy.default
+        )
+    ) == [(NAME, "application/pdf", PDF)]

@@ -4,11 +4,21 @@ the documented shapes in tests/support/mastodon_fake.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from adapters.base import AdapterError, OutboundAttachment, OutboundMessage
 from adapters.mastodon import MastodonAdapter
+from omnitui.config import AccountConfig
+from omnitui.desk import Desk
+from omnitui.desk.account_rule import AccountRule
+from omnitui.desk.reply_files import read_files
+from omnitui.sync import SyncService
+from storage.models import Conversation
 from tests.support.mastodon_fake import TOKEN, FakeMastodon, mention
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
@@ -120,3 +130,23 @@ def test_a_retry_after_a_lost_answer_posts_no_second_status() -> None:
     assert len(api.posted) == 2  # two parts, each once
     assert "media_ids" in api.posted[0][0] and "media_ids" not in api.posted[1][0]
     assert len(api.media) == 2  # the second upload is never attached
+
+
+def test_files_queued_at_the_desk_go_out_through_the_sync(engine: Engine, tmp_path: Path) -> None:
+    api = fake_with_mention()
+    acct = AccountConfig(
+        name="shop-mastodon", kind="mastodon", settings={"api_base": "https://shop.example"}
+    )
+    desk = Desk(accounts={acct.name: AccountRule("mastodon", acct.settings)})
+    svc = SyncService(engine, desk, (acct,), adapter_builder=lambda a: adapter(api))
+    svc.round(acct)
+    (tmp_path / NAME).write_bytes(PNG)
+    with Session(engine) as s:
+        conv = s.exec(select(Conversation)).one()
+        desk.reply(s, conv, "Like this?", files=read_files([tmp_path / NAME]))
+        s.commit()
+    assert svc.round(acct).sent == 1
+    ((payload, _key),) = api.posted
+    assert payload["media_ids"] == ["7000"] and payload["visibility"] == "direct"
+    file, _left = api.media["7000"]
+    assert (file.filename, file.content_type, file.content) == (NAME, "image/png", PNG)

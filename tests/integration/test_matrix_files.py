@@ -4,14 +4,21 @@ customer with the exact bytes, and never posted twice by a retry."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from adapters.base import AdapterError, AuthError, OutboundAttachment, OutboundMessage
 from adapters.matrix import MatrixAdapter
+from omnitui.desk import Desk
+from omnitui.desk.account_rule import AccountRule
+from omnitui.desk.reply_files import read_files
+from omnitui.sync import SyncService
+from storage.models import Conversation
 from tests.support import synapse
 from tests.support.matrix_customer import MatrixCustomer, rounds_until, setup
 
@@ -144,3 +151,28 @@ def test_a_retry_after_the_text_went_and_a_file_failed_reuses_every_transaction_
     adapter.send(out)
     assert puts == ["omnitui-shop-matrix-77", "omnitui-shop-matrix-77-file0"] * 2
     assert len(posted) == 2  # one text event, one file event
+
+
+def test_files_queued_at_the_desk_go_out_through_the_sync(
+    homeserver: synapse.Synapse, engine: Engine, tmp_path: Path
+) -> None:
+    _svc, acct, customer, bot, token = setup(homeserver, engine)
+    desk = Desk(accounts={acct.name: AccountRule("matrix", acct.settings)})
+    svc = SyncService(
+        engine,
+        desk,
+        (acct,),
+        adapter_builder=lambda a: MatrixAdapter(a.name, a.settings, lambda f: token),
+    )
+    room = customer.open_dm(bot)
+    customer.say(room, "the manual, please")
+    rounds_until(svc, acct, engine, 1)
+    (tmp_path / NAME).write_bytes(PDF)
+    with Session(engine) as s:
+        conv = s.exec(select(Conversation)).one()
+        desk.reply(s, conv, "Here.", files=read_files([tmp_path / NAME]))
+        s.commit()
+    assert svc.round(acct).sent == 1
+    text, pdf = (e for e in events(customer, room) if e["sender"] == bot)
+    assert text["content"]["body"] == "Here." and pdf["content"]["body"] == NAME
+    assert download(customer, pdf["content"]["url"]) == PDF

@@ -4,13 +4,22 @@ Bot API fake built from the documented shapes (tests/support/telegram_fake.py)."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from adapters.base import AdapterError, OutboundAttachment, OutboundMessage, UncertainDelivery
 from adapters.telegram import CAPTION_LIMIT, TelegramAdapter
-from tests.support.telegram_fake import TOKEN, FakeBotApi
+from omnitui.config import AccountConfig
+from omnitui.desk import Desk
+from omnitui.desk.account_rule import AccountRule
+from omnitui.desk.reply_files import read_files
+from omnitui.sync import SyncService
+from storage.models import Conversation
+from tests.support.telegram_fake import TOKEN, FakeBotApi, update
 
 PDF = b"%PDF-1.7\n\x00\xff binary\r\n" * 40
 NAME = "Rechnung März 🧾.pdf"
@@ -127,3 +136,25 @@ def test_a_file_failing_after_the_text_went_is_uncertain_never_resent_blindly() 
     assert "1 earlier part(s) were sent" in str(info.value)
     assert TOKEN not in str(info.value)
     assert len(api.sent) == 1  # the text went once; the outbox will not send it again
+
+
+def test_files_queued_at_the_desk_go_out_through_the_sync(engine: Engine, tmp_path: Path) -> None:
+    api = FakeBotApi([update(10, 1, "can you send the manual?")])
+    acct = AccountConfig(name="shop-telegram", kind="telegram", settings={})
+    desk = Desk(accounts={acct.name: AccountRule("telegram", {})})
+    svc = SyncService(engine, desk, (acct,), adapter_builder=lambda a: adapter(api))
+    svc.round(acct)
+    (tmp_path / NAME).write_bytes(PDF)
+    with Session(engine) as s:
+        conv = s.exec(select(Conversation)).one()
+        desk.reply(s, conv, "Here it is.", files=read_files([tmp_path / NAME]))
+        s.commit()
+    assert svc.round(acct).sent == 1
+    assert svc.round(acct).sent == 0  # once
+    ((fields, file),) = api.documents
+    assert fields["caption"] == "Here it is." and json.loads(fields["reply_parameters"]) == {
+        "message_id": 1,
+        "allow_sending_without_reply": True,
+    }
+    assert (file.filename, file.content_type, file.content) == (NAME, "application/pdf", PDF)
+    assert api.sent == []  # the text went as the caption
