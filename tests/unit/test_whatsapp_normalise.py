@@ -88,7 +88,7 @@ def poll(records: list[Any]) -> Any:
     adapter = WhatsAppAdapter(
         "fuzz-wa",
         {"account_sid": SID, "from_number": OURS, "api_base": "https://api.test"},
-        lambda _f: "token",
+        lambda _f: "wa-test-auth-token",
         transport=httpx.MockTransport(handler),
         today=date(2026, 11, 23),
     )

@@ -113,7 +113,7 @@ def test_templates_are_validated_in_one_line(value: Any, words: str) -> None:
 
 def make(**settings: Any) -> WhatsAppAdapter:
     base = {"account_sid": SID, "from_number": "whatsapp:+15551230000"}
-    return WhatsAppAdapter("shop-wa", {**base, **settings}, lambda _f: "token")
+    return WhatsAppAdapter("shop-wa", {**base, **settings}, lambda _f: "wa-test-auth-token")
 
 
 def test_a_good_account_builds() -> None:
@@ -144,7 +144,7 @@ def test_bad_settings_are_one_line(settings: dict[str, Any], words: str) -> None
 
 def test_a_missing_from_number_says_so() -> None:
     with pytest.raises(AdapterError, match="from_number is missing"):
-        WhatsAppAdapter("shop-wa", {"account_sid": SID}, lambda _f: "token")
+        WhatsAppAdapter("shop-wa", {"account_sid": SID}, lambda _f: "wa-test-auth-token")
 
 
 @pytest.mark.parametrize(
