@@ -24,6 +24,17 @@ Errors are Graph error objects (``{"error": {"message", "type", "code",
 for the usage headers' ``estimated_time_to_regain_access``; 190 is refused
 credentials; permission errors (10, 200–299), an unavailable person (551) and a reply
 outside the allowed window (subcode 2018278) are permanent, each one line.
+
+Files (``OutboundMessage.attachments``) go after the text, one message per file, each
+uploaded with its message as multipart/form-data to ``POST /{page-id}/messages``
+(``recipient``, ``messaging_type`` and ``tag`` as for text, ``message`` = ``{"attachment":
+{"type": "image|video|audio|file", "payload": {"is_reusable": false}}}``, the file in
+``filedata``): https://developers.facebook.com/docs/messenger-platform/send-messages/saving-assets
+and https://developers.facebook.com/docs/messenger-platform/instagram/features/send-message.
+Messenger takes any file up to 25 MB; Instagram only images (PNG, JPEG, up to 8 MB),
+video and audio (up to 25 MB): anything else is refused in one line before any part
+is sent. The Send API has no idempotency key: once a part went out, a failure is
+:class:`~adapters.base.UncertainDelivery`, never resent blindly.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from adapters.base import (
     Cursor,
     InboundAttachment,
     InboundMessage,
+    OutboundAttachment,
     OutboundMessage,
     PollResult,
     RejectedItem,
@@ -53,6 +65,8 @@ from adapters.base import (
 )
 from adapters.checks import Finding, attempt
 from adapters.http_api import (
+    BUDGET_KEY,
+    MB,
     AnswerTooLarge,
     ApiAdapter,
     PageSize,
@@ -75,6 +89,7 @@ from adapters.json_items import (
     rejected,
     too_large,
 )
+from adapters.outbound_files import file_name, mime_type
 from adapters.plain_text import split_text
 from adapters.spec import HttpApiSpec
 
@@ -106,6 +121,27 @@ TRANSIENT_CODES = frozenset({1, 2})
 OUTSIDE_WINDOW_SUBCODE = 2018278
 #: "This person isn't available right now."
 UNAVAILABLE_CODE = 551
+#: The largest file a Messenger (or Instagram video or audio) message carries.
+FILE_LIMIT = 25 * MB
+#: The largest image an Instagram message carries.
+INSTAGRAM_IMAGE_LIMIT = 8 * MB
+#: Content types Messenger shows as an image (others go as a file).
+MESSENGER_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+#: What Instagram takes, by content type: its documented formats (PNG, JPEG; MP4, OGG,
+#: AVI, MOV, WebM; AAC, M4A, WAV, MP4 audio).
+INSTAGRAM_TYPES: dict[str, str] = {
+    **dict.fromkeys(("image/png", "image/jpeg"), "image"),
+    **dict.fromkeys(
+        ("video/mp4", "video/ogg", "video/x-msvideo", "video/avi", "video/quicktime"),
+        "video",
+    ),
+    "video/webm": "video",
+    **dict.fromkeys(
+        ("audio/aac", "audio/x-aac", "audio/mp4", "audio/m4a", "audio/x-m4a", "audio/wav"),
+        "audio",
+    ),
+    **dict.fromkeys(("audio/x-wav", "audio/wave", "audio/vnd.wave"), "audio"),
+}
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
 
 
@@ -298,6 +334,37 @@ class MetaAdapter(ApiAdapter):
             )
         except httpx.HTTPError as exc:
             raise transport_error(service, exc, [token]) from None
+        return self._answer(service, response, token)
+
+    def post_file(self, fields: Mapping[str, Any], file: OutboundAttachment) -> dict[str, Any]:
+        """``POST /{page-id}/messages`` as multipart/form-data: ``fields`` as form values
+        (objects JSON-serialised) and ``file`` as ``filedata``, within
+        ``attachment_timeout_seconds``. A body Graph refuses as too large (413) is a
+        permanent one-line error."""
+        service = f"{self.label} POST /{self.page_id}/messages (file)"
+        token = self.token
+        data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
+        upload = (file_name(file.filename), file.content, mime_type(file.content_type))
+        try:
+            response = self._http.post(
+                f"{self.api_base}/{self.page_id}/messages",
+                data=data,
+                files={"filedata": upload},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=httpx.Timeout(self.limits.timeout),
+                extensions={BUDGET_KEY: self.limits.attachment_timeout},
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(service, exc, [token]) from None
+        if response.status_code == 413:
+            raise AdapterError(
+                f"{service}: 413 Graph refused {len(file.content):,} bytes as too large",
+                retryable=False,
+            )
+        return self._answer(service, response, token)
+
+    def _answer(self, service: str, response: httpx.Response, token: str) -> dict[str, Any]:
+        """The JSON of a good answer, or the :class:`AdapterError` a Graph error means."""
         answer = json_body(service, response)
         if response.status_code == 200 and "error" not in answer:
             return answer
@@ -494,27 +561,59 @@ class MetaAdapter(ApiAdapter):
 
     # -- send --
 
+    def attachment_type(self, file: OutboundAttachment) -> str:
+        """The Send API attachment type ``file`` goes as (``image``, ``video``,
+        ``audio``, ``file``); a one-line permanent error for one Messenger cannot carry
+        (over 25 MB)."""
+        kind = mime_type(file.content_type)
+        if len(file.content) > FILE_LIMIT:
+            raise self._refused(file, f"over {FILE_LIMIT // MB} MB")
+        if kind in MESSENGER_IMAGES:
+            return "image"
+        major = kind.split("/", 1)[0]
+        return major if major in ("video", "audio") else "file"
+
+    def _refused(self, file: OutboundAttachment, why: str) -> AdapterError:
+        name = file_name(file.filename)
+        return AdapterError(
+            f"{self.label} cannot carry {name!r} ({len(file.content):,} bytes, "
+            f"{mime_type(file.content_type)[:60]}): {why}; nothing was sent",
+            retryable=False,
+        )
+
     def send(self, message: OutboundMessage) -> SendResult:
         """``POST /{page-id}/messages``: a ``RESPONSE`` in the standard window, or a
         ``MESSAGE_TAG`` with the tag the reply was queued with (``HUMAN_AGENT``); long
-        texts go in pieces."""
+        texts go in pieces, then one message per file (multipart ``filedata``). Every
+        file is checked before anything goes; a failure after a part went out is
+        :class:`~adapters.base.UncertainDelivery`."""
         if not message.to:
             raise AdapterError(f"{self.label}: no recipient for this conversation", retryable=False)
-        if message.template or message.attachments:
-            what = "templates" if message.template else "attachments"
-            raise AdapterError(f"{self.label}: {what} cannot be sent here", retryable=False)
+        if message.template:
+            raise AdapterError(f"{self.label}: templates cannot be sent here", retryable=False)
+        files = [(file, self.attachment_type(file)) for file in message.attachments]
+        base: dict[str, Any] = {"recipient": {"id": message.to}, "messaging_type": "RESPONSE"}
+        if message.tag:
+            base["messaging_type"] = "MESSAGE_TAG"
+            base["tag"] = message.tag
+        pieces = _text_pieces(message.text, self.text_chars, self.text_bytes)
+        if files and not message.text.strip():
+            pieces = []
         first = ""
-        for n, piece in enumerate(_text_pieces(message.text, self.text_chars, self.text_bytes)):
-            body: dict[str, Any] = {
-                "recipient": {"id": message.to},
-                "messaging_type": "RESPONSE",
-                "message": {"text": piece},
-            }
-            if message.tag:
-                body["messaging_type"] = "MESSAGE_TAG"
-                body["tag"] = message.tag
+        for n, piece in enumerate(pieces):
             try:
-                sent = self.request("POST", f"/{self.page_id}/messages", body=body)
+                sent = self.request(
+                    "POST",
+                    f"/{self.page_id}/messages",
+                    body={**base, "message": {"text": piece}},
+                )
+            except AdapterError as exc:
+                raise send_failure(exc, n) from None
+            first = first or as_text(sent.get("message_id"))
+        for n, (file, kind) in enumerate(files, start=len(pieces)):
+            attachment = {"type": kind, "payload": {"is_reusable": False}}
+            try:
+                sent = self.post_file({**base, "message": {"attachment": attachment}}, file)
             except AdapterError as exc:
                 raise send_failure(exc, n) from None
             first = first or as_text(sent.get("message_id"))
@@ -531,6 +630,19 @@ class InstagramAdapter(MetaAdapter):
     text_chars = 1000
     #: Instagram takes text of up to 1,000 bytes.
     text_bytes = 1000
+
+    def attachment_type(self, file: OutboundAttachment) -> str:
+        """Instagram takes images (PNG, JPEG, up to 8 MB), video and audio (up to 25 MB)
+        in their documented formats; anything else is a one-line permanent error."""
+        kind = INSTAGRAM_TYPES.get(mime_type(file.content_type))
+        if kind is None:
+            raise self._refused(
+                file, "Instagram takes only images (PNG, JPEG), video and audio: share a link"
+            )
+        limit = INSTAGRAM_IMAGE_LIMIT if kind == "image" else FILE_LIMIT
+        if len(file.content) > limit:
+            raise self._refused(file, f"an Instagram {kind} is at most {limit // MB} MB")
+        return kind
 
     def own_ids(self) -> frozenset[str]:
         """The page's id and its linked Instagram account's (asked once)."""
@@ -702,6 +814,12 @@ class MetaSpec(HttpApiSpec[MetaAdapter]):
         """24 hours, then 7 days with HUMAN_AGENT when ``human_agent`` is true."""
         label = "Instagram" if self.kind == "instagram" else "Messenger"
         return meta_reply_window(settings, last_inbound_at, now, label)
+
+    def max_file_bytes(self, settings: Mapping[str, Any]) -> int:
+        """25 MB: Messenger's limit per attachment, and Instagram's for video and audio
+        (an Instagram image over 8 MB, or a file that is not an image, video or audio,
+        is refused in one line at send time, before anything goes)."""
+        return FILE_LIMIT
 
 
 MESSENGER_SPEC = MetaSpec("messenger", MetaAdapter, secret_fields=("page_token",))

@@ -17,6 +17,17 @@ and stores ``next_cursor`` with the messages. New customers' nicknames come from
 never holds the messages back. Images, voice, video and files are announced as
 attachments and fetched on demand by ``media/get`` under ``max_attachment_bytes``.
 
+**Files.** A reply's files are uploaded first as temporary media (``POST
+/cgi-bin/media/upload?type=image|voice|video|file``, multipart ``media``; JPG/PNG up to
+10 MB as ``image``, AMR up to 2 MB as ``voice``, MP4 up to 10 MB as ``video``, anything
+else up to 20 MB as ``file``), so a refused upload sends nothing; then the text goes
+(none when the reply has none), then one ``kf/send_msg`` per file (``msgtype`` image /
+voice / video / file with ``{"media_id": …}``). Each message counts towards the 5 in 48
+hours: a reply of more than 5 messages is refused in one line before anything goes
+(how many are left is the desk's to count). ``kf/send_msg`` has no idempotency key
+here: once a part went out, a failure is :class:`~adapters.base.UncertainDelivery`,
+never resent blindly.
+
 **Errors.** errcode -1 (busy), 45009 and 45033 (frequency limits) are retryable with
 backoff; 95001 / 95002 (5 messages / 48 hours since the customer last wrote), 95013
 (session ended), 95018 (the session is with a person in the WeCom client) and 60020
@@ -24,7 +35,7 @@ backoff; 95001 / 95002 (5 messages / 48 hours since the customer last wrote), 95
 
 Docs: https://developer.work.weixin.qq.com/document/path/94670 (sync_msg),
 /94677 (send_msg), /95159 (customer/batchget), /94661 (account/list),
-/90313 (error codes), /91039 (gettoken), /90254 (media/get).
+/90313 (error codes), /91039 (gettoken), /90254 (media/get), /90389 (media/upload).
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from adapters.base import (
     AuthError,
     Cursor,
     InboundMessage,
+    OutboundAttachment,
     OutboundMessage,
     PollResult,
     ReplyWindow,
@@ -65,10 +77,15 @@ from adapters.http_api import (
     transport_error,
 )
 from adapters.json_items import as_dict, as_int, as_list, as_text, loads, rejected, too_large
+from adapters.outbound_files import file_name, mime_type
 from adapters.spec import HttpApiSpec, both_failed
 from adapters.wechat_items import (
+    FILE_LIMIT,
     TEXT_LIMIT_BYTES,
+    WINDOW_MESSAGES,
     customers,
+    file_problem,
+    media_type,
     nicknames,
     normalise,
     reply_window,
@@ -106,6 +123,14 @@ _PERMANENT: dict[int, str] = {
     95017: "the app's API switch for WeChat Customer Service is off (WeCom admin console)",
     48002: "this app may not call this API (add it to 微信客服 · 可调用接口的应用)",
     40007: "the file is no longer on WeChat (media ids last 3 days)",
+    40004: "WeChat does not take this media type",
+    40005: "WeChat does not take this file type",
+    40006: "WeChat does not take a file of this size",
+    40009: "the image is too large for WeChat (at most 10 MB)",
+    40010: "the voice message is too large for WeChat (at most 2 MB)",
+    40011: "the video is too large for WeChat (at most 10 MB)",
+    44001: "the file is empty",
+    45001: "the file is larger than WeChat allows",
 }
 _AUTH: dict[int, str] = {
     40001: "the secret is not valid (check the KF app's secret)",
@@ -366,27 +391,71 @@ class WeChatAdapter(ApiAdapter):
 
     # -- sending -------------------------------------------------------------------
 
+    def upload_media(self, file: OutboundAttachment) -> tuple[str, str]:
+        """Upload ``file`` as temporary media (``media/upload``, multipart ``media``,
+        within ``attachment_timeout_seconds``); its type and ``media_id``. A refused
+        token is renewed once."""
+        kind = media_type(file)
+        service = f"WeChat media/upload ({kind})"
+        upload = {"media": (file_name(file.filename), file.content, mime_type(file.content_type))}
+        for attempt in range(2):
+            request = self._http.build_request(
+                "POST",
+                f"{self.api_base}/cgi-bin/media/upload",
+                params={"access_token": self.access_token(fresh=attempt > 0), "type": kind},
+                files=upload,
+                timeout=httpx.Timeout(self.limits.timeout),
+                extensions={BUDGET_KEY: self.limits.attachment_timeout},
+            )
+            body = self._answer(self._exchange(request, service), service)
+            code = as_int(body.get("errcode"), 0)
+            if code == 0:
+                media_id = wechat_id(body.get("media_id"))
+                if media_id is None:
+                    raise AdapterError(f"{service}: malformed answer (no media_id)")
+                return kind, media_id
+            if code in TOKEN_CODES and attempt == 0:
+                self._access = None
+                continue
+            raise self.error(service, code, body)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def send(self, message: OutboundMessage) -> SendResult:
         """A text message to the customer (``kf/send_msg``); over 2,048 bytes of UTF-8
-        it goes in pieces, each of which counts towards WeChat's 5 messages."""
+        it goes in pieces, each of which counts towards WeChat's 5 messages. Files are
+        uploaded first (a refusal sends nothing), then follow the text, one message
+        each; a failure after a part went out is
+        :class:`~adapters.base.UncertainDelivery`."""
         to = wechat_id(message.thread_key or message.to)
         if to is None:
             raise AdapterError("WeChat: no customer for this conversation", retryable=False)
-        if message.attachments or message.template:
+        if message.template:
+            raise AdapterError("WeChat: omnitui sends no templates here", retryable=False)
+        for file in message.attachments:
+            problem = file_problem(file)
+            if problem is not None:
+                raise AdapterError(f"{problem}; nothing was sent", retryable=False)
+        pieces = split_utf8(message.text, TEXT_LIMIT_BYTES)
+        if message.attachments and not message.text.strip():
+            pieces = []
+        parts = len(pieces) + len(message.attachments)
+        if parts > WINDOW_MESSAGES:
             raise AdapterError(
-                "WeChat: omnitui sends text only (no files or templates); send the text alone",
+                f"WeChat: this reply is {parts} messages ({len(pieces)} of text, "
+                f"{len(message.attachments)} file(s)); WeChat allows {WINDOW_MESSAGES} in 48 "
+                "hours: send fewer files or a shorter text; nothing was sent",
                 retryable=False,
             )
+        media = [self.upload_media(file) for file in message.attachments]
+        payloads: list[dict[str, Any]] = [
+            {"msgtype": "text", "text": {"content": piece}} for piece in pieces
+        ]
+        payloads += [{"msgtype": kind, kind: {"media_id": media_id}} for kind, media_id in media]
         first = ""
-        for n, piece in enumerate(split_utf8(message.text, TEXT_LIMIT_BYTES)):
-            payload = {
-                "touser": to,
-                "open_kfid": self.open_kfid,
-                "msgtype": "text",
-                "text": {"content": piece},
-            }
+        for n, payload in enumerate(payloads):
+            body = {"touser": to, "open_kfid": self.open_kfid, **payload}
             try:
-                sent = self.call("/cgi-bin/kf/send_msg", payload, what="kf/send_msg")
+                sent = self.call("/cgi-bin/kf/send_msg", body, what="kf/send_msg")
             except AdapterError as exc:
                 raise send_failure(exc, n) from None
             first = first or as_text(sent.get("msgid"))
@@ -455,6 +524,12 @@ class WeChatSpec(HttpApiSpec[WeChatAdapter]):
     ) -> ReplyWindow:
         """48 hours after the customer's last message, at most 5 of ours."""
         return reply_window(last_inbound_at, sent_since, now)
+
+    def max_file_bytes(self, settings: Mapping[str, Any]) -> int:
+        """20 MB, WeChat's limit for a ``file`` (an image or video over 10 MB, or a
+        voice message over 2 MB, goes as a file). Each file is one more of the 5
+        messages allowed in 48 hours."""
+        return FILE_LIMIT
 
 
 SPEC = WeChatSpec("wechat", WeChatAdapter, secret_fields=("secret",))

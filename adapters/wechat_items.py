@@ -1,6 +1,7 @@
 """WeChat Customer Service (WeCom 微信客服) without the network: one ``kf/sync_msg``
 item into an :class:`~adapters.base.InboundMessage`, the 48-hour / 5-message reply
-window, and replies cut to WeChat's 2,048-byte text limit.
+window, replies cut to WeChat's 2,048-byte text limit, and which temporary media type
+(and size limit) a file sent with a reply falls under.
 
 Everything here is pure, so ``reparse`` (``omnitui quarantine retry``) rebuilds a
 message from its stored JSON alone, and the desk asks :func:`reply_window` before a
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.base import InboundAttachment, InboundMessage, ReplyWindow, Sender
+from adapters.base import InboundAttachment, InboundMessage, OutboundAttachment, ReplyWindow, Sender
 from adapters.json_items import (
     Unusable,
     as_dict,
@@ -34,6 +35,7 @@ from adapters.json_items import (
     raw_json,
     timestamp,
 )
+from adapters.outbound_files import file_name, mime_type
 
 CHANNEL = "wechat"
 #: ``origin`` of an item: the customer, the system (events), one of our agents.
@@ -53,6 +55,19 @@ MEDIA: dict[str, tuple[str, str]] = {
     "video": ("video.mp4", "video/mp4"),
     "file": ("file", "application/octet-stream"),
 }
+_MB = 1 << 20
+#: Temporary media (``media/upload``) a reply's file goes as: type -> (its content
+#: types, its largest size). A file that is not one of these types, or too large for
+#: its type, goes as a ``file``. https://developer.work.weixin.qq.com/document/path/90389
+OUT_MEDIA: dict[str, tuple[frozenset[str], int]] = {
+    "image": (frozenset({"image/jpeg", "image/jpg", "image/png"}), 10 * _MB),
+    "voice": (frozenset({"audio/amr"}), 2 * _MB),
+    "video": (frozenset({"video/mp4"}), 10 * _MB),
+}
+#: The largest file WeChat takes (``file``: 20 MB), and the smallest (over 5 bytes).
+FILE_LIMIT = 20 * _MB
+FILE_MIN = 6
+
 #: Events about our side only: nothing is stored.
 QUIET_EVENTS = frozenset(
     {"enter_session", "servicer_status_change", "session_status_change", "servicer_recall_msg"}
@@ -296,3 +311,26 @@ def split_utf8(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
     if text or not pieces:
         pieces.append(text)
     return pieces
+
+
+# -- files sent with a reply -----------------------------------------------------------
+
+
+def media_type(file: OutboundAttachment) -> str:
+    """The temporary media type ``file`` goes as: ``image`` (JPG/PNG up to 10 MB),
+    ``voice`` (AMR up to 2 MB), ``video`` (MP4 up to 10 MB), else ``file``."""
+    kind = mime_type(file.content_type)
+    for media, (types, limit) in OUT_MEDIA.items():
+        if kind in types and len(file.content) <= limit:
+            return media
+    return "file"
+
+
+def file_problem(file: OutboundAttachment) -> str | None:
+    """Why WeChat cannot take ``file`` (one line, naming it), or None when it can:
+    over 20 MB, or 5 bytes or fewer."""
+    size = len(file.content)
+    if FILE_MIN <= size <= FILE_LIMIT:
+        return None
+    why = f"over {FILE_LIMIT // _MB} MB" if size > FILE_LIMIT else "WeChat takes files over 5 bytes"
+    return f"WeChat cannot carry {file_name(file.filename)!r} ({size:,} bytes): {why}"

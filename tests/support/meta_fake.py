@@ -15,6 +15,14 @@ Meta documents:
 - Send API: ``POST /{page-id}/messages`` with ``recipient``, ``messaging_type``,
   ``message`` (and ``tag``), answering ``{"recipient_id", "message_id"}``
   (https://developers.facebook.com/docs/messenger-platform/reference/send-api).
+- Files with the Send API: ``POST /{page-id}/messages`` as multipart/form-data, the
+  form fields ``recipient`` and ``message`` JSON-encoded (``{"attachment": {"type":
+  "image|audio|video|file", "payload": {"is_reusable": …}}}``), the file in ``filedata``;
+  up to 25 MB (https://developers.facebook.com/docs/messenger-platform/send-messages/saving-assets);
+  Instagram takes image (PNG, JPEG, 8 MB), video and audio (25 MB)
+  (https://developers.facebook.com/docs/messenger-platform/instagram/features/send-message);
+  a refused upload is error 100 / subcode 2018047 "Upload attachment failure"
+  (https://developers.facebook.com/docs/messenger-platform/error-codes).
 - Errors: ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``
   (https://developers.facebook.com/docs/messenger-platform/error-codes), rate limits with
   the ``X-App-Usage`` / ``X-Page-Usage`` / ``X-Business-Use-Case-Usage`` headers
@@ -29,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
+
+from tests.support.multipart_form import FormFile, is_form, read_form
 
 API = "https://graph.test/v21.0"
 PAGE = "1122334455"
@@ -129,6 +139,8 @@ class FakeGraph:
     send_fail: list[httpx.Response] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     cdn_requests: list[httpx.Request] = field(default_factory=list)
+    #: The file of each multipart send, in the order they came (None for text).
+    uploads: list[FormFile] = field(default_factory=list)
     #: Extra raw entries of the conversation listing (malformed ones).
     odd_listing: list[object] = field(default_factory=list)
 
@@ -191,10 +203,41 @@ class FakeGraph:
         return graph_error(100, "Unsupported get request.", subcode=33)
 
     def _send(self, request: httpx.Request) -> httpx.Response:
+        if is_form(request):
+            return self._send_file(request)
         body = json.loads(request.content)
         self.sent.append(body)
         if self.send_fail:
             return self.send_fail.pop(0)
+        return self._sent(body)
+
+    def _send_file(self, request: httpx.Request) -> httpx.Response:
+        """A Send API call with a file: the JSON form fields decoded into ``sent``, the
+        file into ``uploads``; an attachment the platform refuses is error 2018047."""
+        fields, files = read_form(request)
+        body: dict = {
+            k: v if k in ("messaging_type", "tag") else json.loads(v) for k, v in fields.items()
+        }
+        self.sent.append(body)
+        assert [f.field for f in files] == ["filedata"], "one file, in filedata"
+        self.uploads.append(files[0])
+        if self.send_fail:
+            return self.send_fail.pop(0)
+        attachment = body["message"]["attachment"]
+        kind, size = attachment["type"], len(files[0].content)
+        allowed = (
+            {"image", "video", "audio"}
+            if self.platform == "instagram"
+            else {"image", "video", "audio", "file"}
+        )
+        limit = 8 << 20 if self.platform == "instagram" and kind == "image" else 25 << 20
+        if kind not in allowed or size > limit or "is_reusable" not in attachment["payload"]:
+            return graph_error(
+                100, "(#100) Upload attachment failure.", subcode=2018047, kind="OAuthException"
+            )
+        return self._sent(body)
+
+    def _sent(self, body: dict) -> httpx.Response:
         return httpx.Response(
             200,
             json={"recipient_id": body["recipient"]["id"], "message_id": f"m_out{len(self.sent)}"},

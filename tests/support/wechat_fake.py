@@ -16,9 +16,16 @@ Shapes and codes from the official documentation:
 - kf/account/list: https://developer.work.weixin.qq.com/document/path/94661
 - media/get: https://developer.work.weixin.qq.com/document/path/90254
   (the file itself, or a JSON ``errcode``)
+- media/upload: https://developer.work.weixin.qq.com/document/path/90389
+  (``?access_token&type=image|voice|video|file``, multipart/form-data with the file in
+  ``media`` -> ``{"type", "media_id", "created_at"}``; image ≤ 10 MB JPG/PNG, voice
+  ≤ 2 MB AMR, video ≤ 10 MB MP4, file ≤ 20 MB, every file over 5 bytes; media ids last
+  3 days); kf/send_msg then takes ``msgtype`` image / voice / video / file with
+  ``{"media_id"}``
 - error codes: https://developer.work.weixin.qq.com/document/path/90313 (-1 busy,
-  40001 secret, 40014 / 42001 token, 45009 frequency, 60020 IP, 95001 / 95002
-  message count / time limit, 95018 session state)
+  40001 secret, 40004 media type, 40006 file size, 40009 / 40010 / 40011 image /
+  voice / video size, 40007 media id, 40014 / 42001 token, 45009 frequency, 60020 IP,
+  95001 / 95002 message count / time limit, 95018 session state)
 
 Every answer is HTTP 200 with ``errcode`` / ``errmsg``, as WeCom answers; errmsg carries
 the ``hint`` and ``more info`` tail the real server adds.
@@ -32,11 +39,15 @@ from typing import Any
 
 import httpx
 
+from tests.support.multipart_form import FormFile, read_form
+
 CORP_ID = "ww0f1e2d3c4b5a6978"
 SECRET = "kf-corpsecret-Zx9Qw7Er5Ty3Ui1Op"
 OPEN_KFID = "wkAJ2GCAAAZSfhHCt7IFSvLKtMPxyJTw"
 CUSTOMER = "wmAJ2GCAAAme1XQRC-NI-q0_ZM9ukoAw"
 OTHER = "wmAJ2GCAAAxyKdP4vBqYj2mF8sNeZcLw"
+#: media/upload's types and their largest files (bytes).
+MEDIA_LIMITS = {"image": 10 << 20, "voice": 2 << 20, "video": 10 << 20, "file": 20 << 20}
 #: 2026-12-03 05:00:00 UTC.
 T0 = 1796274000
 
@@ -101,6 +112,8 @@ class FakeWeCom:
     syncs: list[dict] = field(default_factory=list)
     lookups: list[dict] = field(default_factory=list)
     sent: list[dict] = field(default_factory=list)
+    #: Files uploaded by media/upload: media_id -> (type, the form's file).
+    uploads: dict[str, tuple[str, FormFile]] = field(default_factory=dict)
     #: Answers to give instead, per path, first in first out.
     fail: dict[str, list[Any]] = field(default_factory=dict)
     #: The next sync_msg starts from the beginning again, whatever its cursor.
@@ -120,6 +133,8 @@ class FakeWeCom:
             return answer(err(40014, "invalid access_token"))
         if token in self.expired:
             return answer(err(42001, "access_token expired"))
+        if path == "/cgi-bin/media/upload":
+            return answer(self._upload(request))
         body = json.loads(request.content) if request.content else {}
         if path == "/cgi-bin/kf/sync_msg":
             return answer(self._sync(body))
@@ -129,6 +144,11 @@ class FakeWeCom:
             self.sent.append(body)
             if body.get("open_kfid") != OPEN_KFID:
                 return answer(err(95000, "invalid open_kfid"))
+            kind = body.get("msgtype")
+            if kind in MEDIA_LIMITS:
+                uploaded = self.uploads.get(body[kind]["media_id"])
+                if uploaded is None or uploaded[0] != kind:
+                    return answer(err(40007, "invalid media_id"))
             return httpx.Response(
                 200, json={"errcode": 0, "errmsg": "ok", "msgid": f"msgout{len(self.sent)}"}
             )
@@ -161,6 +181,30 @@ class FakeWeCom:
                 },
             )
         return httpx.Response(404, text="not found")
+
+    def _upload(self, request: httpx.Request) -> dict[str, Any]:
+        kind = request.url.params.get("type", "")
+        if kind not in MEDIA_LIMITS:
+            return err(40004, "invalid media type")
+        fields, files = read_form(request)
+        assert not fields and [f.field for f in files] == ["media"], "one file, in media"
+        (file,) = files
+        size = len(file.content)
+        if size <= 5:
+            return err(40006, "invalid file size")
+        if size > MEDIA_LIMITS[kind]:
+            code = {"image": 40009, "voice": 40010, "video": 40011}.get(kind, 40006)
+            return err(code, f"invalid {kind} size")
+        media_id = f"3{kind}_{len(self.uploads) + 1}_MEDIAidPq7Xz"
+        self.uploads[media_id] = (kind, file)
+        self.media[media_id] = file.content
+        return {
+            "errcode": 0,
+            "errmsg": "",
+            "type": kind,
+            "media_id": media_id,
+            "created_at": "1796274000",
+        }
 
     def _gettoken(self, request: httpx.Request) -> dict[str, Any]:
         params = request.url.params
