@@ -33,6 +33,7 @@ from storage.models import (
     Message,
     Outbox,
     RefAlias,
+    table_of,
 )
 from storage.types import epoch, utcnow
 
@@ -60,6 +61,12 @@ def reply(
     window = reply_windows.window_for(settings.accounts, s, conv, at)
     if not window.allows_text:
         raise ReplyWindowClosed(f"{conv.ref}: {window.reason or 'the reply window is closed'}")
+    needed = reply_windows.messages_needed(body, len(files))
+    if window.remaining is not None and needed > window.remaining:
+        raise ReplyWindowClosed(
+            f"{conv.ref}: this reply takes {needed} messages (its text and each file); "
+            f"{window.remaining} may go before the customer writes again"
+        )
     reply_files.check_files(settings.accounts, conv, files)
     options = {"tag": window.tag} if window.tag else {}
     item = _queued_reply(settings, s, conv, body, at, options)
@@ -236,14 +243,15 @@ def merge_conversations(
     for table in (Message, Outbox, Event):
         s.exec(
             update(table)
-            .where(table.conversation_id == source.id)  # type: ignore[attr-defined]
+            .where(table_of(table).c.conversation_id == source.id)
             .values(conversation_id=target.id)
         )
     s.exec(
         update(RefAlias)
-        .where(RefAlias.conversation_id == source.id)
+        .where(col(RefAlias.conversation_id) == source.id)
         .values(conversation_id=target.id)
     )
+    assert source.ref is not None  # create_conversation gives every conversation its ref
     s.add(RefAlias(ref=source.ref, conversation_id=target.id))
     _merge_drafts(s, source, target)
     target.tags = [*(target.tags or []), *(t for t in source.tags or [] if t not in target.tags)]
@@ -312,11 +320,12 @@ def split_message(settings: DeskSettings, s: Session, message: Message) -> Conve
         raise WorkflowError("that is the conversation's only message")
     if message.direction != "in":
         raise WorkflowError("only a customer's message can be split out")
+    assert source.customer_id is not None  # a NOT NULL column of a stored row
     conv = repo.create_conversation(
         s,
         account=source.account,
         channel=source.channel,
-        customer_id=source.customer_id,  # type: ignore[arg-type]
+        customer_id=source.customer_id,
         subject=message.subject or source.subject,
         created_at=message.sent_at,
     )

@@ -19,24 +19,37 @@ from sqlmodel import Session, col, select
 from adapters.base import ALWAYS_OPEN, AdapterError, ReplyWindow
 from omnitui.desk.account_rule import AccountRule
 from omnitui.desk.settings import ReplyWindowClosed
-from storage.models import Conversation, Message
+from storage.models import Attachment, Conversation, Message
 from storage.types import utcnow
 
 
 def sent_since(s: Session, conv: Conversation) -> int:
-    """Our messages (sent or queued) on ``conv`` since the customer last wrote."""
+    """Our messages (sent or queued) on ``conv`` since the customer last wrote; each
+    file sent with a reply counts as one more (WeChat sends it as its own message)."""
     if conv.last_inbound_at is None or conv.id is None:
         return 0
-    query = (
-        select(func.count())
-        .select_from(Message)
+    recent = (
+        select(col(Message.id))
         .where(
             col(Message.conversation_id) == conv.id,
             col(Message.direction) == "out",
             col(Message.sent_at) >= conv.last_inbound_at,
         )
+        .subquery()
     )
-    return int(s.exec(query).one())
+    replies = s.exec(select(func.count()).select_from(recent)).one()
+    files = s.exec(
+        select(func.count())
+        .select_from(Attachment)
+        .where(col(Attachment.message_id).in_(select(recent.c.id)))
+    ).one()
+    return int(replies) + int(files)
+
+
+def messages_needed(body: str, files: int) -> int:
+    """How many messages a reply takes on a counting platform: its text (if any) and
+    one per file."""
+    return (1 if body.strip() else 0) + files
 
 
 def window_for(

@@ -126,3 +126,25 @@ def test_attach_on_the_command_line_wrong_input_is_one_line(tmp_path: Path) -> N
         out = omnitui("reply", "C-1001", *args, stdin="hi")
         assert out.returncode != 0
         assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_on_a_counting_platform_each_file_is_a_message(session: Session, tmp_path: Path) -> None:
+    """WeChat's 5 messages in 48 hours: a reply's text and each of its files count, and
+    a reply that needs more than are left is refused before it is queued."""
+    (tmp_path / "a.pdf").write_bytes(b"%PDF")
+    d = Desk(accounts={"shop": AccountRule(KIND, {"max_file_bytes": 1000, "limit": 3})})
+    conv = conversation(session, d)
+    two_files = read_files([tmp_path / "a.pdf", tmp_path / "a.pdf"])
+    with pytest.raises(DeskError, match="takes 4 messages .* 3 may go"):
+        d.reply(
+            session,
+            conv,
+            "manuals",
+            at=T0 + timedelta(minutes=1),
+            files=[*two_files, *two_files[:1]],
+        )
+    d.reply(session, conv, "manual", at=T0 + timedelta(minutes=1), files=two_files[:1])
+    window = d.reply_window(session, conv, T0 + timedelta(minutes=2))
+    assert window.remaining == 1
+    with pytest.raises(DeskError, match="takes 2 messages .* 1 may go"):
+        d.reply(session, conv, "again", at=T0 + timedelta(minutes=2), files=two_files[:1])
