@@ -117,8 +117,9 @@ def identities_for(s: Session, senders: Iterable[SenderKey]) -> dict[Key, Identi
     asked = {phones[k] for k in missing if k in phones}
     owners = repo.phone_owners(s, asked)
     for ident in found.values():  # whether or not the session flushed them yet
-        if ident.phone in asked:
-            owners.setdefault(ident.phone, set()).add(ident.customer_id)  # type: ignore[arg-type]
+        if ident.phone is not None and ident.phone in asked:
+            assert ident.customer_id is not None  # NOT NULL: every identity is made with one
+            owners.setdefault(ident.phone, set()).add(ident.customer_id)
     links = link_by_phone(missing, phones, owners)
     for detail in links.conflicts:
         repo.log_event(s, "customer.link_conflict", detail=detail)
@@ -126,7 +127,10 @@ def identities_for(s: Session, senders: Iterable[SenderKey]) -> dict[Key, Identi
     made = repo.add_customers(s, [wanted[k] or k[1] for k in fresh])
     customers = dict(zip(fresh, made, strict=True))
     linked = dict(links.linked)
-    linked.update({k: customers[lead].id for k, lead in links.joins.items()})  # type: ignore[misc]
+    for k, lead in links.joins.items():
+        lead_id = customers[lead].id
+        assert lead_id is not None  # add_customers flushed it
+        linked[k] = lead_id
     customer_of = {k: c.id for k, c in customers.items()} | linked
     for key in missing:
         ident = Identity(

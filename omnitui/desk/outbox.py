@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, case, delete, func, literal_column, select, update
+from sqlalchemy import CursorResult, and_, case, delete, func, literal_column, select, update
 from sqlmodel import col
 from sqlmodel import select as select_rows
 
@@ -35,18 +35,19 @@ from omnitui.desk.outbox_states import (  # noqa: F401 - re-exported: the outbox
 from omnitui.desk.settings import ACK_AUTHOR, DeskError, DeskSettings
 from omnitui.errors import OmnituiError
 from storage import repository as repo
-from storage.models import Conversation, Message, Outbox
+from storage.models import Conversation, Message, Outbox, table_of
 from storage.types import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+    from sqlalchemy.sql.elements import ColumnClause
     from sqlmodel import Session
 
 #: Stored states of replies not sent yet (an index range on ``ix_outbox_state_due``).
 _UNSENT = ("queued", "sending", "failed", "uncertain")
 
-_O = Outbox.__table__.c  # type: ignore[attr-defined]
-_C = Conversation.__table__.c  # type: ignore[attr-defined]
+_O = table_of(Outbox).c
+_C = table_of(Conversation).c
 
 
 def undelivered(
@@ -78,8 +79,8 @@ def undelivered(
             _O.created_at,
         )
         .select_from(
-            Outbox.__table__.outerjoin(Conversation.__table__, _C.id == _O.conversation_id)
-        )  # type: ignore[attr-defined]
+            table_of(Outbox).outerjoin(table_of(Conversation), _C.id == _O.conversation_id)
+        )
         .where(_O.state.in_(sorted(stored)))
         .order_by(_O.created_at, _O.id)
     )
@@ -146,7 +147,8 @@ class OutboxCounts:
 def outbox_counts(conn: Connection | Session) -> OutboxCounts:
     """The outbox by state and account: one grouped query over unsent rows."""
     # Inline literals: PostgreSQL matches the GROUP BY expression with the selected one.
-    one, zero = literal_column("1"), literal_column("0")
+    one: ColumnClause[int] = literal_column("1")
+    zero: ColumnClause[int] = literal_column("0")
     tried = case((_O.attempts > zero, one), else_=zero)
     q = (
         select(_O.account, _O.state, tried, func.count(), func.coalesce(func.sum(_O.attempts), 0))
@@ -221,7 +223,7 @@ def retry(s: Session, item_id: int, *, actor: str, confirmed: bool = False) -> P
             "may deliver it twice",
         )
     now = utcnow()
-    changed = s.execute(
+    result = s.execute(
         update(Outbox)
         .where(
             and_(
@@ -231,7 +233,9 @@ def retry(s: Session, item_id: int, *, actor: str, confirmed: bool = False) -> P
             )
         )
         .values(state="queued", next_attempt_at=now, updated_at=now)
-    ).rowcount
+    )
+    # An UPDATE's result is a CursorResult (Session.execute is typed for any).
+    changed = cast("CursorResult[Any]", result).rowcount
     if changed != 1:
         raise OutboxRefused("changed", item_id, f"reply #{item_id} changed meanwhile")
     repo.log_event(
@@ -268,7 +272,7 @@ def take_back(
             "uncertain", item_id, f"reply #{item_id} is uncertain: the customer may have it already"
         )
     message_id = s.execute(select(_O.sent_message_id).where(_O.id == item_id)).scalar()
-    gone = s.execute(
+    result = s.execute(
         delete(Outbox).where(
             and_(
                 _O.id == item_id,
@@ -276,7 +280,9 @@ def take_back(
                 _O.attempts == item.attempts,
             )
         )
-    ).rowcount
+    )
+    # A DELETE's result is a CursorResult (Session.execute is typed for any).
+    gone = cast("CursorResult[Any]", result).rowcount
     if gone != 1:
         raise OutboxRefused("changed", item_id, f"reply #{item_id} changed meanwhile")
     conv = s.get(Conversation, item.conversation_id) if item.conversation_id else None

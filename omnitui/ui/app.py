@@ -10,12 +10,13 @@ import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 from textual import events, work
 from textual.app import App, SuspendNotSupported, SystemCommand
+from textual.binding import BindingType
 from textual.screen import Screen
 
 from omnitui.desk import Desk, DeskError
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from omnitui.desk.undo import UndoStep
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from omnitui.config import Config
     from omnitui.sync import Outcome, Poller
 
@@ -55,7 +58,7 @@ class OmniApp(DeskActions, App):
 
     CSS_PATH = "app.tcss"
     TITLE = "omnitui"
-    BINDINGS = bindings("app")
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings("app"))
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, engine: Engine, config: Config, desk: Desk, *, demo: bool = False) -> None:
@@ -83,7 +86,7 @@ class OmniApp(DeskActions, App):
         self._undo: list[UndoStep] = []
         #: Keys that arrived while a dialog was on its way (None: not holding).
         self._held: list[events.Event] | None = None
-        self._hold_timer = None
+        self._hold_timer: Timer | None = None
 
     # -- life cycle ----------------------------------------------------------
     def on_mount(self) -> None:

@@ -4,8 +4,8 @@ customer VIP, notes and merge): a dialog on the UI thread, the write in a worker
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from sqlmodel import Session
@@ -18,6 +18,7 @@ from storage.models import Conversation, Customer
 
 if TYPE_CHECKING:
     from omnitui.desk import Desk
+    from omnitui.ui.app import OmniApp
 
 SNOOZE_CHOICES = [
     ("1", "1h", "1 hour"),
@@ -42,32 +43,48 @@ class DeskActions:
     desk: Desk
     engine: Any
 
+    @property
+    def omni(self) -> OmniApp:
+        # Mixed only into OmniApp: ``self`` is the app (Textual's push_screen,
+        # call_from_thread and notify; the app's key holding, _write and poll_now).
+        return cast("OmniApp", self)
+
     # -- status ----------------------------------------------------------------
     def ask_snooze(self, conversation_id: int) -> None:
         """Snooze presets: 1h, 4h, tomorrow, next week, until reply, custom."""
 
+        def custom(text: str | None) -> None:
+            if text:
+                self._snooze(conversation_id, text)
+
         def chosen(value: str | None) -> None:
             if value == "custom":
-                self.push_screen(
+                self.omni.push_screen(
                     InputScreen(
                         "Snooze until",
                         hint="1h · 90m · 3d · tomorrow · friday · 2026-12-01 14:00 · reply",
                         check=self._snooze_problem,
                     ),
-                    lambda text: self._snooze(conversation_id, text) if text else None,
+                    custom,
                 )
             elif value:
                 self._snooze(conversation_id, value)
 
-        self.push_screen(ChoiceScreen("Snooze", SNOOZE_CHOICES), chosen)
+        self.omni.push_screen(ChoiceScreen("Snooze", SNOOZE_CHOICES), chosen)
+
+    def _snooze_zone(self) -> tzinfo:
+        """Where typed snooze times are: the display zone, else the machine's."""
+        zone: tzinfo | None = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
+        assert zone is not None  # astimezone() gives an aware datetime
+        return zone
 
     def _snooze_problem(self, text: str) -> str | None:
         """What is wrong with a typed snooze time (None: nothing)."""
         from omnitui.desk.lifecycle import parse_snooze
 
-        zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
+        zone = self._snooze_zone()
         try:
-            parse_snooze(text, datetime.now(UTC), zone)  # type: ignore[arg-type]
+            parse_snooze(text, datetime.now(UTC), zone)
         except (WorkflowError, ValueError) as exc:
             return str(exc)
         return None
@@ -76,11 +93,11 @@ class DeskActions:
     def _snooze(self, conversation_id: int, text: str) -> None:
         from omnitui.desk.lifecycle import parse_snooze
 
-        zone = getattr(self, "zone", None) or datetime.now().astimezone().tzinfo
+        zone = self._snooze_zone()
         try:
-            until = parse_snooze(text, datetime.now(UTC), zone)  # type: ignore[arg-type]
+            until = parse_snooze(text, datetime.now(UTC), zone)
         except WorkflowError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            self.omni.call_from_thread(self.omni.notify, str(exc), severity="error", markup=False)
             return
         label = "until the customer replies" if until is None else f"until {_local(until, zone)}"
         self._write_guarded(
@@ -101,8 +118,8 @@ class DeskActions:
             done.append(status)
 
         if self._write_guarded(conversation_id, run, undo="status change") and done:
-            self.call_from_thread(
-                self.notify, f"Now {done[0]}. (u undoes)", markup=False, timeout=4
+            self.omni.call_from_thread(
+                self.omni.notify, f"Now {done[0]}. (u undoes)", markup=False, timeout=4
             )
 
     # -- priority, tags, assignment --------------------------------------------
@@ -118,11 +135,11 @@ class DeskActions:
                     undo="priority",
                 )
 
-        self.push_screen(ChoiceScreen("Priority", PRIORITY_CHOICES), chosen)
+        self.omni.push_screen(ChoiceScreen("Priority", PRIORITY_CHOICES), chosen)
 
     def ask_tags(self, conversation_id: int) -> None:
         """Edit the tags as one comma-separated line."""
-        self.hold_keys()
+        self.omni.hold_keys()
         self._with_conversation(conversation_id, self._tags_dialog)
 
     def _tags_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
@@ -146,7 +163,7 @@ class DeskActions:
                 undo="tag change",
             )
 
-        self.push_screen(
+        self.omni.push_screen(
             InputScreen(
                 f"Tags of {conv['ref']}",
                 value=", ".join(conv["tags"]),
@@ -158,7 +175,7 @@ class DeskActions:
 
     def ask_assign(self, conversation_id: int) -> None:
         """Assign to an agent (default: me); empty unassigns."""
-        self.hold_keys()
+        self.omni.hold_keys()
         self._with_conversation(conversation_id, self._assign_dialog)
 
     def _assign_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
@@ -174,7 +191,7 @@ class DeskActions:
                 undo="assignment",
             )
 
-        self.push_screen(
+        self.omni.push_screen(
             InputScreen(
                 f"Assign {conv['ref']} to",
                 value=conv["assignee"] or self.desk.agent,
@@ -189,10 +206,10 @@ class DeskActions:
 
         def chosen(text: str | None) -> None:
             if text and text.strip():
-                self.hold_keys()
+                self.omni.hold_keys()
                 self._merge_preview(conversation_id, text.strip())
 
-        self.push_screen(
+        self.omni.push_screen(
             InputScreen(
                 "Merge this conversation into…",
                 hint="the reference of the conversation that stays, e.g. C-1042 or 1042",
@@ -212,7 +229,7 @@ class DeskActions:
             conv = s.get(Conversation, conversation_id)
             target = find_by_ref(s, target_ref)
             if conv is None:
-                self.call_from_thread(self.drop_held_keys)
+                self.omni.call_from_thread(self.omni.drop_held_keys)
                 return
             if target is None or target.id == conv.id:
                 why = (
@@ -220,8 +237,8 @@ class DeskActions:
                     if target is None
                     else "that is this conversation"
                 )
-                self.call_from_thread(self.release_keys)
-                self.call_from_thread(self.ask_merge, conversation_id, target_ref, why)
+                self.omni.call_from_thread(self.omni.release_keys)
+                self.omni.call_from_thread(self.ask_merge, conversation_id, target_ref, why)
                 return
             gone, kept = conversation_side(s, conv), conversation_side(s, target)
             target_id = target.id
@@ -239,8 +256,8 @@ class DeskActions:
             if yes:
                 self._merge(conversation_id, target_id, kept.ref)
 
-        self.call_from_thread(
-            self.push_screen,
+        self.omni.call_from_thread(
+            self.omni.push_screen,
             ConfirmScreen(f"Merge {gone.ref} into {kept.ref}?", body, "merge"),
             decided,
         )
@@ -257,10 +274,12 @@ class DeskActions:
                 self.desk.merge_conversations(s, conv, target)
                 s.commit()
         except (DeskError, WorkflowError) as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            self.omni.call_from_thread(self.omni.notify, str(exc), severity="error", markup=False)
             return
-        self.call_from_thread(self.after_merge, conversation_id, target_id)
-        self.call_from_thread(self.notify, f"Merged into {target_ref}.", markup=False, timeout=3)
+        self.omni.call_from_thread(self.after_merge, conversation_id, target_id)
+        self.omni.call_from_thread(
+            self.omni.notify, f"Merged into {target_ref}.", markup=False, timeout=3
+        )
 
     def after_merge(self, old_id: int, new_id: int) -> None:
         """Overridden by the app: show the conversation that stayed."""
@@ -273,18 +292,18 @@ class DeskActions:
 
         def run(s: Session, conv: Conversation) -> None:
             customer = s.get(Customer, conv.customer_id)
-            assert customer is not None
+            assert customer is not None and customer.id is not None  # a stored row
             state.append(not customer.vip)
-            self.desk.set_vip(s, customer.id, not customer.vip)  # type: ignore[arg-type]
+            self.desk.set_vip(s, customer.id, not customer.vip)
 
         self._write_guarded(conversation_id, run)
         if state:
             text = "Customer is VIP." if state[0] else "Customer is no longer VIP."
-            self.call_from_thread(self.notify, text, markup=False, timeout=3)
+            self.omni.call_from_thread(self.omni.notify, text, markup=False, timeout=3)
 
     def ask_customer_notes(self, conversation_id: int) -> None:
         """Edit the customer's notes (one line here; longer in `omnitui customer note`)."""
-        self.hold_keys()
+        self.omni.hold_keys()
         self._with_conversation(conversation_id, self._notes_dialog)
 
     def _notes_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
@@ -293,11 +312,14 @@ class DeskActions:
                 return
 
             def run(s: Session, c: Conversation) -> None:
-                self.desk.set_customer_notes(s, c.customer_id, text)  # type: ignore[arg-type]
+                assert c.customer_id is not None  # a NOT NULL column of a stored row
+                self.desk.set_customer_notes(s, c.customer_id, text)
 
             self._run(conversation_id, run, "Customer notes saved.")
 
-        self.push_screen(InputScreen(f"Notes on {conv['customer']}", value=conv["notes"]), chosen)
+        self.omni.push_screen(
+            InputScreen(f"Notes on {conv['customer']}", value=conv["notes"]), chosen
+        )
 
     def ask_customer_merge(self, conversation_id: int, typed: str = "", error: str = "") -> None:
         """Merge another customer (by address) into this conversation's customer: both
@@ -305,10 +327,10 @@ class DeskActions:
 
         def chosen(text: str | None) -> None:
             if text and text.strip():
-                self.hold_keys()
+                self.omni.hold_keys()
                 self._customer_merge_preview(conversation_id, text.strip())
 
-        self.push_screen(
+        self.omni.push_screen(
             InputScreen(
                 "Merge another customer into this one",
                 hint="their address: a@b.c · +15551234567 · telegram:5001 · matrix:@x:y",
@@ -325,13 +347,13 @@ class DeskActions:
         from storage import repository as repo
 
         def again(why: str) -> None:
-            self.call_from_thread(self.release_keys)
-            self.call_from_thread(self.ask_customer_merge, conversation_id, text, why)
+            self.omni.call_from_thread(self.omni.release_keys)
+            self.omni.call_from_thread(self.ask_customer_merge, conversation_id, text, why)
 
         with Session(self.engine) as s:
             conv = s.get(Conversation, conversation_id)
             if conv is None or conv.customer_id is None:
-                self.call_from_thread(self.drop_held_keys)
+                self.omni.call_from_thread(self.omni.drop_held_keys)
                 return
             try:
                 channel, addr = parse_customer_address(text)
@@ -348,7 +370,7 @@ class DeskActions:
             keep = customer_side(s, conv.customer_id)
             other = customer_side(s, ident.customer_id)
         if keep is None or other is None:
-            self.call_from_thread(self.drop_held_keys)
+            self.omni.call_from_thread(self.omni.drop_held_keys)
             return
         body = Text()
         body.append("merged in:  ", "bold")
@@ -370,8 +392,8 @@ class DeskActions:
 
             self._run(conversation_id, run, "Customers merged.")
 
-        self.call_from_thread(
-            self.push_screen, ConfirmScreen("Merge these customers?", body, "merge"), decided
+        self.omni.call_from_thread(
+            self.omni.push_screen, ConfirmScreen("Merge these customers?", body, "merge"), decided
         )
 
     # -- plumbing ------------------------------------------------------------------
@@ -401,13 +423,13 @@ class DeskActions:
             except (WorkflowError, CustomerError, ValueError) as exc:
                 raise DeskError(str(exc)) from None
 
-        return self._write(conversation_id, run, ok, undo=undo)
+        return self.omni._write(conversation_id, run, ok, undo=undo)
 
     def ask_template(self, conversation_id: int, templates: tuple[str, ...]) -> None:
         """Pick one of the account's approved templates, then its variables; the
         template is queued like a reply (what a closed 24-hour window still allows)."""
         if not templates:
-            self.notify(
+            self.omni.notify(
                 "This account has no templates (set `templates` in its config).",
                 severity="warning",
                 markup=False,
@@ -420,7 +442,7 @@ class DeskActions:
             if name:
                 self._template_variables(conversation_id, name)
 
-        self.push_screen(ChoiceScreen("Send a template", choices), chosen)
+        self.omni.push_screen(ChoiceScreen("Send a template", choices), chosen)
 
     def _template_variables(self, conversation_id: int, name: str) -> None:
         def problem(text: str) -> str | None:
@@ -439,9 +461,9 @@ class DeskActions:
                 lambda s, c: self.desk.reply_template(s, c, name, values),
                 f"Template {name} queued.",
             )
-            self.poll_now()
+            self.omni.poll_now()
 
-        self.push_screen(
+        self.omni.push_screen(
             InputScreen(
                 f"Variables of template {name}",
                 hint="KEY=VALUE, separated by commas (1=A-77, 2=Friday); empty for none",
@@ -457,7 +479,7 @@ class DeskActions:
         with Session(self.engine) as s:
             conv = s.get(Conversation, conversation_id)
             if conv is None:
-                self.call_from_thread(self.drop_held_keys)
+                self.omni.call_from_thread(self.omni.drop_held_keys)
                 return
             customer = s.get(Customer, conv.customer_id)
             facts = {
@@ -467,7 +489,7 @@ class DeskActions:
                 "customer": customer.name if customer else "",
                 "notes": customer.notes if customer else "",
             }
-        self.call_from_thread(then, conversation_id, facts)
+        self.omni.call_from_thread(then, conversation_id, facts)
 
 
 def template_variables(text: str) -> dict[str, str]:

@@ -68,5 +68,5 @@ class HelpScreen(ModalScreen[None]):
             )
             yield Static(help_table(self.keymap), id="help-table")
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    def action_dismiss(self) -> None:  # type: ignore[override]  # Textual's is async, with result
         self.dismiss(None)

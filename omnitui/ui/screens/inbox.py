@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
@@ -36,7 +38,7 @@ CHANNEL_VIEWS: tuple[str | None, ...] = (None, *CHANNELS)
 class InboxScreen(Screen):
     """Every conversation from every channel, most urgent first."""
 
-    BINDINGS = bindings("inbox")
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings("inbox"))
 
     DEFAULT_CSS = """
     InboxScreen #view-bar { height: 1; background: $primary 30%; }
@@ -56,7 +58,8 @@ class InboxScreen(Screen):
 
     @property
     def omni(self) -> OmniApp:
-        return self.app  # type: ignore[return-value]
+        # The console's screens run only in OmniApp (Textual types self.app as App).
+        return cast("OmniApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(id="view-bar")
@@ -292,7 +295,7 @@ class InboxScreen(Screen):
         ids = [hit.conversation_id for hit in hits]
         self.app.call_from_thread(self._show_results, value, ids)
 
-    def _show_results(self, value: str, ids: list[int]) -> None:
+    def _show_results(self, value: str, ids: builtins.list[int]) -> None:  # ``list``: the property
         self.query_text = value
         self.list.source.set_search(ids)
         self.list.cursor = 0

@@ -5,7 +5,7 @@ how an entry reads; list reads happen in their workers."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -72,7 +72,8 @@ class ListDetailScreen(Screen, Generic[E]):
     # -- shared ----------------------------------------------------------------
     @property
     def omni(self) -> OmniApp:
-        return self.app  # type: ignore[return-value]
+        # The console's screens run only in OmniApp (Textual types self.app as App).
+        return cast("OmniApp", self.app)
 
     def part(self, name: str) -> str:
         """A widget's id selector: ``part("meta")`` → ``#outbox-meta``."""

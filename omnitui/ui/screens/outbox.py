@@ -11,10 +11,11 @@ DELETE of ``omnitui.desk.outbox``, so a sync sending the reply meanwhile keeps i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
+from textual.binding import BindingType
 from textual.widgets import DataTable, Static
 
 from omnitui.desk.outbox import OutboxCounts, OutboxRefused, Pending
@@ -155,7 +156,7 @@ class OutboxScreen(ListDetailScreen[Row]):
     COLUMNS = COLUMNS
     BAR_KEYS = BAR_KEYS
     EMPTY = "The outbox is empty: every reply was delivered."
-    BINDINGS = bindings("outbox")
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings("outbox"))
 
     def __init__(self) -> None:
         super().__init__()
@@ -371,10 +372,9 @@ def after_write(app: OmniApp, conversation_id: int | None) -> None:
     from omnitui.ui.screens.conversation import ConversationScreen
 
     for screen in app.screen_stack:
-        showing = isinstance(screen, ConversationScreen) and (
-            screen.conversation_id == conversation_id
-        )
-        if showing or isinstance(screen, OutboxScreen):
+        if isinstance(screen, OutboxScreen) or (
+            isinstance(screen, ConversationScreen) and screen.conversation_id == conversation_id
+        ):
             screen.reload()
     app.data_changed(conversation_id)
 

@@ -8,10 +8,11 @@ Reads and writes (retry, drop) run in worker threads; the outcome is a plain-tex
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -140,7 +141,7 @@ class QuarantineScreen(ListDetailScreen[QuarantineInfo]):
     COLUMNS = COLUMNS
     BAR_KEYS = BAR_KEYS
     EMPTY = "The quarantine is empty: every item was read and stored."
-    BINDINGS = bindings("quarantine")
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings("quarantine"))
 
     def __init__(self) -> None:
         super().__init__()

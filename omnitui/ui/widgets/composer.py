@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
+from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -16,7 +18,7 @@ UNKNOWN_MARK = "[?"
 class Composer(TextArea):
     """A plain-text editor for a reply (``mode="reply"``) or a note (``"note"``)."""
 
-    BINDINGS = bindings("composer")
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings("composer"))
 
     DEFAULT_CSS = """
     Composer { height: 8; border: round $accent; }
@@ -52,14 +54,14 @@ class Composer(TextArea):
 
     HINT = "ctrl+s send · ctrl+e $EDITOR · esc leave (draft kept)"
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         # Tab indents: it never moves focus, so letters typed next stay text and can
         # never fire a command (issue: Tab, then "e", resolved the conversation).
         super().__init__(
             soft_wrap=True,
             show_line_numbers=False,
             tab_behavior="indent",
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
         self.mode = "reply"
         self.channel = ""

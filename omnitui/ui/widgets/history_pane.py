@@ -10,6 +10,7 @@ narrow terminal the pane takes 45% of the width. Tab into a folded pane shows it
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from rich.text import Text
 from textual import events
@@ -72,8 +73,8 @@ class HistoryPane(OptionList):
         color: $foreground; background: $primary 50%; }
     """
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         #: The agent's ``h`` choice: True shown, False folded, None by the width.
         self.choice: bool | None = None
 
