@@ -70,7 +70,7 @@ class FetchedMail:
 
 
 # imapclient ships no type information: its classes are Any to mypy.
-class _PlainIMAP4(IMAP4WithTimeout):  # type: ignore[misc]
+class _PlainIMAP4(IMAP4WithTimeout):  # type: ignore[misc]  # imapclient is untyped
     """imaplib over a socket the deadline watches."""
 
     def __init__(self, deadline: Deadline, host: str, port: int, timeout: float | None) -> None:

@@ -99,7 +99,7 @@ class _SMTP(smtplib.SMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         # Private in CPython's smtplib (the socket hook), absent from typeshed.
-        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # typeshed omits SMTP._get_socket
         if self.deadline is not None:
             self.deadline.watch(sock)  # the plain socket: TLS wraps it afterwards
         return sock

@@ -237,6 +237,12 @@ def find_conversation(s: Session, ref: str) -> Conversation:
     return conv
 
 
+def stored_id(conv: Conversation) -> int:
+    """The id of a conversation read from the store (always set there)."""
+    assert conv.id is not None  # a row the session loaded has its primary key
+    return conv.id
+
+
 # -- knowledge base -------------------------------------------------------------------
 def load_kb(cfg: Config) -> KnowledgeBase:
     """The knowledge base of ``[kb] dir``, read now; each problem is a warning line.

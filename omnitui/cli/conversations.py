@@ -17,6 +17,7 @@ from omnitui.cli.context import (
     find_conversation,
     load,
     say,
+    stored_id,
 )
 
 if TYPE_CHECKING:
@@ -62,8 +63,9 @@ def conv_show(ref: Ref) -> None:
 
     with desk_session() as (_cfg, desk, s):
         conv = find_conversation(s, ref)
+        conv_id = stored_id(conv)
         conn = s.connection()
-        items = queries.thread(conn, conv.id)  # type: ignore[arg-type]
+        items = queries.thread(conn, conv_id)
         now = datetime.now(UTC)
         say(f"{conv.ref}\t{conv.channel}\t{conv.account}\t{clean_line(conv.subject, 80)}")
         say(
@@ -80,7 +82,7 @@ def conv_show(ref: Ref) -> None:
         if describe(window):
             templates = ", ".join(sorted(desk.templates(conv))) or "-"
             say(f"reply window: {window.state}: {describe(window)} (templates: {templates})")
-        attempts = _attempts(s, conv.id)  # type: ignore[arg-type]
+        attempts = _attempts(s, conv_id)
         for n, item in enumerate(items, 1):
             say(
                 f"{n}\t{item.direction}\t{_iso(item.sent_at)}\t{clean_line(item.author or '', 30)}"
@@ -166,7 +168,7 @@ def conv_snooze(
     cfg = load()
     zone = display_zone(cfg.display_timezone) or datetime.now().astimezone().tzinfo
     try:
-        when = parse_snooze(until, datetime.now(UTC), zone)  # type: ignore[arg-type]
+        when = parse_snooze(until, datetime.now(UTC), zone or UTC)
     except WorkflowError as exc:
         fail(str(exc))
     if when is not None and when - datetime.now(UTC) > MAX_DURATION:
@@ -256,7 +258,7 @@ def conv_split(
 
     with desk_session() as (_cfg, desk, s):
         conv = find_conversation(s, ref)
-        items = queries.thread(s.connection(), conv.id)  # type: ignore[arg-type]
+        items = queries.thread(s.connection(), stored_id(conv))
         if number > len(items):
             fail(f"{conv.ref} has {len(items)} messages", code=1)
         message = s.get(Message, items[number - 1].id)

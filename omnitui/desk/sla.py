@@ -451,7 +451,8 @@ class LazyHolidays:
             return self._table
 
     def __contains__(self, day: object) -> bool:
-        return day in self.load()  # type: ignore[operator]
+        table = self.load()
+        return table is not None and day in table
 
 
 def _holidays(code: Any) -> Container[date] | None:

@@ -539,6 +539,21 @@ class OmniApp(DeskActions, App):
             self.call_from_thread(self.poll_now)
 
     @work(thread=True, group="writes")
+    def queue_template(self, conversation_id: int, name: str, values: dict[str, str]) -> None:
+        """Queue the account's approved template ``name`` on a conversation, then send
+        it as a reply is sent (the demo: locally)."""
+
+        def write(s: Session, c: Conversation) -> None:
+            self.desk.reply_template(s, c, name, values)
+
+        if not self._write(conversation_id, write, f"Template {name} queued."):
+            return
+        if self.demo:
+            self._demo_send()
+        else:
+            self.call_from_thread(self.poll_now)
+
+    @work(thread=True, group="writes")
     def _read_demo_floor(self) -> None:
         from omnitui.sync import newest_outbox_id
 

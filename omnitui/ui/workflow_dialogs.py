@@ -455,13 +455,7 @@ class DeskActions:
         def chosen(text: str | None) -> None:
             if text is None:
                 return
-            values = template_variables(text)
-            self._run(
-                conversation_id,
-                lambda s, c: self.desk.reply_template(s, c, name, values),
-                f"Template {name} queued.",
-            )
-            self.omni.poll_now()
+            self.omni.queue_template(conversation_id, name, template_variables(text))
 
         self.omni.push_screen(
             InputScreen(

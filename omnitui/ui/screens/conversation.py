@@ -65,8 +65,11 @@ def load_conversation(engine, conversation_id: int, desk=None) -> Loaded | None:
         recipient = reply_recipient(s, conv) if conv is not None else None
         window, templates = "", ()
         if conv is not None and desk is not None:
-            window = describe(desk.reply_window(s, conv))
+            rule = desk.reply_window(s, conv)
             templates = tuple(sorted(desk.templates(conv)))
+            window = describe(rule)
+            if templates and rule.state in ("template_only", "open"):
+                window += (" · " if window else "") + "T sends a template"
     draft = drafts.load(engine, conversation_id)
     return Loaded(info, items, history, draft, recipient, window, templates)
 
@@ -458,16 +461,15 @@ class ConversationScreen(Screen):
         self, conversation_id: int, mode: str, text: str, files: tuple[str, ...] = ()
     ) -> None:
         """The reply could not be queued: its text and files are back in the composer."""
-        if conversation_id == self.conversation_id and not self.composer.has_draft:
+        loaded = self.loaded
+        if (
+            conversation_id == self.conversation_id
+            and loaded is not None
+            and not self.composer.has_draft
+        ):
             self.composer.conversation_id = conversation_id
             self.composer.files = list(files)
-            self.composer.show_draft(
-                mode,
-                self._reply_target(),
-                text,
-                # None while this conversation reloads: raises, as before (a gap to fix).
-                self.loaded.info.channel,  # type: ignore[union-attr]
-            )
+            self.composer.show_draft(mode, self._reply_target(), text, loaded.info.channel)
             self.omni.drafts.remember(conversation_id, mode, text)
 
     @on(Composer.AttachRequested)
