@@ -218,9 +218,14 @@ def fetch(dest: Path = DEST, *, quiet: bool = False) -> int:
             log.append("apt-get not found: Debian sources skipped")
         _sdists(tmp, staging, log)
         _cpython(staging, log)
+        # Copied beside ``dest`` first, then renamed: a reader never sees half a corpus.
+        fresh = dest.with_name(dest.name + ".new")
+        if fresh.exists():
+            shutil.rmtree(fresh)
+        shutil.copytree(staging, fresh)
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(staging, dest)
+        fresh.rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = count(dest)

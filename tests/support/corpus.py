@@ -9,6 +9,7 @@ skip locally and fail under ``CI=true``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from pathlib import Path
@@ -33,8 +34,12 @@ def corpus_messages() -> list[tuple[str, bytes]]:
 
 
 def fetched_corpus() -> list[tuple[str, bytes]]:
-    """The corpus, fetched first when it is not here yet; empty when it cannot be."""
-    with _LOCK:
+    """The corpus, fetched first when it is not here yet; empty when it cannot be.
+    One fetch at a time, across threads and the processes of a parallel run (a lock
+    file beside the corpus); the others wait for it and read what it fetched."""
+    CORPUS_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with _LOCK, open(CORPUS_DIR.parent / ".corpus.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         found = corpus_messages()
         if not found:
             from tests.realworld.fetch import MIN_MESSAGES, fetch

@@ -172,6 +172,7 @@ class ConversationScreen(Screen):
         first = self.loaded is None or self.loaded.info.id != conversation_id
         self.conversation_id = conversation_id
         self.loaded = loaded
+        self.composer.window = loaded.window
         zone = self.omni.zone
         self.query_one(ThreadView).show(loaded.info, loaded.items, zone, loaded.window)
         self.query_one(HistoryPane).show(
@@ -207,8 +208,7 @@ class ConversationScreen(Screen):
         channel = self.loaded.info.channel
         by = "SMS" if channel in ("sms", "phone") else channel
         to = self.loaded.recipient
-        target = f"{by} to {to}" if to else f"{by} (the customer has no {channel} address!)"
-        return f"{target} · {self.loaded.window}" if self.loaded.window else target
+        return f"{by} to {to}" if to else f"{by} (the customer has no {channel} address!)"
 
     def _open_composer(self, mode: str) -> None:
         if self.loaded is None:

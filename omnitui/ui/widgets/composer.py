@@ -52,7 +52,7 @@ class Composer(TextArea):
     class AttachRequested(Message):
         """ctrl+f: attach a file to the reply (asks for its path)."""
 
-    HINT = "ctrl+s send · ctrl+e $EDITOR · esc leave (draft kept)"
+    HINT = "ctrl+s send · ctrl+f file · ctrl+e $EDITOR · esc leave (draft kept)"
 
     def __init__(self, **kwargs: Any) -> None:
         # Tab indents: it never moves focus, so letters typed next stay text and can
@@ -72,6 +72,8 @@ class Composer(TextArea):
         self.warnings: list[str] = []
         #: Paths of the files attached to the reply (kept while the console runs).
         self.files: list[str] = []
+        #: What the platform lets the agent send now, in words ('' without a rule).
+        self.window = ""
 
     def open(self, mode: str, target: str, channel: str = "") -> None:
         """Show for a reply or a note, and type into it."""
@@ -103,6 +105,8 @@ class Composer(TextArea):
         if self.files:
             names = ", ".join(Path(f).name for f in self.files)
             title += f" · {len(self.files)} file{'s' if len(self.files) != 1 else ''}: {names}"
+        if self.window:
+            title += f" · {self.window}"
         self.border_title = title
 
     def set_files(self, files: list[str]) -> None:
