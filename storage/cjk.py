@@ -36,12 +36,21 @@ _CLASS = "".join(f"{a}-{b}" for a, b in RANGES)
 _CHAR = re.compile(f"([{_CLASS}])")
 _ANY = re.compile(f"[{_CLASS}]")
 
-#: PostgreSQL's spelling of :func:`spaced` (the database must be UTF8).
+#: PostgreSQL's spelling of :func:`spaced` (the database must be UTF8). The GIN indexes
+#: hold its results: a different rule needs a new function name and a migration that
+#: rebuilds them, never a replaced body (the indexes would silently disagree).
 PG_FUNCTION = (
     f"CREATE OR REPLACE FUNCTION {FUNCTION}(t text) RETURNS text "
     "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS "
     f"$$ SELECT regexp_replace(t, '([{_CLASS}])', ' \\1 ', 'g') $$"
 )
+
+
+def pg_function_in(schema: str) -> str:
+    """:data:`PG_FUNCTION`, created in ``schema`` (the tables' own, so every role that
+    finds the tables through its search_path finds the function too)."""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return PG_FUNCTION.replace(f"FUNCTION {FUNCTION}(", f"FUNCTION {quoted}.{FUNCTION}(", 1)
 
 
 def has_cjk(text: str) -> bool:

@@ -112,6 +112,14 @@ class Desk(DeskSettings):
         """What the conversation's platform lets an agent send now."""
         return reply_windows.window_for(self.accounts, s, conv, now)
 
+    def window_closed_since_queued(self, s: Session, item: Outbox) -> str | None:
+        """Why a queued free-text reply may no longer go (its window ended while it
+        waited), or None; the sync asks before every attempt."""
+        conv = s.get(Conversation, item.conversation_id)
+        if conv is None:
+            return None
+        return reply_windows.closed_since_queued(self.accounts, s, conv, item.send_options or {})
+
     def templates(self, conv: Conversation) -> dict[str, str]:
         """The approved templates of the conversation's account, name -> platform id
         (none while the account's table is invalid: sending one says why)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -68,7 +68,9 @@ def reply(
             f"{window.remaining} may go before the customer writes again"
         )
     reply_files.check_files(settings.accounts, conv, files)
-    options = {"tag": window.tag} if window.tag else {}
+    options: dict[str, Any] = {"tag": window.tag} if window.tag else {}
+    if window.until is not None:  # the sync checks it again before each attempt
+        options["window_until"] = window.until.astimezone(UTC).isoformat()
     item = _queued_reply(settings, s, conv, body, at, options)
     if files:
         msg = s.get(Message, item.sent_message_id)

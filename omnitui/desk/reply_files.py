@@ -20,6 +20,9 @@ from storage.models import Attachment, Conversation, Message
 
 #: Files one reply may carry, whatever the channel.
 MAX_FILES = 10
+#: The largest file read at all (over every channel's limit): a bigger one is refused
+#: from its size, before its bytes are read into memory.
+MAX_FILE_BYTES = 64 * 1_048_576
 #: Longest file name kept (the rest of a longer one is cut, the extension kept).
 MAX_NAME = 200
 
@@ -33,6 +36,11 @@ def read_files(paths: Sequence[str | Path]) -> list[OutboundAttachment]:
     for raw in paths:
         path = Path(raw).expanduser()
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES and path.is_file():
+                raise DeskError(
+                    f"{raw}: {_mb(size)}; no channel takes a file over {_mb(MAX_FILE_BYTES)}"
+                )
             content = path.read_bytes()
         except IsADirectoryError:
             raise DeskError(f"{raw}: a directory, not a file") from None

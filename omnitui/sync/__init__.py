@@ -558,6 +558,11 @@ class SyncService:
             if needs_writing(item) and not self.desk.write_acknowledgement(s, item):
                 s.commit()  # dropped: its template fails (conversation.ack_skipped)
                 return False
+            late = self.desk.window_closed_since_queued(s, item)
+            if late is not None:  # the platform would refuse it, or drop it silently
+                self.desk.mark_failed(s, item, late, retry_at=None)
+                s.commit()
+                return False
             prepare = getattr(adapter, "prepare", None)
             try:
                 if prepare is not None and item.mime is None:
@@ -577,7 +582,8 @@ class SyncService:
                 s.rollback()
                 item = s.get(Outbox, outbox_id)
                 if item is not None:
-                    why = str(exc) if isinstance(exc, NoRecipient) else describe_exception(exc)
+                    known = isinstance(exc, (NoRecipient, AdapterError))
+                    why = str(exc) if known else describe_exception(exc)
                     self.desk.mark_failed(s, item, f"cannot prepare: {why}", retry_at=None)
                     s.commit()
                 return False

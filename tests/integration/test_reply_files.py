@@ -148,3 +148,16 @@ def test_on_a_counting_platform_each_file_is_a_message(session: Session, tmp_pat
     assert window.remaining == 1
     with pytest.raises(DeskError, match="takes 2 messages .* 1 may go"):
         d.reply(session, conv, "again", at=T0 + timedelta(minutes=2), files=two_files[:1])
+
+
+def test_a_huge_file_is_refused_by_its_size_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omnitui.desk import reply_files
+
+    big = tmp_path / "film.mp4"
+    with big.open("wb") as f:  # sparse: 65 MB on paper, nothing on disk
+        f.truncate(reply_files.MAX_FILE_BYTES + 1)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read"))
+    with pytest.raises(DeskError, match="film.mp4: 64.0 MB; no channel takes a file over"):
+        read_files([big])

@@ -455,3 +455,57 @@ def test_naive_timestamps_are_refused(session: Session) -> None:
     conv.resolved_at = datetime(2026, 1, 1)  # no time zone
     with pytest.raises(Exception, match="naive datetime"):
         session.commit()
+
+
+def test_the_cjk_function_lives_beside_the_tables_whoever_migrates() -> None:
+    """A team database: the tables in one schema, and the role that upgrades has its
+    own schema first on its search_path. The search function must land beside the
+    tables, or every other agent's search fails (issue 14 review)."""
+    import uuid
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine
+
+    from storage.search import search
+
+    base = pg_url_or_skip()
+    tables, own = f"t_{uuid.uuid4().hex[:10]}", f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{tables}"'))
+        conn.execute(text(f'CREATE SCHEMA "{own}"'))
+    sep = "&" if "?" in base else "?"
+
+    def url(path: str) -> str:
+        return f"{base}{sep}options={quote(f'-csearch_path={path}')}"
+
+    try:
+        alembic_upgrade(url(tables), "0008").dispose()
+        upgraded = open_store(url(f"{own},{tables}"))  # the admin's own schema first
+        upgraded.dispose()
+        agent = open_store(url(tables))  # another role: only the tables' schema
+        with Session(agent) as s:
+            _customer, conv = add_thread(s, 1, "王小明")
+            add_message(s, conv, "m1", "我的订单还没到")
+            s.commit()
+            assert [h.conversation_id for h in search(s, "还没到")] == [conv.id]
+        agent.dispose()
+        with admin.connect() as conn:
+            where = (
+                conn.execute(
+                    text(
+                        "SELECT n.nspname FROM pg_proc p "
+                        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                        "WHERE p.proname = 'omnitui_cjk' AND n.nspname IN (:a, :b)"
+                    ),
+                    {"a": tables, "b": own},
+                )
+                .scalars()
+                .all()
+            )
+        assert where == [tables]
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{tables}" CASCADE'))
+            conn.execute(text(f'DROP SCHEMA "{own}" CASCADE'))
+        admin.dispose()

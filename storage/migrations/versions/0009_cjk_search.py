@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.cjk import FUNCTION, PG_FUNCTION, has_cjk, spaced
+from storage.cjk import FUNCTION, has_cjk, pg_function_in, spaced
 from storage.fts import FTS, pg_index, sqlite_triggers
 
 revision = "0009"
@@ -28,7 +28,14 @@ _STEP = 5000
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
+        # Beside the tables, whatever the migrating role's search_path puts first.
+        schema = bind.execute(
+            sa.text(
+                "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = 'message'::regclass"
+            )
+        ).scalar_one()
+        op.execute(pg_function_in(schema))
         for fts, table, column in FTS:
             op.execute(f"DROP INDEX IF EXISTS ix_{fts}")
             op.execute(pg_index(fts, table, column))
