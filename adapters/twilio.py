@@ -1,9 +1,14 @@
 """SMS and phone through Twilio: ``Messages.json`` in and out, ``Calls.json`` into the
 customer's history (calls and voicemails are part of the timeline).
 
-Twilio filters by calendar day (``DateSent>=``), so each poll asks for yesterday and
-today again and the store's unique key on the SID drops what it already has;
-``next_page_uri`` is followed to the end.
+Twilio filters by calendar day (``DateSent>=``, calls ``StartTime>=``), so each poll
+asks from the day before the last successful poll (the cursor's ``polled``), or from
+yesterday when that is later (the first poll: yesterday and today), and the store's
+unique key on the SID drops what it already has. A desk off for a weekend fetches the
+days in between; after a gap over :data:`MAX_LOOKBACK_DAYS` the poll asks from that
+many days back and logs a warning that older records are not fetched.
+``next_page_uri`` is followed to the end (at most :data:`MAX_PAGES` pages a listing; a
+listing cut there is logged).
 
 Limits (``adapters/http_api.py``): a page over ``max_response_bytes`` makes the listing
 start again at once with half the ``PageSize``, down to one; a record over
@@ -16,6 +21,7 @@ its base64 are redacted from every error.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -66,6 +72,11 @@ DEFAULT_API = "https://api.twilio.com"
 FOLDER = "messages"
 #: Records asked for per page (Twilio allows up to 1,000).
 PAGE_SIZE = 100
+#: Pages followed in one listing (``next_page_uri``); a listing cut here is logged.
+MAX_PAGES = 100
+#: The furthest back a poll asks (days before today), however long ago the last
+#: successful poll was; older messages and calls are not fetched, with a warning.
+MAX_LOOKBACK_DAYS = 31
 #: Media one MMS may carry.
 MAX_MEDIA = 10
 #: Twilio concatenates up to 1,600 characters into one logical SMS.
@@ -75,6 +86,8 @@ GSM7 = set(
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENDED = set("^{}\\[~]|€")
+
+log = logging.getLogger(__name__)
 
 
 def sms_segments(text: str) -> tuple[int, str]:
@@ -103,6 +116,18 @@ def _sid(value: Any) -> str | None:
     if isinstance(value, str) and value.isascii() and value.isalnum() and len(value) <= 64:
         return value
     return None
+
+
+def _polled(cursor: Cursor | None) -> date | None:
+    """The day of the last successful poll (the cursor's ``polled``, ``YYYY-MM-DD``);
+    None without a cursor or when it is not such a date."""
+    value = cursor.state.get("polled") if cursor is not None else None
+    if not isinstance(value, str) or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _next_page(uri: Any) -> str | None:
@@ -208,7 +233,7 @@ class TwilioAdapter(ApiAdapter):
         path: str | None = f"{self._prefix}{resource}.json"
         items: list[Any] = []
         query: dict[str, str] | None = {**params, "PageSize": str(size)}
-        for _page in range(100):
+        for _page in range(MAX_PAGES):
             if path is None:
                 break
             body = self.request("GET", path, params=query)
@@ -217,13 +242,48 @@ class TwilioAdapter(ApiAdapter):
                 raise AdapterError(f"Twilio {resource}: malformed answer (no {key} list)")
             items += page
             path, query = _next_page(body.get("next_page_uri")), None
+        if path is not None:
+            log.warning(
+                "%s: Twilio %s: stopped after %d pages (%d records); the oldest of the "
+                "days asked for are not fetched",
+                self.name,
+                resource,
+                MAX_PAGES,
+                len(items),
+            )
         return items
 
-    def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
-        """Inbound SMS (and calls) of yesterday and today; the store drops repeats. Each
-        record is read on its own: one that cannot be used goes to ``rejected``."""
+    def first_day(self, cursors: Mapping[str, Cursor]) -> tuple[date, date]:
+        """The first day a poll asks for, and today: the day before the last successful
+        poll, or yesterday when that is later (and on the first poll); never more than
+        :data:`MAX_LOOKBACK_DAYS` back (a warning says what is not fetched)."""
         today = self._today or datetime.now(UTC).date()
-        since = (today - timedelta(days=1)).isoformat()
+        start = today - timedelta(days=1)
+        cursor = cursors.get(FOLDER)
+        polled = _polled(cursor)
+        if polled is not None:
+            start = min(start, polled - timedelta(days=1))
+        elif cursor is not None and cursor.state:
+            log.warning("%s: unreadable Twilio cursor; polling yesterday and today", self.name)
+        floor = today - timedelta(days=MAX_LOOKBACK_DAYS)
+        if start < floor:
+            log.warning(
+                "%s: last polled %s, over %d days ago: asking Twilio from %s only; "
+                "messages and calls before that are not fetched",
+                self.name,
+                polled,
+                MAX_LOOKBACK_DAYS,
+                floor.isoformat(),
+            )
+            start = floor
+        return start, today
+
+    def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
+        """Inbound SMS (and calls) from the day before the last poll (:meth:`first_day`) to
+        today; the store drops repeats. Each record is read on its own: one that cannot
+        be used goes to ``rejected``."""
+        first, today = self.first_day(cursors)
+        since = first.isoformat()
         result = PollResult()
         to_us = {"To": self.number} if self.number else {}
         for sms in self._pages("Messages", "messages", {"DateSent>": since, **to_us}):

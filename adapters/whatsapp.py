@@ -1,12 +1,14 @@
 """WhatsApp through Twilio: the same ``Messages.json`` as SMS (``adapters/twilio.py``),
 addressed ``whatsapp:+…``, with WhatsApp's 24-hour reply window and approved templates.
 
-Polling is Twilio's: inbound messages ``To=from_number`` of yesterday and today
-(``DateSent>``), ``next_page_uri`` to the end, repeats dropped by the store's unique
-key on the SID, outbound records skipped, one unusable record quarantined alone, media
-announced and fetched on demand as for MMS. A customer is their number without the
-``whatsapp:`` prefix, vouched for as a phone number, so the store links WhatsApp, SMS
-and calls from one number into one customer.
+Polling is Twilio's: inbound messages ``To=from_number`` from the day before the last
+successful poll, or yesterday when that is later (``DateSent>``; at most
+:data:`~adapters.twilio.MAX_LOOKBACK_DAYS` back, with a warning), ``next_page_uri`` to
+the end, repeats dropped by the store's unique key on the SID, outbound records
+skipped, one unusable record quarantined alone, media announced and fetched on demand
+as for MMS. A customer is their number without the ``whatsapp:`` prefix, vouched for
+as a phone number, so the store links WhatsApp, SMS and calls from one number into one
+customer.
 
 Sending: free text (``Body``, split at Twilio's 1,600 characters) while the window is
 open; an approved template (``ContentSid`` + ``ContentVariables``, no ``Body``) at any

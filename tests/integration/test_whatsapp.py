@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -16,11 +18,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from adapters.base import AdapterError, AuthError, OutboundMessage, UncertainDelivery
-from adapters.twilio import TwilioAdapter
+from adapters.twilio import MAX_LOOKBACK_DAYS, TwilioAdapter
 from adapters.whatsapp import WhatsAppAdapter, WhatsAppSpec
 from omnitui.config import AccountConfig
 from omnitui.desk import Desk
 from omnitui.sync import SyncService
+from storage import repository as repo
 from storage.models import (
     AccountState,
     Attachment,
@@ -30,6 +33,7 @@ from storage.models import (
     Message,
     Outbox,
     Quarantine,
+    SyncCursor,
 )
 from tests.support.twilio_fake import OURS as SMS_NUMBER
 from tests.support.twilio_fake import SID, TODAY, TOKEN, FakeTwilio, sms
@@ -46,13 +50,13 @@ from tests.support.whatsapp_fake import (
 NAME = "shop-whatsapp"
 
 
-def adapter(api: FakeWhatsApp, **settings: Any) -> WhatsAppAdapter:
+def adapter(api: FakeWhatsApp, today: date = TODAY, **settings: Any) -> WhatsAppAdapter:
     return WhatsAppAdapter(
         NAME,
         {"account_sid": SID, "from_number": OURS, "api_base": "https://api.test", **settings},
         lambda f: TOKEN,
         transport=httpx.MockTransport(api.handler),
-        today=TODAY,
+        today=today,
     )
 
 
@@ -60,8 +64,9 @@ def account() -> AccountConfig:
     return AccountConfig(name=NAME, kind="whatsapp", settings={})
 
 
-def service(engine: Engine, api: FakeWhatsApp) -> SyncService:
-    return SyncService(engine, Desk(), (account(),), adapter_builder=lambda a: adapter(api))
+def service(engine: Engine, api: FakeWhatsApp, today: date = TODAY) -> SyncService:
+    api.by_day = True  # the listing honours DateSent>, as Twilio's does
+    return SyncService(engine, Desk(), (account(),), adapter_builder=lambda a: adapter(api, today))
 
 
 def stored(engine: Engine) -> list[Message]:
@@ -378,3 +383,71 @@ def test_files_are_refused_in_one_line_before_anything_is_sent() -> None:
     with pytest.raises(AdapterError, match="files cannot be sent") as info:
         adapter(api).send(message)
     assert not info.value.retryable and not api.sent
+
+
+# -- the days a poll asks for (Twilio's poll: from the cursor, at most 31 days back) ---------
+
+
+def days_ago(n: int) -> date:
+    return TODAY - timedelta(days=n)
+
+
+def polled(engine: Engine) -> str:
+    with Session(engine) as s:
+        return str(
+            s.exec(select(SyncCursor).where(SyncCursor.account == NAME)).one().state["polled"]
+        )
+
+
+def first_days(api: FakeWhatsApp) -> list[str]:
+    return [
+        q.url.params["DateSent>"]
+        for q in api.queries
+        if q.url.path.endswith("/Messages.json")
+        and q.method == "GET"
+        and "Page" not in q.url.params
+    ]
+
+
+def test_messages_sent_while_the_desk_was_off_for_days_arrive_once(engine: Engine) -> None:
+    api = FakeWhatsApp([wa_message(1, "friday", day=days_ago(3))])
+    assert service(engine, api, today=days_ago(3)).round(account()).fetched == 1
+    assert polled(engine) == days_ago(3).isoformat()
+    api.messages += [
+        wa_message(2, "saturday", day=days_ago(2)),
+        wa_message(3, "saturday, later", day=days_ago(2)),
+        wa_message(4, "ours", day=days_ago(2), direction="outbound-api"),
+        wa_message(5, "sunday", day=days_ago(1)),
+        wa_message(6, "monday", day=TODAY),
+    ]
+    monday = service(engine, api)
+    assert monday.round(account()).fetched == 4
+    assert first_days(api) == [days_ago(4).isoformat(), days_ago(4).isoformat()]
+    assert polled(engine) == TODAY.isoformat()
+    assert monday.round(account()).fetched == 0
+    assert first_days(api)[-1] == days_ago(1).isoformat()
+    msgs = stored(engine)
+    assert [m.text for m in msgs] == ["friday", "saturday", "saturday, later", "sunday", "monday"]
+    assert len({m.external_id for m in msgs}) == len(msgs)  # none stored twice
+    assert not [q for q in api.queries if "/Calls" in q.url.path]  # WhatsApp has no calls
+
+
+def test_a_gap_over_the_look_back_is_capped_with_a_warning(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = FakeWhatsApp(
+        [
+            wa_message(1, "too old", day=days_ago(MAX_LOOKBACK_DAYS + 1)),
+            wa_message(2, "at the cap", day=days_ago(MAX_LOOKBACK_DAYS)),
+            wa_message(3, "today", day=TODAY),
+        ]
+    )
+    with Session(engine) as s:
+        repo.save_cursor(s, NAME, "messages", {"polled": days_ago(60).isoformat()})
+        s.commit()
+    with caplog.at_level(logging.WARNING, logger="adapters.twilio"):
+        assert service(engine, api).round(account()).fetched == 2
+    assert first_days(api) == [days_ago(MAX_LOOKBACK_DAYS).isoformat()]
+    assert [m.text for m in stored(engine)] == ["at the cap", "today"]
+    assert f"{NAME}: last polled {days_ago(60)}, over {MAX_LOOKBACK_DAYS} days ago" in caplog.text
+    assert polled(engine) == TODAY.isoformat()

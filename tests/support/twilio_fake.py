@@ -5,8 +5,10 @@ documents them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
-from urllib.parse import parse_qs
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 
@@ -22,7 +24,19 @@ OURS = "+15551230000"
 TODAY = date(2026, 11, 23)
 
 
-def sms(n: int, body: str, *, frm: str = "+15557654321", direction: str = "inbound") -> dict:
+def rfc2822(day: date, hour: int, minute: int) -> str:
+    """``Mon, 23 Nov 2026 09:01:00 +0000``, as Twilio writes dates."""
+    return format_datetime(datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC))
+
+
+def sms(
+    n: int,
+    body: str,
+    *,
+    frm: str = "+15557654321",
+    direction: str = "inbound",
+    day: date = TODAY,
+) -> dict:
     return {
         "sid": f"SM{n:032d}",
         "from": frm if direction == "inbound" else OURS,
@@ -31,11 +45,13 @@ def sms(n: int, body: str, *, frm: str = "+15557654321", direction: str = "inbou
         "direction": direction,
         "status": "received",
         "num_segments": "1",
-        "date_sent": f"Mon, 23 Nov 2026 09:{n % 60:02d}:00 +0000",
+        "date_sent": rfc2822(day, 9, n % 60),
     }
 
 
-def call(n: int, status: str, duration: int, frm: str = "+15557654321") -> dict:
+def call(
+    n: int, status: str, duration: int, frm: str = "+15557654321", *, day: date = TODAY
+) -> dict:
     sid = f"CA{n:032d}"
     return {
         "sid": sid,
@@ -44,7 +60,7 @@ def call(n: int, status: str, duration: int, frm: str = "+15557654321") -> dict:
         "status": status,
         "direction": "inbound",
         "duration": str(duration),
-        "start_time": f"Mon, 23 Nov 2026 08:{n:02d}:00 +0000",
+        "start_time": rfc2822(day, 8, n % 60),
         "subresource_uris": {
             "recordings": f"/2010-04-01/Accounts/{SID}/Calls/{sid}/Recordings.json"
         },
@@ -60,6 +76,9 @@ class FakeTwilio:
     fail: list[httpx.Response] = field(default_factory=list)
     page_size: int = 2
     voicemails: set[str] = field(default_factory=set)
+    #: Honour the day filter (``DateSent>``, ``StartTime>``: that UTC day or later) as
+    #: Twilio does; off by default for tests whose adapter's today is the real one.
+    by_day: bool = False
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.queries.append(request)
@@ -71,12 +90,19 @@ class FakeTwilio:
         if path in (f"{base}/Messages.json", f"{base}/Calls.json") and request.method == "GET":
             key = "messages" if "Messages" in path else "calls"
             day_key = "DateSent>" if key == "messages" else "StartTime>"
-            assert request.url.params.get(day_key) or request.url.params.get("Page")
+            params = request.url.params
+            assert params.get(day_key) or params.get("Page")
             items = self.messages if key == "messages" else self.calls
-            page = int(request.url.params.get("Page", 0))
+            since = params.get(day_key, "")
+            if self.by_day and since:
+                date_key = "date_sent" if key == "messages" else "start_time"
+                items = [i for i in items if _day_of(i, date_key) >= since]
+            page = int(params.get("Page", 0))
             chunk = items[page * self.page_size : (page + 1) * self.page_size]
             more = (page + 1) * self.page_size < len(items)
-            next_uri = f"{path}?Page={page + 1}&PageToken=PA{page + 1}" if more else None
+            query = {day_key: since} if since else {}
+            query |= {"Page": str(page + 1), "PageToken": f"PA{page + 1}"}
+            next_uri = f"{path}?{urlencode(query)}" if more else None
             return httpx.Response(200, json={key: chunk, "page": page, "next_page_uri": next_uri})
         if path == f"{base}/Messages.json" and request.method == "POST":
             form = parse_qs(request.content.decode())
@@ -118,3 +144,13 @@ class FakeTwilio:
             found = [ours] if request.url.params.get("PhoneNumber") == OURS else []
             return httpx.Response(200, json={"incoming_phone_numbers": found})
         return httpx.Response(404, json={"code": 20404, "message": "Not found", "status": 404})
+
+
+def _day_of(record: Any, key: str) -> str:
+    """The UTC day (``YYYY-MM-DD``) of a record's RFC 2822 date; ``9999-12-31`` (always
+    listed) when it has none."""
+    value = record.get(key) if isinstance(record, dict) else None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC).date().isoformat()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return "9999-12-31"

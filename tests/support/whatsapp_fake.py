@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import parse_qs
 
 import httpx
 
-from tests.support.twilio_fake import SID, FakeTwilio
+from tests.support.twilio_fake import SID, TODAY, FakeTwilio, rfc2822
 
 OURS = "whatsapp:+15551230000"
 CUSTOMER = "+15557654321"
@@ -52,6 +53,7 @@ def wa_message(
     direction: str = "inbound",
     media: int = 0,
     profile: str | None = "Ada",
+    day: date = TODAY,
 ) -> dict:
     """A WhatsApp message record as ``Messages.json`` lists it."""
     sid = f"SM{n:032d}"
@@ -66,7 +68,7 @@ def wa_message(
         "num_media": str(media),
         "num_segments": "1",
         "api_version": "2010-04-01",
-        "date_sent": f"Mon, 23 Nov 2026 09:{n % 60:02d}:00 +0000",
+        "date_sent": rfc2822(day, 9, n % 60),
         "error_code": None,
         "subresource_uris": {"media": f"{BASE}/Messages/{sid}/Media.json"},
     }
