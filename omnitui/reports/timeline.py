@@ -1,7 +1,8 @@
 """A conversation's statuses over time, rebuilt from its status changes.
 
 Pure: :func:`spans` turns a :class:`~omnitui.reports.records.ConvRecord` into
-consecutive ``(start, end, status)`` spans from its creation to ``now``.
+consecutive ``(start, end, status)`` spans from its creation to ``now`` (a span may
+be empty when two changes share an instant).
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ def spans(conv: ConvRecord, now: datetime) -> list[Span]:
     status = conv.changes[0].from_status or "open"
     cursor = start
     for change in conv.changes:
-        at = min(max(change.at, start), end)
-        if at > cursor:
-            out.append((cursor, at, status))
-            cursor = at
-        status = change.to_status
-    if end > cursor or not out:
-        out.append((cursor, end, status))
+        # Kept even when empty: a resolve undone at once is still a reopening.
+        at = min(max(change.at, cursor), end)
+        out.append((cursor, at, status))
+        cursor, status = at, change.to_status
+    out.append((cursor, end, status))
     return out
 
 

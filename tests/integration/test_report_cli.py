@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from adapters.base import InboundMessage, Sender
-from omnitui.desk import Desk
+from omnitui.desk import Desk, undo
 from omnitui.desk.outbox import queue_out
 from omnitui.desk.settings import ACK_AUTHOR
 from omnitui.desk.sla import calendar_from_config, policies_from_config
@@ -84,12 +84,14 @@ def store(engine: Engine) -> Engine:
     """Five conversations with hand-computed figures, none paused or reopened."""
     desk = _desk()
     with Session(engine) as s:
-        # 1 email: acknowledged at once, a note, one reply after 30 min, resolved 2 h in.
+        # 1 email: acknowledged at once, a note, one reply after 30 min, resolved 2 h in;
+        # assigned to sam, tagged billing and kettle.
         c1 = _arrive(desk, s, 1, "email", MON + 10 * H)
         queue_out(s, c1, "", ACK_AUTHOR, MON + 10 * H)
         desk.note(s, c1, "looking", at=MON + 10 * H + 5 * 60 * timedelta(seconds=1))
         desk.reply(s, c1, "fixed", at=MON + 10.5 * H)
         desk.assign(s, c1, "sam")
+        desk.edit_tags(s, c1, add=["billing", "kettle"])
         desk.set_status(s, c1, "resolved", at=MON + 12 * H)
         # 2 telegram: Friday 16:00, answered Monday 10:00 (2 business hours), open.
         c2 = _arrive(desk, s, 2, "telegram", MON + 4 * 24 * H + 16 * H, thread_key="5002")
@@ -183,7 +185,9 @@ def test_table_and_csv_show_each_figure_beside_the_previous_period(
     scopes = {(row[0], row[1].split("/")[0]): row for row in rows[1:]}
     assert scopes[("period", SINCE)][header.index("created")] == "4"
     assert scopes[("previous", "2026-10-26T00:00:00+00:00")][header.index("created")] == "1"
-    assert scopes[("tag", "(untagged)")][header.index("created")] == "4"
+    assert scopes[("tag", "(untagged)")][header.index("created")] == "3"
+    assert scopes[("tag", "billing")][header.index("created")] == "1"
+    assert scopes[("tag", "kettle")][header.index("first_response_median")] == "1800.0"
 
 
 def test_reopened_and_paused_conversations(engine: Engine, omnitui: Omnitui) -> None:
@@ -198,11 +202,18 @@ def test_reopened_and_paused_conversations(engine: Engine, omnitui: Omnitui) -> 
         _arrive(desk, s, 7, "telegram", MON + 24 * H + 9 * H, thread_key="5007")
         desk.reply(s, c, "sorry", at=MON + 24 * H + 10 * H)
         desk.set_status(s, c, "resolved", at=MON + 24 * H + 11 * H)
+        # Another is resolved by mistake and the agent presses u: reopened by the undo.
+        other = _arrive(desk, s, 8, "email", MON + 9 * H)
+        before = undo.snapshot(other)
+        desk.set_status(s, other, "resolved", at=MON + 10 * H)
+        done = undo.step(other, "resolve", before)
+        assert done is not None
+        undo.undo(s, done, actor="sam")
         s.commit()
     report = _json(omnitui)
-    assert report["conversations"] == {"created": 1, "resolved": 1, "reopened": 1}
+    assert report["conversations"] == {"created": 2, "resolved": 1, "reopened": 2}
     # Open 09:00–10:00 and 12:00–13:00 on Monday, 09:00–11:00 on Tuesday.
-    assert report["resolution_seconds"]["median"] == 4 * 3600
+    assert report["resolution_seconds"] == {"median": 4 * 3600, "p90": 4 * 3600}
     assert report["fcr"] == 0.0
 
 

@@ -234,3 +234,14 @@ def test_percentiles_interpolate_between_closest_ranks() -> None:
     assert summary([7]) == {"median": 7.0, "p90": 7.0}
     assert summary([]) == {"median": None, "p90": None}
     assert percentile([0, 100], 90) == 90.0
+
+
+def test_a_resolve_undone_in_the_same_instant_is_still_a_reopening() -> None:
+    t = FRI + 9 * H
+    record = conv(
+        t,
+        msg("in", t),
+        changes=(change(t + H, "open", "resolved"), StatusChange(t + H, None, "open")),
+    )
+    m = measure(record, WALL, NOW)
+    assert m.reopened and m.first_contact_resolved is False
