@@ -66,6 +66,7 @@ def run_report(
 
     from omnitui.export import to_json_line
     from omnitui.reports import build_report
+    from omnitui.reports.compute import previous_since
     from omnitui.reports.loader import load_records
     from omnitui.reports.render import print_table, write_csv
 
@@ -75,7 +76,7 @@ def run_report(
     try:
         with Session(engine) as s:
             records = load_records(
-                s, since=since - (until - since), until=until, channel=channel, agent=agent
+                s, since=previous_since(since, until), until=until, channel=channel, agent=agent
             )
     finally:
         engine.dispose()
@@ -98,10 +99,8 @@ def parse_time(option: str, text: str) -> datetime:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         fail(f"{option} {text!r}: expected an ISO 8601 date or date-time, e.g. 2026-11-01")
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    try:
-        return parsed.astimezone().astimezone(UTC)
+    try:  # a naive time is local, by the rules of its own date (DST)
+        return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
     except (OverflowError, ValueError, OSError):
         fail(f"{option} {text!r}: out of range")
 

@@ -9,7 +9,7 @@ report --format json``: the contract keys, ``by_channel``, ``sla_by_clock``,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from omnitui.desk.settings import DeskSettings
@@ -42,7 +42,7 @@ def build_report(
     if by is not None and by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}")
     settings = settings or DeskSettings()
-    before = since - (until - since)
+    before = previous_since(since, until)
     current: list[tuple[ConvRecord, Measures]] = []
     previous: list[tuple[ConvRecord, Measures]] = []
     for conv in records:
@@ -65,6 +65,15 @@ def build_report(
         key = _group_key(by, tz)
         report["groups"] = {name: block(ms) for name, ms in _grouped(current, key).items()}
     return report
+
+
+def previous_since(since: datetime, until: datetime) -> datetime:
+    """Where the previous period of the same length begins (at the earliest the
+    first representable instant)."""
+    try:
+        return since - (until - since)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def block(measures: Iterable[Measures]) -> Block:

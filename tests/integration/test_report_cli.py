@@ -233,6 +233,19 @@ def test_an_empty_period_is_nulls(store: Engine, omnitui: Omnitui) -> None:
     assert report["fcr"] is None and report["sla"]["attainment"] is None
 
 
+def test_a_period_from_the_first_year_has_a_previous_period_cut_at_year_one(
+    store: Engine, omnitui: Omnitui
+) -> None:
+    out = omnitui("report", "--since", "0001-01-02", "--until", UNTIL, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["previous"]["since"] == "0001-01-01T00:00:00+00:00"
+    assert (
+        report["conversations"]["created"] == 5
+        and report["previous"]["conversations"]["created"] == 0
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -243,6 +256,7 @@ def test_an_empty_period_is_nulls(store: Engine, omnitui: Omnitui) -> None:
         (("--channel", "fax"), "--channel 'fax': unknown channel"),
         (("--by", "month"), "--by 'month'"),
         (("--format", "xml"), "--format 'xml'"),
+        (("--since", "0001-01-01T00:00:00+05:00"), "out of range"),
     ],
 )
 def test_wrong_input_is_one_line_and_a_non_zero_exit(
