@@ -7,10 +7,16 @@ while ``paging.next`` is given and the page is not yet older than the stored cur
 Each changed conversation's ``/messages`` edge is read the same way, newest first,
 until its messages are older than the cursor (less :data:`OVERLAP`: a boundary read
 twice is absorbed by the store's unique key on the message id). Changed conversations
-are taken oldest first, :data:`STEP` a poll; the cursor (``Cursor.state``) holds
-``since`` (the newest ``updated_time`` fully taken) and, during a backlog, ``resume``
-(where the next step's listing starts), so nothing between two steps is skipped.
-Messages from the page itself (or its Instagram account) are ours, not inbound.
+are taken oldest first, :data:`STEP` a poll, a step never ending inside a group with the
+same ``updated_time``; the cursor (``Cursor.state``) holds ``since`` (the newest
+``updated_time`` fully taken), during a backlog ``resume`` (the newest taken so far),
+``taken`` (the conversations taken at their time, within :data:`OVERLAP` of it: the
+continuation is exclusive, and the listing looks back over the overlap too), and,
+when more changed than :data:`MAX_PAGES` pages, ``deep`` (Graph's ``after`` cursor: the
+listing goes on from there, and nothing newer is taken until the part below is), so
+nothing between two steps is skipped. A timestamp that is not a Graph time quarantines
+its listing entry or message. Messages from the page itself (or its Instagram account)
+are ours, not inbound.
 
 The page token goes in an ``Authorization: Bearer`` header, never in a URL we build;
 Graph's own ``paging.next`` URLs carry it as ``access_token=``, so they are never
@@ -143,6 +149,8 @@ INSTAGRAM_TYPES: dict[str, str] = {
     **dict.fromkeys(("audio/x-wav", "audio/wave", "audio/vnd.wave"), "audio"),
 }
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
+#: Graph times start here (earlier ones are not times Graph writes).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # -- reading Graph JSON --------------------------------------------------------------------
@@ -161,9 +169,10 @@ def graph_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or len(value) > 64:
         return None
     try:
-        return aware(datetime.fromisoformat(value.strip())).astimezone(UTC)
-    except ValueError:
+        when = aware(datetime.fromisoformat(value.strip())).astimezone(UTC)
+    except (ValueError, OverflowError):  # "9999-12-31T23:59:59-1400" leaves the calendar
         return None
+    return when if when >= EPOCH else None
 
 
 def graph_id(value: Any) -> str | None:
@@ -377,16 +386,25 @@ class MetaAdapter(ApiAdapter):
         return self._own
 
     def _listing(
-        self, path: str, params: Mapping[str, str], floor: datetime | None, when: str
-    ) -> list[Any]:
-        """Items of a newest-first listing until one is older than ``floor``, a page at
-        a time (``PageSize`` halves a page too large), at most :data:`MAX_PAGES`."""
+        self,
+        path: str,
+        params: Mapping[str, str],
+        floor: datetime | None,
+        when: str,
+        start: str | None = None,
+    ) -> tuple[list[Any], str | None]:
+        """Items of a newest-first listing (from Graph's ``after`` cursor ``start``)
+        until one is older than ``floor``, a page at a time (``PageSize`` halves a page
+        too large), at most :data:`MAX_PAGES`. With them the cursor to go on from when
+        the listing was cut short there (the last page's own cursor, so that page is
+        read again), None when it was read to ``floor`` or to its end."""
 
-        def read(size: int) -> list[Any]:
+        def read(size: int) -> tuple[list[Any], str | None]:
             items: list[Any] = []
-            after: str | None = None
+            after = start
             for _page in range(MAX_PAGES):
-                query = {**params, "limit": str(size), **({"after": after} if after else {})}
+                this = after
+                query = {**params, "limit": str(size), **({"after": this} if this else {})}
                 answer = self.request("GET", path, params=query)
                 page = answer.get("data")
                 if not isinstance(page, list):
@@ -395,11 +413,12 @@ class MetaAdapter(ApiAdapter):
                 self.pages.got(len(page))  # a short page: full pages again next time
                 older = [graph_time(as_dict(i).get(when)) for i in page]
                 if floor is not None and any(t is not None and t < floor for t in older):
-                    break
+                    return items, None
                 after = _after(answer.get("paging"))
                 if after is None:
-                    break
-            return items
+                    return items, None
+            # cut short: the last page again (``this``), unless that is where it began
+            return items, this if this and this != start else after
 
         return self.pages.fetch(read, "item")
 
@@ -407,40 +426,80 @@ class MetaAdapter(ApiAdapter):
 
     def poll(self, cursors: Mapping[str, Cursor]) -> PollResult:
         """Messages of the conversations changed since the cursor, oldest conversation
-        first, :data:`STEP` a poll. Each listed conversation and each message is read on
-        its own: one that cannot be used goes to ``rejected`` and the cursor moves on."""
+        first, :data:`STEP` a poll (a step never ends inside a group of conversations
+        with the same ``updated_time``). Each listed conversation and each message is
+        read on its own: one that cannot be used goes to ``rejected`` and the cursor
+        moves on.
+
+        The cursor: ``since`` (messages are read back to it, less :data:`OVERLAP`),
+        ``resume`` during a backlog (the newest ``updated_time`` taken), ``taken`` (the
+        conversations taken at their ``updated_time`` within :data:`OVERLAP` of it: a
+        conversation is due when it is newer than that, or listed at another time than
+        it was taken at), and ``deep`` (Graph's ``after`` cursor) while the changed
+        conversations are more than one poll's listing: the listing goes on from there
+        each poll, and nothing above it is taken until the part below is."""
         state = cursors.get(FOLDER, Cursor(FOLDER)).state
         since = graph_time(state.get("since"))
-        resume = graph_time(state.get("resume")) or since
+        resume = graph_time(state.get("resume"))
+        position = resume or since
+        taken = _taken_of(state.get("taken"))
+        deep = state.get("deep")
+        deep = deep if isinstance(deep, str) and 0 < len(deep) <= 4096 else None
+        # during a backlog, from the newest taken; else back over the overlap too
+        if resume is not None:
+            floor: datetime | None = resume
+        else:
+            floor = _minus(since, OVERLAP)
         own = self.own_ids()
         result = PollResult()
+        path = f"/{self.page_id}/conversations"
+        params = {"platform": self.platform, "fields": "id,updated_time"}
+        try:
+            listing, rest = self._listing(path, params, floor, "updated_time", deep)
+        except AdapterError as exc:
+            if deep is None or exc.retryable or isinstance(exc, AuthError | AnswerTooLarge):
+                raise
+            deep = None  # Graph no longer takes the stored cursor: from the top again
+            listing, rest = self._listing(path, params, floor, "updated_time")
         changed: list[Listed] = []
-        listing = self._listing(
-            f"/{self.page_id}/conversations",
-            {"platform": self.platform, "fields": "id,updated_time"},
-            resume,
-            "updated_time",
-        )
         for item in listing:
             conv = as_dict(item)
             cid, updated = graph_id(conv.get("id")), graph_time(conv.get("updated_time"))
             if cid is None or updated is None:
-                problem = Unusable("conversation without an id or updated_time")
+                problem = Unusable("conversation without an id or a usable updated_time")
                 result.rejected.append(rejected(item, problem, folder=FOLDER))
-            elif resume is None or updated >= resume:
+            else:
                 changed.append(Listed(cid, updated))
+        oldest = min((c.updated for c in changed), default=None)
+        if rest is not None and position is not None and (oldest is None or oldest > position):
+            # cut short above what was taken: deeper next poll, nothing newer taken now
+            # (a first sync, without a cursor, takes the newest listing's conversations)
+            result.more = True
+            deep_state = {**state, "deep": rest}
+            result.cursors.append(Cursor(FOLDER, deep_state))
+            return result
         newest: dict[str, Listed] = {}
         for listed in sorted(changed, key=lambda c: c.updated):
             newest[listed.id] = listed  # a conversation listed twice: its latest time
-        ordered = sorted(newest.values(), key=lambda c: c.updated)
-        step = ordered[:STEP]
-        floor = since - OVERLAP if since is not None else None
+        ordered = sorted(
+            (
+                c
+                for c in newest.values()
+                if (floor is None or c.updated >= floor) and taken.get(c.id) != c.updated
+            ),
+            key=lambda c: c.updated,
+        )
+        end = min(STEP, len(ordered))
+        while 0 < end < len(ordered) and ordered[end].updated == ordered[end - 1].updated:
+            end += 1  # never end a step inside a group with the same time
+        step = ordered[:end]
+        message_floor = _minus(since, OVERLAP)
         for listed in step:
             try:
-                items = self._listing(
+                items, _cut = self._listing(
                     f"/{quote(listed.id, safe='')}/messages",
                     {"fields": MESSAGE_FIELDS},
-                    floor,
+                    message_floor,
                     "created_time",
                 )
             except AdapterError as exc:
@@ -449,15 +508,29 @@ class MetaAdapter(ApiAdapter):
                 result.rejected.append(_unreadable(listed, exc))
                 continue
             for item in items:
-                self._take(listed.id, item, own, floor, result)
-        if len(ordered) > len(step):
+                self._take(listed.id, item, own, message_floor, result)
+        for listed in step:
+            taken[listed.id] = listed.updated
+        if step:
+            position = max(step[-1].updated, position or step[-1].updated)
+        left = len(ordered) > len(step)
+        if deep is not None and not left:
+            deep = None  # all below the stored cursor is taken: the rest lies above it
             result.more = True
-            state = {"since": _iso(since), "resume": _iso(step[-1].updated)}
-        elif step:
-            state = {"since": _iso(max(step[-1].updated, since or step[-1].updated))}
+        if left or result.more:
+            result.more = True
+            new: dict[str, Any] = {"since": _iso(since), "resume": _iso(position)}
         else:
-            state = dict(state)
-        result.cursors.append(Cursor(FOLDER, {k: v for k, v in state.items() if v is not None}))
+            new = {"since": _iso(position)}
+        new["deep"] = deep
+        if position is not None:
+            keep = _minus(position, OVERLAP)
+            new["taken"] = {
+                cid: _iso(when)
+                for cid, when in sorted(taken.items(), key=lambda kv: (kv[1], kv[0]))
+                if keep is None or when >= keep
+            } or None
+        result.cursors.append(Cursor(FOLDER, {k: v for k, v in new.items() if v is not None}))
         return result
 
     def _take(
@@ -678,6 +751,27 @@ def _unreadable(listed: Listed, exc: AdapterError) -> RejectedItem:
         error=f"messages unreadable: {exc}"[:500],
         folder=FOLDER,
     )
+
+
+def _minus(value: datetime | None, delta: timedelta) -> datetime | None:
+    """``value - delta``; the calendar's first moment rather than an OverflowError."""
+    if value is None:
+        return None
+    try:
+        return value - delta
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _taken_of(value: Any) -> dict[str, datetime]:
+    """The cursor's ``taken`` (conversation id -> the ``updated_time`` it was taken
+    at); entries that are not an id and a time are left out (read again)."""
+    found: dict[str, datetime] = {}
+    for key, when in as_dict(value).items():
+        cid, at = graph_id(key), graph_time(when)
+        if cid is not None and at is not None:
+            found[cid] = at
+    return found
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -217,12 +217,20 @@ def test_reply_is_a_response_to_the_psid(engine: Engine) -> None:
     ]
 
 
+def hours_ago(hours: float) -> tuple[int, datetime]:
+    """A message time ``hours`` before now, as minutes after T0 and as a time (the send
+    checks the reply window against the clock)."""
+    minute = int((datetime.now(UTC) - T0 - timedelta(hours=hours)).total_seconds() // 60)
+    return minute, T0 + timedelta(minutes=minute)
+
+
 def test_after_24_hours_a_human_agent_reply_goes_tagged(engine: Engine) -> None:
-    api = FakeGraph({"t_1": [message(1, "hi")]})
+    minute, hi = hours_ago(30)
+    api = FakeGraph({"t_1": [message(1, "hi", minute=minute)]})
     desk = window_desk(human_agent=True)
     svc = SyncService(engine, desk, (account(),), adapter_builder=lambda a: adapter(api))
     svc.round(account())
-    reply(engine, "Sorry for the wait", desk, at=T0 + timedelta(hours=30))
+    reply(engine, "Sorry for the wait", desk, at=hi + timedelta(hours=30))
     assert svc.round(account()).sent == 1
     (body,) = api.sent
     assert body["messaging_type"] == "MESSAGE_TAG" and body["tag"] == "HUMAN_AGENT"
@@ -230,13 +238,14 @@ def test_after_24_hours_a_human_agent_reply_goes_tagged(engine: Engine) -> None:
 
 
 def test_without_human_agent_the_desk_refuses_after_24_hours(engine: Engine) -> None:
-    api = FakeGraph({"t_1": [message(1, "hi")]})
+    minute, hi = hours_ago(23)
+    api = FakeGraph({"t_1": [message(1, "hi", minute=minute)]})
     desk = window_desk(human_agent=False)
     svc = SyncService(engine, desk, (account(),), adapter_builder=lambda a: adapter(api))
     svc.round(account())
     with pytest.raises(ReplyWindowClosed, match="HUMAN_AGENT permission would allow 7 days"):
-        reply(engine, "too late", desk, at=T0 + timedelta(hours=25))
-    reply(engine, "in time", desk, at=T0 + timedelta(hours=23))
+        reply(engine, "too late", desk, at=hi + timedelta(hours=25))
+    reply(engine, "in time", desk, at=hi + timedelta(hours=23))
     assert svc.round(account()).sent == 1
     assert api.sent[0]["messaging_type"] == "RESPONSE" and "tag" not in api.sent[0]
 
@@ -355,7 +364,10 @@ def test_a_cursor_from_a_previous_run_reads_only_newer_conversations() -> None:
     since = Cursor("conversations", {"since": "2026-11-23T09:30:00+00:00"})
     result = adapter(api).poll({"conversations": since})
     assert [m.text for m in result.messages] == ["new"]
-    assert result.cursors[0].state == {"since": "2026-11-23T09:50:00+00:00"}
+    assert result.cursors[0].state == {
+        "since": "2026-11-23T09:50:00+00:00",
+        "taken": {"t_new": "2026-11-23T09:50:00+00:00"},
+    }
     assert stamp(50) == "2026-11-23T09:50:00+0000"
 
 

@@ -143,8 +143,12 @@ class FakeGraph:
     uploads: list[FormFile] = field(default_factory=list)
     #: Extra raw entries of the conversation listing (malformed ones).
     odd_listing: list[object] = field(default_factory=list)
+    #: The listing's ``updated_time`` of a conversation, when not its newest message's.
+    listed_times: dict[str, str] = field(default_factory=dict)
 
     def updated(self, cid: str) -> str:
+        if cid in self.listed_times:
+            return self.listed_times[cid]
         return max(m.get("created_time", "") for m in self.conversations[cid])
 
     def _page(self, request: httpx.Request, items: list, path: str) -> httpx.Response:

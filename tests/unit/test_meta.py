@@ -160,6 +160,10 @@ def test_graph_times() -> None:
     assert graph_time(str(int(LAST.timestamp()))) == LAST
     for odd in (None, "", "yesterday", True, 10**30, -1, [], {}):
         assert graph_time(odd) is None
+    # off the calendar once in UTC (OverflowError), or before Graph's times begin
+    for odd in ("9999-12-31T23:59:59-1400", "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z"):
+        assert graph_time(odd) is None
+    assert graph_time("9999-12-31T23:59:59+0000") == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 # -- Hypothesis: odd messages are messages, skipped, or rejected ----------------------------
@@ -250,4 +254,7 @@ def test_odd_messages_never_escape_as_exceptions(messages: list[Any], instagram:
         assert item.raw and item.error and "tok" not in item.error
         with pytest.raises(Exception):  # noqa: B017, PT011 - still unusable from its raw
             adapter.reparse(item.external_id, item.raw, item.raw_type, item.folder)
-    assert result.cursors[0].state == {"since": "2026-11-23T09:00:00+00:00"}
+    assert result.cursors[0].state == {
+        "since": "2026-11-23T09:00:00+00:00",
+        "taken": {"t_1": "2026-11-23T09:00:00+00:00"},
+    }
