@@ -16,7 +16,7 @@ from omnitui.desk.account_rule import AccountRule
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.prompts import ChoiceScreen, InputScreen
 from omnitui.ui.widgets.thread_view import ThreadView
-from storage.models import Attachment, Conversation, Outbox
+from storage.models import Attachment, Conversation, Message, Outbox
 from tests.support import console_probe
 from tests.support.console_probe import settle, until
 from tests.support.window_spec import KIND, plug_window_kind
@@ -34,10 +34,23 @@ def closed_sms_conversation(engine: Engine) -> tuple[int, str]:
     with Session(engine) as s:
         conv = s.exec(select(Conversation).where(Conversation.channel == "sms")).scalars().first()
         assert conv is not None and conv.id is not None
-        conv.last_inbound_at = datetime.now(UTC) - timedelta(days=2)
-        s.add(conv)
-        s.commit()
+        customer_wrote(s, conv.id, datetime.now(UTC) - timedelta(days=2))
         return conv.id, conv.account
+
+
+def customer_wrote(s: Session, conversation_id: int, at: datetime) -> None:
+    """The customer's messages in the conversation, dated as if last written at ``at``
+    (the window counts from the recipient's own last message)."""
+    for msg in s.exec(
+        select(Message).where(Message.conversation_id == conversation_id, Message.direction == "in")
+    ).scalars():
+        msg.sent_at = at
+        s.add(msg)
+    conv = s.get(Conversation, conversation_id)
+    assert conv is not None
+    conv.last_inbound_at = at
+    s.add(conv)
+    s.commit()
 
 
 def header_text(app: object) -> str:
@@ -94,9 +107,7 @@ async def test_a_file_attached_in_the_composer_goes_with_the_reply(
     with Session(demo_engine) as s:
         conv = s.get(Conversation, cid)
         assert conv is not None
-        conv.last_inbound_at = datetime.now(UTC) - timedelta(minutes=5)  # window open
-        s.add(conv)
-        s.commit()
+        customer_wrote(s, cid, datetime.now(UTC) - timedelta(minutes=5))  # window open
     manual = tmp_path / "manual.pdf"
     manual.write_bytes(b"%PDF-1.7 kettle manual")
     big = tmp_path / "big.bin"
