@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import RejectedItem, describe_exception
+from adapters.base import InboundMessage, PollResult, RejectedItem, describe_exception
 
 #: Latest timestamp taken as it is (seconds since the epoch, 9999-12-31).
 _MAX_SECONDS = 253402300799
@@ -180,3 +181,29 @@ def timestamp(value: Any, *, per_second: int = 1) -> datetime:
 def aware(value: datetime) -> datetime:
     """``value`` with a timezone (naive ones are taken as UTC)."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def take_item(
+    result: PollResult,
+    item: Any,
+    read: Callable[[Any], InboundMessage | None],
+    *,
+    max_item: int,
+    folder: str,
+    external_id: str | None,
+) -> None:
+    """One fetched item into ``result``: its message, nothing (``read`` gave None: one
+    of ours, skipped on purpose), or a :class:`RejectedItem` with its raw payload when
+    it is over ``max_item`` bytes or ``read`` raises. Never raises: one bad item never
+    stops the rest."""
+    big = too_large(item, max_item, folder=folder, external_id=external_id)
+    if big is not None:
+        result.rejected.append(big)
+        return
+    try:
+        inbound = read(item)
+    except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
+        result.rejected.append(rejected(item, exc, folder=folder, external_id=external_id))
+        return
+    if inbound is not None:
+        result.messages.append(inbound)

@@ -62,8 +62,7 @@ from adapters.json_items import (
     ident,
     loads,
     raw_json,
-    rejected,
-    too_large,
+    take_item,
 )
 from adapters.outbound_files import file_name
 from adapters.plain_text import html_to_text, split_text
@@ -212,25 +211,14 @@ class MastodonAdapter(ApiAdapter):
         result = PollResult()
         for notification in collected:
             known = _notification_id(notification)
-            big = too_large(
+            take_item(
+                result,
                 notification,
-                self.limits.max_item,
+                self._inbound,
+                max_item=self.limits.max_item,
                 folder=FOLDER,
                 external_id=f"notification:{known}" if known is not None else None,
             )
-            if big is not None:
-                result.rejected.append(big)
-                continue
-            try:
-                inbound = self._inbound(notification)
-            except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
-                external = f"notification:{known}" if known is not None else None
-                result.rejected.append(
-                    rejected(notification, exc, folder=FOLDER, external_id=external)
-                )
-                continue
-            if inbound is not None:
-                result.messages.append(inbound)
         if newest:
             result.cursors.append(Cursor(FOLDER, {"min_id": newest}))
         return result

@@ -93,7 +93,7 @@ from adapters.json_items import (
     loads,
     raw_json,
     rejected,
-    too_large,
+    take_item,
 )
 from adapters.outbound_files import file_name, mime_type
 from adapters.plain_text import split_text
@@ -548,17 +548,14 @@ class MetaAdapter(ApiAdapter):
         if floor is not None and created is not None and created < floor:
             return
         wrapped = {"conversation": conversation, "ours": sorted(own), "message": item}
-        big = too_large(wrapped, self.limits.max_item, folder=FOLDER, external_id=message_id)
-        if big is not None:
-            result.rejected.append(big)
-            return
-        try:
-            inbound = self._inbound(wrapped)
-        except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
-            result.rejected.append(rejected(wrapped, exc, folder=FOLDER, external_id=message_id))
-            return
-        if inbound is not None:
-            result.messages.append(inbound)
+        take_item(
+            result,
+            wrapped,
+            self._inbound,
+            max_item=self.limits.max_item,
+            folder=FOLDER,
+            external_id=message_id,
+        )
 
     def reparse(
         self, external_id: str, raw: bytes, raw_type: str, folder: str

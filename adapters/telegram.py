@@ -62,10 +62,9 @@ from adapters.json_items import (
     ident,
     loads,
     raw_json,
-    rejected,
     size_text,
+    take_item,
     timestamp,
-    too_large,
 )
 from adapters.outbound_files import file_name, mime_type
 from adapters.plain_text import split_text
@@ -176,23 +175,14 @@ class TelegramAdapter(ApiAdapter):
             update_id = _update_id(update)
             if update_id is not None:
                 last = max(last, update_id)
-            big = too_large(
+            take_item(
+                result,
                 update,
-                self.limits.max_item,
+                self._normalise,
+                max_item=self.limits.max_item,
                 folder=FOLDER,
                 external_id=f"update:{update_id}" if update_id is not None else None,
             )
-            if big is not None:
-                result.rejected.append(big)
-                continue
-            try:
-                inbound = self._normalise(update)
-            except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
-                external = f"update:{update_id}" if update_id is not None else None
-                result.rejected.append(rejected(update, exc, folder=FOLDER, external_id=external))
-                continue
-            if inbound is not None:
-                result.messages.append(inbound)
         result.cursors.append(Cursor(FOLDER, {"offset": last + 1 if last >= 0 else offset}))
         result.more = self.pages.got(len(updates))
         return result

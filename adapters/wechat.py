@@ -76,7 +76,7 @@ from adapters.http_api import (
     send_failure,
     transport_error,
 )
-from adapters.json_items import as_dict, as_int, as_list, as_text, loads, rejected, too_large
+from adapters.json_items import as_dict, as_int, as_list, as_text, loads, take_item
 from adapters.outbound_files import file_name, mime_type
 from adapters.spec import HttpApiSpec, both_failed
 from adapters.wechat_items import (
@@ -334,17 +334,14 @@ class WeChatAdapter(ApiAdapter):
 
     def _take(self, item: Any, names: Mapping[str, str], result: PollResult) -> None:
         msgid = wechat_id(item.get("msgid")) if isinstance(item, dict) else None
-        big = too_large(item, self.limits.max_item, folder=FOLDER, external_id=msgid)
-        if big is not None:
-            result.rejected.append(big)
-            return
-        try:
-            inbound = normalise(item, names)
-        except Exception as exc:  # noqa: BLE001 - quarantined, never blocking
-            result.rejected.append(rejected(item, exc, folder=FOLDER, external_id=msgid))
-            return
-        if inbound is not None:
-            result.messages.append(inbound)
+        take_item(
+            result,
+            item,
+            lambda raw: normalise(raw, names),
+            max_item=self.limits.max_item,
+            folder=FOLDER,
+            external_id=msgid,
+        )
 
     def reparse(
         self, external_id: str, raw: bytes, raw_type: str, folder: str
