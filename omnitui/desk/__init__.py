@@ -115,10 +115,13 @@ class Desk(DeskSettings):
     def window_closed_since_queued(self, s: Session, item: Outbox) -> str | None:
         """Why a queued free-text reply may no longer go (its window ended while it
         waited), or None; the sync asks before every attempt."""
+        options = item.send_options or {}
+        if "window_until" not in options:
+            return None  # no window when it was queued (email, a template…)
         conv = s.get(Conversation, item.conversation_id)
         if conv is None:
             return None
-        return reply_windows.closed_since_queued(self.accounts, s, conv, item.send_options or {})
+        return reply_windows.closed_since_queued(self.accounts, s, conv, options)
 
     def templates(self, conv: Conversation) -> dict[str, str]:
         """The approved templates of the conversation's account, name -> platform id

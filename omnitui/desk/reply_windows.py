@@ -91,7 +91,7 @@ def window_for(
 ) -> ReplyWindow:
     """The reply window of ``conv`` now, by its account's rule."""
     rule = rules.get(conv.account)
-    if rule is None:
+    if rule is None or not rule.windowed:
         return ALWAYS_OPEN
     last_in = last_inbound(s, conv)
     return rule.window(last_in, sent_since(s, conv, last_in) if last_in else 0, now or utcnow())
