@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest revision in migrations/versions; a test keeps it equal to Alembic's head.
-HEAD = "0009"
+HEAD = "0010"
 #: PostgreSQL advisory lock key held while creating or migrating ("omnitui" in hex-ish).
 _PG_LOCK = 0x6F6D6E6974
 _VERSION_TABLE = "alembic_version"

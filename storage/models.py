@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -346,6 +347,91 @@ class AccountState(SQLModel, table=True):
     last_error: str | None = None
     last_error_at: datetime | None = _ts()
     retry_after: datetime | None = _ts()
+
+
+class Survey(SQLModel, table=True):
+    """A satisfaction survey sent after a resolution, and the customer's answer.
+
+    ``score`` is 1–5 once an answer was recognised (👍 is 5, 👎 is 1); ``answer`` the
+    reply's text as received and ``comment`` what it said besides the score."""
+
+    __table_args__ = (Index("ix_survey_customer_sent", "customer_id", "sent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = _fk("conversation.id")
+    customer_id: int | None = _fk("customer.id", nullable=True, index=False)
+    account: str = Field(sa_column=Column(String(128), nullable=False))
+    channel: str = Field(sa_column=Column(String(32), nullable=False))
+    #: The reply that carried the survey (None once that row is gone).
+    outbox_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("outbox.id", ondelete="SET NULL"), index=True),
+    )
+    sent_at: datetime = _ts(stamp=True)
+    answered_at: datetime | None = _ts()
+    score: int | None = None
+    answer: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    #: The customer's message that answered it.
+    message_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("message.id", ondelete="SET NULL")),
+    )
+
+
+class Handling(SQLModel, table=True):
+    """Time an agent actively had a conversation open in the console (focused, with
+    input in the last two minutes): one row per stretch, for average handling time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = _fk("conversation.id")
+    agent: str = Field(default="me", sa_column=Column(String(128), nullable=False))
+    started_at: datetime = _ts(stamp=True)
+    seconds: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+
+
+class ReportFact(SQLModel, table=True):
+    """One conversation's report figures, computed once and kept while ``key`` (its
+    columns that the figures depend on, as SQL spells them) and ``basis`` (the SLA
+    calendar, policies and report time zone) stay the same; see omnitui.reports.facts.
+
+    Times are epoch seconds; the list columns are compact text."""
+
+    __tablename__ = "report_fact"
+
+    conversation_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
+        ),
+    )
+    key: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    basis: str = Field(default="", sa_column=Column(String(64), nullable=False, default=""))
+    created: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    #: The local date of creation in the report time zone (``YYYY-MM-DD``).
+    day: str = Field(default="", sa_column=Column(String(10), nullable=False, default=""))
+    messages_in: int = 0
+    messages_out: int = 0
+    replies: int = 0
+    first_response: float | None = Field(default=None, sa_column=Column(Float))
+    first_response_business: float | None = Field(default=None, sa_column=Column(Float))
+    #: Next-response intervals, ``wall:business`` pairs separated by spaces.
+    next_responses: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    resolved: bool = False
+    reopened: bool = False
+    resolution: float | None = Field(default=None, sa_column=Column(Float))
+    resolution_business: float | None = Field(default=None, sa_column=Column(Float))
+    fcr: bool | None = None
+    #: SLA clocks: ``met``, ``breached``, ``due`` (judged against the due time when the
+    #: report runs) or None; the due time as epoch seconds.
+    first_response_clock: str | None = Field(default=None, sa_column=Column(String(8)))
+    first_response_due: float | None = Field(default=None, sa_column=Column(Float))
+    resolution_clock: str | None = Field(default=None, sa_column=Column(String(8)))
+    resolution_due: float | None = Field(default=None, sa_column=Column(Float))
+    #: Spans not resolved, ``start:end`` epoch seconds (end empty while it lasts).
+    unresolved: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    #: Inbound messages by local weekday and hour: ``WHH`` codes separated by spaces.
+    hours: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class _Mapped(Protocol):
