@@ -5,9 +5,8 @@ of DESIGN.md (:mod:`omnitui.reports`)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import typer
 
@@ -65,24 +64,27 @@ def run_report(
     from sqlmodel import Session
 
     from omnitui.export import to_json_line
-    from omnitui.reports import build_report
-    from omnitui.reports.compute import previous_since
-    from omnitui.reports.loader import load_records
     from omnitui.reports.render import print_table, write_csv
+    from omnitui.reports.service import compute_report
 
     cfg = load()
     desk = make_desk(cfg)
     engine = open_engine(db_url(cfg))
     try:
         with Session(engine) as s:
-            records = load_records(
-                s, since=previous_since(since, until), until=until, channel=channel, agent=agent
+            result = compute_report(
+                s,
+                since=since,
+                until=until,
+                now=now,
+                settings=desk,
+                sla=cfg.sla,
+                channel=channel,
+                agent=agent,
+                by=by,
             )
     finally:
         engine.dispose()
-    result = build_report(
-        records, since=since, until=until, now=now, settings=desk, by=by, tz=_zone(cfg.sla)
-    )
     if fmt == "json":
         sys.stdout.write(to_json_line(result) + "\n")
     elif fmt == "csv":
@@ -103,14 +105,3 @@ def parse_time(option: str, text: str) -> datetime:
         return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
     except (OverflowError, ValueError, OSError):
         fail(f"{option} {text!r}: out of range")
-
-
-def _zone(sla: Mapping[str, Any]) -> tzinfo:
-    """Where days and weeks begin: ``[sla] timezone`` (default UTC)."""
-    from zoneinfo import ZoneInfo
-
-    name = sla.get("timezone")
-    try:
-        return ZoneInfo(name) if isinstance(name, str) and name else UTC
-    except (ValueError, KeyError):
-        return UTC
