@@ -12,7 +12,10 @@ German, French, Spanish, Japanese and Chinese with emoji, some with attachments 
 ones with content, others only metadata or a remote reference) and, for inbound mail,
 a short RFC 822 raw copy. Status mix about 20 % open, 8 % pending, 2 % snoozed, 70 %
 resolved; SLA clocks follow the default policies (``omnitui.desk.sla``) and the desk's rules,
-so the inbox order (``urgency_due``, ``recency``) is what the console would show.
+so the inbox order (``urgency_due``, ``recency``) is what the console would show. For
+reports: about one resolved conversation in ten was reopened once (in the status log),
+half the resolved ones with a reply got a satisfaction survey (about half answered), and
+each agent reply has a handling stretch of 30 s to 10 min.
 
 Writes go through ``storage.open_store``, ``omnitui.desk.identities.identities_for`` and
 ``storage.repository`` (``insert_conversations``, ``insert_messages``, ``store_payloads``,
@@ -64,8 +67,11 @@ from storage.models import (  # noqa: E402
     PAUSED_STATUSES,
     Conversation,
     Customer,
+    Handling,
     Identity,
     Message,
+    Survey,
+    table_of,
 )
 
 # -- the shape of the store ----------------------------------------------------------
@@ -99,6 +105,17 @@ SHOP = {
     "shop-twilio": "+15550100000",
 }
 MAX_MESSAGES = 999
+#: Comments left with a survey answer.
+SURVEY_COMMENTS = (
+    "thanks, quick help!",
+    "took a while",
+    "sehr freundlich",
+    "merci beaucoup",
+    "muy rápido",
+    "ありがとうございました",
+    "谢谢",
+    "still waiting for the refund",
+)
 HOUR = 3600
 DAY = 86400
 SPAN = 730 * DAY
@@ -353,6 +370,9 @@ class _Conv:
     messages: list[_Msg]
     summary: dict[str, Any]
     events: list[tuple[str, str, int, dict[str, Any]]]  # kind, actor, at, detail
+    #: Satisfaction surveys and handling stretches (rows without their ids).
+    surveys: list[dict[str, Any]] = field(default_factory=list)
+    handling: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Builder:
@@ -366,6 +386,9 @@ class _Builder:
         policies: tuple[Policy, ...],
     ) -> None:
         self.rng = rng
+        #: Reopenings, surveys and handling time draw from their own generator, so the
+        #: rest of the store is what it was before they were added.
+        self.extra = random.Random(rng.random())
         self.now = now
         self.max_messages = max(1, min(MAX_MESSAGES, 2 * mean_messages - 1))
         self.policies = policies
@@ -440,7 +463,7 @@ class _Builder:
             )
         if tags:
             events.append(("conversation.tags", "me", plan.start + 90, {"from": [], "to": tags}))
-        return _Conv(
+        conv = _Conv(
             plan,
             cust,
             channel,
@@ -455,6 +478,74 @@ class _Builder:
             summary,
             events,
         )
+        self._reopening(conv)
+        self._survey(conv)
+        self._handling(conv)
+        return conv
+
+    def _reopening(self, c: _Conv) -> None:
+        """About one resolved conversation in ten was resolved once before and
+        reopened by the customer's next message (the status log says so)."""
+        if c.plan.status != "resolved" or self.extra.random() >= 0.1:
+            return
+        ms = c.messages
+        first_out = next((j for j, m in enumerate(ms) if m.direction == "out"), None)
+        if first_out is None:
+            return
+        later = [j for j in range(first_out + 1, len(ms)) if ms[j].direction == "in"]
+        if not later:
+            return
+        j = later[0]
+        before, after = ms[j - 1].at, ms[j].at
+        if after - before < 2:
+            return
+        resolved = before + max(1, int((after - before) * self.extra.uniform(0.1, 0.9)))
+        c.events.append(("conversation.status", "me", resolved, {"from": "open", "to": "resolved"}))
+        c.events.append(("conversation.status", "me", after, {"from": "resolved", "to": "open"}))
+
+    def _survey(self, c: _Conv) -> None:
+        """Half the resolved conversations with a reply got a survey; about half of
+        those were answered (mostly 4–5, some with a comment)."""
+        rng = self.extra
+        resolved = c.summary.get("b_resolved_at")
+        if resolved is None or not any(m.direction == "out" for m in c.messages):
+            return
+        if rng.random() >= 0.5:
+            return
+        sent = resolved.timestamp() + 1
+        row: dict[str, Any] = {
+            "account": c.account,
+            "channel": c.channel,
+            "sent_at": _dt(int(sent)),
+            "answered_at": None,
+            "score": None,
+            "answer": "",
+            "comment": "",
+        }
+        answered = sent + rng.uniform(120, 2 * DAY)
+        if rng.random() < 0.55 and answered < self.now:
+            score = rng.choices((5, 4, 3, 2, 1), (45, 25, 12, 8, 10))[0]
+            comment = rng.choice(SURVEY_COMMENTS) if rng.random() < 0.3 else ""
+            row.update(
+                answered_at=_dt(int(answered)),
+                score=score,
+                answer=f"{score} {comment}".strip(),
+                comment=comment,
+            )
+        c.surveys.append(row)
+
+    def _handling(self, c: _Conv) -> None:
+        """Each agent reply was written during a stretch of 30 s to 10 min with the
+        conversation open."""
+        rng = self.extra
+        agent = c.assignee or "me"
+        for m in c.messages:
+            if m.direction != "out":
+                continue
+            seconds = round(rng.uniform(30, 600), 1)
+            c.handling.append(
+                {"agent": agent, "started_at": _dt(int(m.at - seconds)), "seconds": seconds}
+            )
 
     def _directions(self, k: int, status: str) -> list[str]:
         rng = self.rng
@@ -840,6 +931,8 @@ def _write_batch(
     rows: list[dict[str, Any]] = []
     payloads: list[tuple[int, bytes | None, str, list[repo.NewAttachment]]] = []
     events: list[dict[str, Any]] = []
+    surveys: list[dict[str, Any]] = []
+    handling: list[dict[str, Any]] = []
     updates = []
     for cid, c in zip(ids, convs, strict=True):
         ref = repo.ref_for(cid)
@@ -953,6 +1046,8 @@ def _write_batch(
                 **c.summary,
             }
         )
+        surveys.extend({**r, "conversation_id": cid, "customer_id": cust.id} for r in c.surveys)
+        handling.extend({**r, "conversation_id": cid} for r in c.handling)
         counts[f"status:{c.plan.status}"] += 1
         counts[f"channel:{c.channel}"] += 1
     clock = _lap(phases, "build_rows", clock)
@@ -963,7 +1058,15 @@ def _write_batch(
     s.execute(stmt, updates)
     clock = _lap(phases, "update_conversations", clock)
     repo.log_events(s, events)
-    _lap(phases, "log_events", clock)
+    clock = _lap(phases, "log_events", clock)
+    if surveys:
+        s.execute(insert(table_of(Survey)), surveys)
+    if handling:
+        s.execute(insert(table_of(Handling)), handling)
+    _lap(phases, "surveys_handling", clock)
+    counts["surveys"] += len(surveys)
+    counts["surveys_answered"] += sum(1 for r in surveys if r["score"] is not None)
+    counts["handling"] += len(handling)
     counts["conversations"] = len(convs)
     counts["messages"] = len(rows)
     counts["events"] = len(events)
@@ -1073,6 +1176,9 @@ def generate(
         "attachments": totals["attachments"],
         "raw_messages": totals["raw_messages"],
         "events": totals["events"],
+        "surveys": totals["surveys"],
+        "surveys_answered": totals["surveys_answered"],
+        "handling": totals["handling"],
         "statuses": {k[7:]: v for k, v in sorted(totals.items()) if k.startswith("status:")},
         "channels": {k[8:]: v for k, v in sorted(totals.items()) if k.startswith("channel:")},
         "seconds": round(seconds, 2),
