@@ -24,6 +24,8 @@ REOPEN_WINDOW = timedelta(days=3)
 AUTO_TAG = "auto-generated"
 #: Author of acknowledgement auto-replies (they never count as a first response).
 ACK_AUTHOR = "auto-acknowledgement"
+#: Author of the satisfaction survey sent after a resolution (not an agent's reply).
+SURVEY_AUTHOR = "csat-survey"
 #: Author of the notes omnitui itself writes (e.g. "mentions C-1001").
 SYSTEM_AUTHOR = "omnitui"
 
