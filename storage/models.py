@@ -410,6 +410,8 @@ class ReportFact(SQLModel, table=True):
     created: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
     #: The local date of creation in the report time zone (``YYYY-MM-DD``).
     day: str = Field(default="", sa_column=Column(String(10), nullable=False, default=""))
+    #: The SLA policy that applies (its name; empty for none).
+    policy: str = Field(default="", sa_column=Column(String(128), nullable=False, default=""))
     messages_in: int = 0
     messages_out: int = 0
     replies: int = 0

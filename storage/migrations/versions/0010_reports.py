@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("basis", sa.String(length=64), nullable=False),
         sa.Column("created", sa.Float(), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("policy", sa.String(length=128), nullable=False),
         sa.Column("messages_in", sa.Integer(), nullable=False),
         sa.Column("messages_out", sa.Integer(), nullable=False),
         sa.Column("replies", sa.Integer(), nullable=False),
