@@ -17,7 +17,7 @@ from sqlmodel import Session
 from textual import events, work
 from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import BindingType
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from omnitui.desk import Desk, DeskError
 from omnitui.desk.sla_alerts import AlertSettings, AlertTracker, desktop_protocol, desktop_sequence
@@ -25,6 +25,7 @@ from omnitui.formatting import display_zone
 from omnitui.keymap import ACTIONS
 from omnitui.ui.bindings import bindings
 from omnitui.ui.draft_saver import DraftSaver
+from omnitui.ui.handling_recorder import HandlingRecorder
 from omnitui.ui.screens.conversation import ConversationScreen
 from omnitui.ui.screens.help import HelpScreen
 from omnitui.ui.screens.inbox import InboxScreen
@@ -87,6 +88,8 @@ class OmniApp(DeskActions, App):
         #: Keys that arrived while a dialog was on its way (None: not holding).
         self._held: list[events.Event] | None = None
         self._hold_timer: Timer | None = None
+        #: Handling time: the agent's active time on the conversation in view.
+        self.handling = HandlingRecorder(engine, desk.agent)
 
     # -- life cycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -96,6 +99,7 @@ class OmniApp(DeskActions, App):
         self.set_interval(1.0, self._tick, name="countdowns")
         self.set_interval(5.0, self.refresh_status, name="status")
         self.set_interval(15.0, self._housekeeping, name="housekeeping")
+        self.set_interval(10.0, self.flush_handling, name="handling")
         self.set_timer(0.8, self._housekeeping)  # after the first rows are drawn
         self.set_timer(1.5, _calm_garbage_collector)
         if self.demo:
@@ -121,6 +125,9 @@ class OmniApp(DeskActions, App):
     def on_unmount(self) -> None:
         if self.poller is not None:
             self.poller.stop()
+        # The last stretch: the UI is gone, so this small write waits for nobody.
+        self.handling.tracker.leave()
+        self.handling.save(self.handling.take(force=True))
 
     def _start_poller(self) -> None:
         from omnitui.sync import Poller, SyncService
@@ -288,6 +295,8 @@ class OmniApp(DeskActions, App):
             await App.on_event(self, event)
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseEvent | events.Paste):
+            self.handling.tracker.input()
         if (
             self._held is not None
             and isinstance(event, events.Key | events.Paste)
@@ -296,6 +305,41 @@ class OmniApp(DeskActions, App):
             self._held.append(event)
             return
         await super().on_event(event)
+
+    # -- handling time -------------------------------------------------------
+    def on_app_focus(self, _event: events.AppFocus) -> None:
+        self.handling.tracker.focus()
+
+    def on_app_blur(self, _event: events.AppBlur) -> None:
+        self.handling.tracker.blur()
+        self.flush_handling()
+
+    def handling_view_changed(self) -> None:
+        """A screen came or went, or the conversation view shows another conversation:
+        handling time now counts for the conversation in view, if any."""
+        self.handling.tracker.open(self._conversation_in_view())
+        self.flush_handling()
+
+    def _conversation_in_view(self) -> int | None:
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, ModalScreen):
+                continue  # a dialog over the conversation: still handling it
+            if isinstance(screen, ConversationScreen) and screen.loaded is not None:
+                return screen.conversation_id
+            return None
+        return None
+
+    def flush_handling(self) -> None:
+        """Write the stretches due (ended ones, and a running one each minute) in a
+        worker."""
+        stretches = self.handling.take()
+        if stretches:
+            self._save_handling(stretches)
+
+    @work(thread=True, group="handling")
+    def _save_handling(self, stretches: list) -> None:
+        if not self.handling.save(stretches):
+            self.call_from_thread(self.handling.keep, stretches)
 
     # -- navigation ----------------------------------------------------------
     @property
@@ -777,12 +821,14 @@ class OmniApp(DeskActions, App):
                     self.drafts.remember(cid, mode, body)
                     self.drafts.save(cid, mode, body, self.drafts.ticket(cid))
         self.hold_keys()
-        self._quit_worker()
+        self._quit_worker(self.handling.take(force=True))
 
     @work(thread=True, exclusive=True, group="quit")
-    def _quit_worker(self) -> None:
+    def _quit_worker(self, stretches: list) -> None:
         from omnitui.desk.drafts import unsent
 
+        if not self.handling.save(stretches):
+            self.call_from_thread(self.handling.keep, stretches)
         count, items = unsent(self.engine)
         self.call_from_thread(self._quit_or_ask, count, items)
 

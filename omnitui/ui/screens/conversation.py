@@ -179,6 +179,7 @@ class ConversationScreen(Screen):
             loaded.info.customer, loaded.history, conversation_id, zone
         )
         self.omni.refresh_status()
+        self.omni.handling_view_changed()
         if first and loaded.info.unread:
             self.omni.mark_read(conversation_id)
         if first:
@@ -509,6 +510,12 @@ class ConversationScreen(Screen):
     @on(Composer.Closed)
     def _composer_closed(self) -> None:  # not ``_closed``: Textual's MessagePump flag
         self._close_composer()
+
+    def on_screen_resume(self) -> None:
+        self.omni.handling_view_changed()
+
+    def on_screen_suspend(self) -> None:
+        self.omni.handling_view_changed()
 
     def on_descendant_focus(self) -> None:
         self.omni.refresh_status()
