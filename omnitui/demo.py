@@ -688,6 +688,10 @@ def seed(
         _story(b, people)
         _messaging_apps(b, people)
         _generated(b, generated)
+        from omnitui.demo_surveys import seed_handling, seed_surveys
+
+        seed_surveys(s, b.desk, now)
+        seed_handling(s, b.desk)
         repo.log_event(s, DEMO_MARK, detail={"seed": rng_seed})
         s.commit()
         from sqlmodel import col, func, select

@@ -71,12 +71,15 @@ def demo(
 
 
 def demo_desk(cfg: Config) -> Desk:
-    """The desk of the demo: the user's settings, and the demo's accounts' reply
-    windows and templates (nothing is polled or sent)."""
+    """The desk of the demo: the user's settings, the demo's accounts' reply windows
+    and templates, and surveys on (nothing is polled or sent)."""
+    from dataclasses import replace
+
     from omnitui.demo import DEMO_ACCOUNTS
     from omnitui.desk.account_rule import AccountRule
 
     desk = make_desk(cfg)
+    desk.csat = replace(cfg.csat, enabled=True)
     desk.accounts = {
         name: AccountRule(kind, dict(settings)) for name, (kind, settings) in DEMO_ACCOUNTS.items()
     }

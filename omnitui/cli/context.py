@@ -207,6 +207,7 @@ def make_desk(config: Config, *, signing: bool = False, lazy: bool = False) -> D
             if a.get(key)
         ),
         accounts={a.name: AccountRule(a.kind, dict(a.settings)) for a in config.accounts},
+        csat=config.csat,
     )
 
 

@@ -55,7 +55,9 @@ def _act(
 
 @conv_app.command("show")
 def conv_show(ref: Ref) -> None:
-    """Status, priority, tags, assignee, SLA due times and the numbered messages."""
+    """Status, priority, tags, assignee, SLA due times, surveys and the numbered
+    messages."""
+    from omnitui.desk import surveys
     from omnitui.desk.clocks import breached
     from omnitui.desk.reply_windows import describe
     from omnitui.sanitize import clean_line
@@ -82,6 +84,8 @@ def conv_show(ref: Ref) -> None:
         if describe(window):
             templates = ", ".join(sorted(desk.templates(conv))) or "-"
             say(f"reply window: {window.state}: {describe(window)} (templates: {templates})")
+        for line in surveys.describe(s, conv_id):
+            say(f"survey: {clean_line(line, 300)}")
         attempts = _attempts(s, conv_id)
         for n, item in enumerate(items, 1):
             say(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omnitui.config.csat import Csat, csat_from_config
 from omnitui.config.lines import TomlLines
 from omnitui.config.schema import Problem, check_names
 from omnitui.errors import OmnituiError
@@ -82,6 +83,8 @@ class Config:
     ui: Mapping[str, Any] = field(default_factory=dict)
     routing: Mapping[str, Any] = field(default_factory=dict)
     notifications: Mapping[str, Any] = field(default_factory=dict)
+    #: ``[csat]``: satisfaction surveys after a resolution.
+    csat: Csat = field(default_factory=Csat)
     #: Lines of ``[storage] url`` and of each ``[keys]`` entry, for later checks.
     storage_url_line: int = 0
     key_lines: Mapping[str, int] = field(default_factory=dict)
@@ -269,6 +272,7 @@ def _parse(path: Path, data: dict[str, Any], lines: TomlLines) -> Config:
         ui=ui,
         routing=table("routing"),
         notifications=table("notifications"),
+        csat=csat_from_config(table("csat")),
         storage_url_line=lines.line(("storage", "url")) if url else 0,
         key_lines={k: lines.line(("keys", k)) for k in keys},
     )

@@ -48,6 +48,8 @@ SCHEMA: dict[str, Spec] = {
     "ui": _table("timezone"),
     "kb": _table("dir"),
     "notifications": _table("warn_before", "bell", "desktop"),
+    # [csat.channels] holds channel names (checked in omnitui/config/csat.py).
+    "csat": _table("enabled", "text", "every_days", "answer_days", channels=None),
     "routing": _table(
         "vip_priority",
         rules=[_table(*ROUTING_RULE_KEYS, match=_table(*ROUTING_MATCH_KEYS))],

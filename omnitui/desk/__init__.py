@@ -12,7 +12,8 @@ method here, and each method is a thin delegation to the module that owns the ru
   merge, split;
 - :mod:`~omnitui.desk.outbox` — outbox bookkeeping (sent, failed, withdraw, retry);
 - :mod:`~omnitui.desk.acknowledgement` — the acknowledgement, written when sent;
-- :mod:`~omnitui.desk.customers` — VIP, notes, merging customers.
+- :mod:`~omnitui.desk.customers` — VIP, notes, merging customers;
+- :mod:`~omnitui.desk.surveys` — the satisfaction survey after a resolution.
 
 No module of the package imports this one. Every method takes an open Session and
 leaves the commit to the caller, so a poll's messages and its cursor, or an action and
@@ -36,11 +37,13 @@ from omnitui.desk import (
     lifecycle,
     outbox,
     reply_windows,
+    surveys,
 )
 from omnitui.desk.settings import (
     ACK_AUTHOR,
     AUTO_TAG,
     REOPEN_WINDOW,
+    SURVEY_AUTHOR,
     SYSTEM_AUTHOR,
     DeskError,
     DeskSettings,
@@ -49,11 +52,13 @@ from omnitui.desk.settings import (
 )
 from omnitui.desk.sla import Policy
 from storage.models import Conversation, Message, Outbox
+from storage.types import utcnow
 
 __all__ = [
     "ACK_AUTHOR",
     "AUTO_TAG",
     "REOPEN_WINDOW",
+    "SURVEY_AUTHOR",
     "SYSTEM_AUTHOR",
     "Desk",
     "DeskError",
@@ -152,8 +157,18 @@ class Desk(DeskSettings):
         actor: str | None = None,
         at: datetime | None = None,
     ) -> None:
-        """Change status (open, pending, snoozed, resolved), pausing SLA clocks."""
+        """Change status (open, pending, snoozed, resolved), pausing SLA clocks; a
+        conversation just resolved gets its satisfaction survey (``[csat]``)."""
+        was = conv.status
+        at = at or utcnow()
         lifecycle.change_status(self, s, conv, status, actor=actor, at=at)
+        if status == "resolved" and was != "resolved":
+            surveys.after_resolve(self, s, conv, at)
+
+    def survey_still_wanted(self, s: Session, item: Outbox) -> bool:
+        """Whether a queued survey should still go (its conversation is resolved);
+        if not it is dropped. The sync asks just before sending one."""
+        return surveys.still_wanted(s, item)
 
     def resolve(self, s: Session, conv: Conversation) -> None:
         """Mark the conversation resolved."""

@@ -33,6 +33,7 @@ from storage.models import (
     Message,
     Outbox,
     RefAlias,
+    Survey,
     table_of,
 )
 from storage.types import epoch, utcnow
@@ -237,12 +238,12 @@ def assign(settings: DeskSettings, s: Session, conv: Conversation, assignee: str
 def merge_conversations(
     settings: DeskSettings, s: Session, source: Conversation, target: Conversation
 ) -> None:
-    """Move every message, reply and event of ``source`` into ``target`` and delete
+    """Move every message, reply, survey and event of ``source`` into ``target`` and delete
     ``source``; its reference keeps leading to ``target``. Replies go on the
     target's channel."""
     if source.id == target.id:
         raise WorkflowError("a conversation cannot be merged into itself")
-    for table in (Message, Outbox, Event):
+    for table in (Message, Outbox, Event, Survey):
         s.exec(
             update(table)
             .where(table_of(table).c.conversation_id == source.id)

@@ -14,7 +14,7 @@ from omnitui.desk import clocks
 from omnitui.desk.settings import DeskSettings
 from omnitui.errors import OmnituiError
 from storage import repository as repo
-from storage.models import Conversation, Customer, Event, Identity
+from storage.models import Conversation, Customer, Event, Identity, Survey
 
 NOTES_MAX = 20_000
 
@@ -26,7 +26,7 @@ class CustomerError(OmnituiError, ValueError):
 def merge_customers(
     s: Session, keep_id: int, other_id: int, *, actor: str = "me"
 ) -> dict[str, int]:
-    """Move every identity, conversation and event of ``other_id`` to ``keep_id`` and
+    """Move every identity, conversation, survey and event of ``other_id`` to ``keep_id`` and
     delete ``other_id``. The kept customer stays VIP if either was; notes are joined.
     One ``customer.merged`` event records it. Returns what moved."""
     if keep_id == other_id:
@@ -42,7 +42,7 @@ def merge_customers(
             select(func.count(col(Conversation.id))).where(Conversation.customer_id == other_id)
         ).one(),
     }
-    for table in (Identity, Conversation, Event):
+    for table in (Identity, Conversation, Event, Survey):
         s.exec(update(table).where(col(table.customer_id) == other_id).values(customer_id=keep_id))
     keep.vip = keep.vip or other.vip
     if other.notes.strip() and other.notes.strip() not in keep.notes:

@@ -5,11 +5,12 @@ write the result in one phase.
    and customers (new senders are recorded first: their customers need ids, and phone
    numbers link them, see :func:`omnitui.desk.identities.identities_for`); the VIP flags;
    the conversations the batch may join (:func:`omnitui.desk.threads.load_candidates`);
-   which customers were acknowledged within ``per_sender``.
+   which customers were acknowledged within ``per_sender``; their surveys waiting for
+   an answer (:func:`omnitui.desk.surveys.open_surveys`).
 2. **Decide**: :func:`omnitui.desk.ingest_plan.plan_batch`, pure.
 3. **Write**: edits, new conversations, messages and their payloads, the changed
    conversation fields, events, acknowledgement outbox items (rendered when sent, by
-   :mod:`omnitui.desk.acknowledgement`) and "mentions" notes.
+   :mod:`omnitui.desk.acknowledgement`), "mentions" notes and survey answers.
 
 Takes an open Session and leaves the commit to the caller, so a poll's messages and its
 cursor commit together.
@@ -24,7 +25,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
-from omnitui.desk import identities
+from omnitui.desk import identities, surveys
 from omnitui.desk.ingest_plan import (
     ACK_PENDING_TEXT,
     IngestPlan,
@@ -69,6 +70,7 @@ def ingest_many(
         vip=_vip(s, set(customers)),
         recently_acknowledged=_recently_acknowledged(settings, s, set(customers), now),
         now=now,
+        surveys=surveys.open_surveys(settings, s, account, customers, now),
     )
     return write(s, account, plan, rows, now)
 
@@ -192,6 +194,15 @@ def write(
         s.add(_mentions_note(_row_of(stored, conv), msg, refs))
         events.append(_event("conversation.mentions", conv, msg.sent_at, detail={"refs": refs}))
     repo.log_events(s, events)
+    surveys.record_answers(
+        s,
+        [
+            surveys.StoredAnswer(
+                survey.id, ids[i], answer, plan.placed[i].msg.text, plan.placed[i].msg.sent_at
+            )
+            for survey, i, answer in plan.answers
+        ],
+    )
     if plan.mentions:
         s.flush()
     return ids

@@ -4,8 +4,9 @@ to everything the write phase records.
 No session, no clock: the caller passes ``now``. :func:`dedupe` drops messages already
 stored; :func:`plan_batch` places each message (threading), starts conversations,
 applies ``[routing]``, the auto-generated tag and the SLA clocks, reopens what a
-customer message reopens, decides which new conversations get an acknowledgement and
-which name other customers' conversations. The result is an :class:`IngestPlan` of
+customer message reopens, decides which new conversations get an acknowledgement,
+which name other customers' conversations, and which messages answer a survey (those
+reopen nothing and start no clock). The result is an :class:`IngestPlan` of
 plain records that :mod:`omnitui.desk.ingest` writes in one phase.
 """
 
@@ -13,21 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.base import InboundMessage
 from omnitui.desk import clocks
 from omnitui.desk.lifecycle import reopen_for_customer
-from omnitui.desk.records import ConvRecord, SenderRecord
+from omnitui.desk.records import ConvRecord, SenderRecord, SurveyRecord
 from omnitui.desk.routing import Facts
 from omnitui.desk.settings import AUTO_TAG, REOPEN_WINDOW, DeskSettings
+from omnitui.desk.survey_answers import Answer, read_answer
 from omnitui.desk.threads import Candidates, ThreadIndex
 from storage import repository as repo
 
 #: What the thread shows for an acknowledgement until it is written, just before it
 #: is sent (see docs/ROUTING.md).
 ACK_PENDING_TEXT = "Acknowledgement auto-reply: written from [routing.acknowledge] when sent."
+#: How much earlier than a survey's record a channel may date its answer (whole-second
+#: timestamps, clocks that differ a little).
+CLOCK_SLACK = timedelta(minutes=2)
 
 
 @dataclass
@@ -93,6 +98,8 @@ class IngestPlan:
     acknowledge: list[ConvRecord] = field(default_factory=list)
     #: New conversations whose first message named other customers' conversations.
     mentions: list[tuple[ConvRecord, InboundMessage, list[str]]] = field(default_factory=list)
+    #: Survey answers: the survey, the index of the message in ``placed``, the answer.
+    answers: list[tuple[SurveyRecord, int, Answer]] = field(default_factory=list)
 
     def conversations(self) -> list[ConvRecord]:
         """Every conversation the batch touches, each once."""
@@ -112,19 +119,25 @@ def plan_batch(
     vip: Mapping[int, bool],
     recently_acknowledged: set[int],
     now: datetime,
+    surveys: Mapping[int, SurveyRecord] | None = None,
 ) -> IngestPlan:
     """Decide where each message of ``batch`` goes and what that changes.
 
     ``senders[i]`` sent ``batch.messages[i]``; ``vip`` maps customers to their VIP flag;
     ``recently_acknowledged`` holds the customers acknowledged within
-    ``[routing.acknowledge].per_sender``. The candidates' records are changed in place.
+    ``[routing.acknowledge].per_sender``; ``surveys`` the delivered, unanswered surveys
+    by conversation. The candidates' records are changed in place.
     """
     plan = IngestPlan(edits=list(batch.edits))
     index = ThreadIndex(candidates, settings.signing(), REOPEN_WINDOW)
     acked = set(recently_acknowledged)
+    waiting = dict(surveys or {})
     for msg, sender in zip(batch.messages, senders, strict=True):
         customer_id = sender.customer_id
         conv = index.find(msg, customer_id)
+        answered = answer_for(settings, waiting, candidates.by_id, conv, msg, customer_id)
+        if answered is not None and conv is None:
+            conv = candidates.by_id[answered[0].conversation_id]  # a chat answer, late
         new = conv is None
         if conv is None:
             conv = ConvRecord(
@@ -154,6 +167,11 @@ def plan_batch(
             # Auto-replies, bulk and list mail: visible to the agent, and never
             # answered by automation (mail loops).
             conv.tags = [*conv.tags, AUTO_TAG]
+        if answered is not None:
+            # The customer rated: kept in the thread, and nothing reopens or restarts.
+            del waiting[answered[0].conversation_id]
+            plan.answers.append((answered[0], len(plan.placed) - 1, answered[1]))
+            continue
         if msg.direction != "in":
             continue
         is_vip = bool(vip.get(conv.customer_id))
@@ -175,6 +193,43 @@ def plan_batch(
     for conv, _msg, _refs in plan.mentions:
         conv.message_count += 1  # the "mentions" note
     return plan
+
+
+def answer_for(
+    settings: DeskSettings,
+    waiting: Mapping[int, SurveyRecord],
+    by_id: Mapping[int, ConvRecord],
+    conv: ConvRecord | None,
+    msg: InboundMessage,
+    customer_id: int,
+) -> tuple[SurveyRecord, Answer] | None:
+    """The survey ``msg`` answers, and the answer, or None. It must land in the
+    survey's conversation (a chat message that would start a new conversation, after
+    the three days a chat reopens in, may still answer its customer's survey), while
+    that is resolved, within ``answer_days`` of the survey, and read as an answer."""
+    if msg.direction != "in" or msg.kind != "message" or msg.auto_generated:
+        return None
+    survey = waiting.get(conv.id) if conv is not None and conv.id is not None else None
+    if survey is None and conv is None and msg.channel != "email":
+        late = [
+            w
+            for w in waiting.values()
+            if w.customer_id == customer_id
+            and w.channel == msg.channel
+            and w.conversation_id in by_id
+            and by_id[w.conversation_id].thread_key in (msg.thread_key, None)
+        ]
+        survey = max(late, key=lambda w: w.sent_at) if late else None
+    if survey is None:
+        return None
+    target = conv if conv is not None else by_id[survey.conversation_id]
+    if target.status != "resolved":
+        return None
+    start = survey.sent_at - CLOCK_SLACK
+    if not start <= msg.sent_at <= survey.sent_at + settings.csat.answer_within:
+        return None
+    answer = read_answer(msg.text)
+    return None if answer is None else (survey, answer)
 
 
 def route(

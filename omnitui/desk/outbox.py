@@ -32,7 +32,7 @@ from omnitui.desk.outbox_states import (  # noqa: F401 - re-exported: the outbox
     problem_line,
     shown_state,
 )
-from omnitui.desk.settings import ACK_AUTHOR, DeskError, DeskSettings
+from omnitui.desk.settings import ACK_AUTHOR, SURVEY_AUTHOR, DeskError, DeskSettings
 from omnitui.errors import OmnituiError
 from storage import repository as repo
 from storage.models import Conversation, Message, Outbox, table_of
@@ -448,7 +448,7 @@ def clocks_after_withdrawal(settings: DeskSettings, s: Session, conv: Conversati
         .where(
             Message.conversation_id == conv.id,
             Message.direction == "out",
-            col(Message.author) != ACK_AUTHOR,
+            col(Message.author).not_in((ACK_AUTHOR, SURVEY_AUTHOR)),
         )
         .order_by(col(Message.sent_at))
     ).all()

@@ -1,4 +1,5 @@
-"""Plain records the ingest plan decides over: a conversation's fields and a sender.
+"""Plain records the ingest plan decides over: a conversation's fields, a sender and
+an unanswered survey.
 
 No session and no ORM: :func:`ConvRecord.of` copies a stored conversation,
 :meth:`ConvRecord.changes` says which fields a plan changed, so the write phase
@@ -104,3 +105,14 @@ class SenderRecord:
     identity_id: int
     customer_id: int
     display_name: str = ""
+
+
+@dataclass(frozen=True)
+class SurveyRecord:
+    """A delivered survey still waiting for its answer (see omnitui.desk.surveys)."""
+
+    id: int
+    conversation_id: int
+    customer_id: int
+    channel: str
+    sent_at: datetime

@@ -1,8 +1,10 @@
 """The desk's configuration and the names every desk module shares.
 
 The bottom layer of :mod:`omnitui.desk`: a plain dataclass (SLA policies and
-calendar, the agent, the Message-ID signing key, routing, our own addresses) and
-the constants and errors the rule modules use. It imports no other desk module.
+calendar, the agent, the Message-ID signing key, routing, our own addresses, the
+survey) and the constants and errors the rule modules use. It imports no other desk
+module but :mod:`~omnitui.desk.account_rule`, :mod:`~omnitui.desk.routing` and
+:mod:`~omnitui.desk.sla` (pure).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from omnitui.config.csat import Csat
 from omnitui.desk.account_rule import AccountRule
 from omnitui.desk.routing import Routing
 from omnitui.desk.sla import DEFAULT_POLICIES, AlwaysOpen, Calendar, Policy
@@ -24,6 +27,8 @@ REOPEN_WINDOW = timedelta(days=3)
 AUTO_TAG = "auto-generated"
 #: Author of acknowledgement auto-replies (they never count as a first response).
 ACK_AUTHOR = "auto-acknowledgement"
+#: Author of satisfaction surveys (not an agent's reply either; see omnitui.desk.surveys).
+SURVEY_AUTHOR = "csat-survey"
 #: Author of the satisfaction survey sent after a resolution (not an agent's reply).
 SURVEY_AUTHOR = "csat-survey"
 #: Author of the notes omnitui itself writes (e.g. "mentions C-1001").
@@ -62,6 +67,8 @@ class DeskSettings:
     own_addresses: frozenset[str] = frozenset()
     #: Each account's kind and settings, by name (reply windows and templates).
     accounts: Mapping[str, AccountRule] = field(default_factory=dict)
+    #: ``[csat]``: the satisfaction survey after a resolution (off by default).
+    csat: Csat = field(default_factory=Csat)
 
     def signing(self) -> bytes | None:
         """The signing key, loaded on first use (once, whatever thread asks)."""

@@ -45,10 +45,11 @@ from adapters.base import (
     UncertainDelivery,
     describe_exception,
 )
-from omnitui.desk import ACK_AUTHOR, Desk
+from omnitui.desk import ACK_AUTHOR, SURVEY_AUTHOR, Desk
 from omnitui.desk.acknowledgement import needs_writing
 from omnitui.desk.message_ids import make_message_id
 from omnitui.desk.reply_files import files_of
+from omnitui.desk.surveys import is_survey
 from omnitui.sync.inbound_clean import storable
 from omnitui.sync.inbound_record import INBOUND_JSON, inbound_to_json
 from storage import quarantine
@@ -558,6 +559,9 @@ class SyncService:
             if needs_writing(item) and not self.desk.write_acknowledgement(s, item):
                 s.commit()  # dropped: its template fails (conversation.ack_skipped)
                 return False
+            if is_survey(item) and not self.desk.survey_still_wanted(s, item):
+                s.commit()  # dropped: the conversation opened again (csat.skipped)
+                return False
             late = self.desk.window_closed_since_queued(s, item)
             if late is not None:  # the platform would refuse it, or drop it silently
                 self.desk.mark_failed(s, item, late, retry_at=None)
@@ -700,7 +704,7 @@ def outbound_for(s: Session, item: Outbox) -> OutboundMessage:
         in_reply_to=last_in.message_id if last_in else None,
         references=references,
         mime=item.mime,
-        auto_reply=item.author == ACK_AUTHOR,
+        auto_reply=item.author in (ACK_AUTHOR, SURVEY_AUTHOR),
         template=options.get("template"),
         template_variables=tuple(sorted((options.get("variables") or {}).items())),
         tag=options.get("tag"),
