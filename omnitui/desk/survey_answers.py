@@ -89,10 +89,12 @@ _PREFIX = re.compile(
     r"\s*[:：=]?\s*",
     re.IGNORECASE,
 )
-#: What may follow the digit as its scale ("4/5", "4 out of 5", "5つ星", "4 stars").
+#: What may follow the digit as its scale ("4/5", "4 out of 5", "5つ星", "4 stars",
+#: "4 von 5 Sternen").
 _SCALE = re.compile(
-    r"^(\s*(/|／|out of|of|von|sur|de|aus)\s*5(?!\d|[.,]\d)|\s*(分|点|つ星|星|stars?|stern(e|en)?|"
-    r"[ée]toiles?|estrellas?|points?|punkte?|puntos?)(?![a-z]))",
+    r"^(\s*(/|／|out of|of|von|sur|de|aus)\s*5(?!\d|[.,]\d))?"
+    r"(\s*(分|点|つ星|星|stars?|stern(e|en)?|[ée]toiles?|estrellas?|points?|punkte?|puntos?)"
+    r"(?![a-z]))?",
     re.IGNORECASE,
 )
 #: Words after a number that make it a count, not a score ("3 times", "2 orders").
@@ -171,7 +173,8 @@ def _digit(text: str) -> tuple[int, int] | None:
         return None
     end = 1
     scale = _SCALE.match(text[end:])
-    if scale:
+    scaled = scale is not None and scale.end() > 0
+    if scale is not None:
         end += scale.end()
     nxt = text[end : end + 2]
     if nxt and (nxt[0].isalnum() or nxt[0] in "%€$£¥#+*°'’_"):
@@ -181,7 +184,7 @@ def _digit(text: str) -> tuple[int, int] | None:
     if nxt and nxt[0] in ".)" and _numbered_list(text):
         return None
     words = text[end:].split(None, 1)
-    if not scale and words and words[0].strip(_SEPARATORS).lower() in _COUNTED:
+    if not scaled and words and words[0].strip(_SEPARATORS).lower() in _COUNTED:
         return None  # a count: "3 times", "2 questions"
     return int(text[0]), end
 

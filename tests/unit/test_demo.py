@@ -77,3 +77,19 @@ def test_demo_is_deterministic(tmp_path: Path) -> None:
             return [(c.ref, c.subject, c.preview) for c in rows]
 
     assert snapshot("a.sqlite") == snapshot("b.sqlite")
+
+
+def test_surveys_answered_in_several_languages_and_handling_times(demo: Engine) -> None:
+    from storage.models import Handling, Survey
+
+    with Session(demo) as s:
+        surveys = s.exec(select(Survey)).scalars().all()
+        convs = {c.id: c for c in s.exec(select(Conversation)).scalars().all()}
+        handling = s.exec(select(Handling)).scalars().all()
+    answered = [v for v in surveys if v.score is not None]
+    assert len(answered) >= 6 and len(surveys) > len(answered)
+    assert {v.score for v in answered} >= {2, 3, 4, 5}
+    comments = " ".join(v.comment for v in answered)
+    assert "danke" in comments and "ありがとう" in comments and "发货" in comments
+    assert all(convs[v.conversation_id].status == "resolved" for v in surveys)
+    assert len(handling) >= 5 and all(h.seconds > 0 for h in handling)
