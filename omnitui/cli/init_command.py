@@ -211,6 +211,16 @@ FOOTER = """\
 # Knowledge base: a directory of Markdown answers (docs/KB.md).
 # [kb]
 # dir = "~/support/kb"
+
+# Satisfaction survey after a resolution, on the customer's own channel (docs/CSAT.md).
+# [csat]
+# enabled = true
+# text = "How did we do? Reply with a number from 1 (bad) to 5 (great)."
+# every_days = 30                     # at most one survey per customer in this many days
+# answer_days = 7                     # how long a reply counts as the answer
+# [csat.channels]                     # optional: only these channels (a text: its own)
+# email = true
+# telegram = "Wie war's? Antworte mit 1 (schlecht) bis 5 (super)."
 """
 
 
