@@ -127,10 +127,12 @@ def _create_fresh(conn: Connection) -> bool:
     from sqlmodel import SQLModel
 
     import storage.models  # noqa: F401 - registers the tables
-    from storage.fts import create_statements
+    from storage import fact_triggers, fts
 
     SQLModel.metadata.create_all(conn)
-    for statement in create_statements(conn.dialect.name):
+    for statement in fts.create_statements(conn.dialect.name):
+        conn.execute(text(statement))
+    for statement in fact_triggers.create_statements(conn.dialect.name):
         conn.execute(text(statement))
     conn.execute(
         text(

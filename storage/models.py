@@ -127,6 +127,9 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_inbox", "urgency_due", "recency", "id"),
         Index("ix_conversation_status_inbox", "status", "urgency_due", "recency", "id"),
         Index("ix_conversation_customer", "customer_id", "recency"),
+        # Reports: a period's conversations, and older ones still open in it.
+        Index("ix_conversation_created", "created_at"),
+        Index("ix_conversation_report", "status", "resolved_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -383,21 +386,25 @@ class Handling(SQLModel, table=True):
     """Time an agent actively had a conversation open in the console (focused, with
     input in the last two minutes): one row per stretch, for average handling time."""
 
+    __table_args__ = (Index("ix_handling_conversation", "conversation_id", "agent", "seconds"),)
+
     id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int | None = _fk("conversation.id")
+    conversation_id: int | None = _fk("conversation.id", index=False)
     agent: str = Field(default="me", sa_column=Column(String(128), nullable=False))
     started_at: datetime = _ts(stamp=True)
     seconds: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
 
 
 class ReportFact(SQLModel, table=True):
-    """One conversation's report figures, computed once and kept while ``key`` (its
-    columns that the figures depend on, as SQL spells them) and ``basis`` (the SLA
-    calendar, policies and report time zone) stay the same; see omnitui.reports.facts.
+    """One conversation's report figures, computed once (omnitui.reports.fact_store).
 
-    Times are epoch seconds; the list columns are compact text."""
+    Triggers (storage.fact_triggers) delete the row whenever the conversation, one of
+    its messages, its status log or its customer's VIP flag changes; ``basis`` names
+    the settings it was computed under (SLA calendar, policies, report time zone).
+    Instants are epoch seconds; the list columns are compact text."""
 
     __tablename__ = "report_fact"
+    __table_args__ = (Index("ix_report_fact_created", "created"),)
 
     conversation_id: int | None = Field(
         default=None,
@@ -405,19 +412,26 @@ class ReportFact(SQLModel, table=True):
             Integer, ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
         ),
     )
-    key: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     basis: str = Field(default="", sa_column=Column(String(64), nullable=False, default=""))
     created: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    #: When it was last resolved for good (None while it is not resolved).
+    settled: float | None = Field(default=None, sa_column=Column(Float))
     #: The local date of creation in the report time zone (``YYYY-MM-DD``).
     day: str = Field(default="", sa_column=Column(String(10), nullable=False, default=""))
+    channel: str = Field(default="", sa_column=Column(String(32), nullable=False, default=""))
+    assignee: str | None = Field(default=None, sa_column=Column(String(128)))
+    #: The tags as a JSON array.
+    tags: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     #: The SLA policy that applies (its name; empty for none).
     policy: str = Field(default="", sa_column=Column(String(128), nullable=False, default=""))
     messages_in: int = 0
     messages_out: int = 0
     replies: int = 0
+    #: Seconds agents actively had it open (its ``handling`` rows summed).
+    handled: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
     first_response: float | None = Field(default=None, sa_column=Column(Float))
     first_response_business: float | None = Field(default=None, sa_column=Column(Float))
-    #: Next-response intervals, ``wall:business`` pairs separated by spaces.
+    #: Next-response intervals: wall-clock and business seconds of each, by spaces.
     next_responses: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     resolved: bool = False
     reopened: bool = False
@@ -430,9 +444,10 @@ class ReportFact(SQLModel, table=True):
     first_response_due: float | None = Field(default=None, sa_column=Column(Float))
     resolution_clock: str | None = Field(default=None, sa_column=Column(String(8)))
     resolution_due: float | None = Field(default=None, sa_column=Column(Float))
-    #: Spans not resolved, ``start:end`` epoch seconds (end empty while it lasts).
+    #: Spans not resolved: start and end epoch seconds of each (``inf`` while it
+    #: lasts), by spaces.
     unresolved: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    #: Inbound messages by local weekday and hour: ``WHH`` codes separated by spaces.
+    #: Inbound messages by local weekday and hour: ``weekday * 100 + hour`` codes.
     hours: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 

@@ -9,7 +9,8 @@ bulk queries, and :mod:`.render` turns a report into a Rich table or CSV for
 
 from __future__ import annotations
 
-from omnitui.reports.compute import GROUPINGS, build_report
+from omnitui.reports.compute import GROUPINGS
+from omnitui.reports.memory_store import build_report
 from omnitui.reports.records import ConvRecord, MessageRecord, StatusChange
 
 __all__ = ["GROUPINGS", "ConvRecord", "MessageRecord", "StatusChange", "build_report"]

@@ -1,69 +1,92 @@
-"""The report record of DESIGN.md over plain records (pure).
+"""The report record of DESIGN.md.
 
-:func:`build_report` takes the conversations created in ``[since, until)`` and in
-the previous period of the same length, and returns the JSON object of ``omnitui
-report --format json``: the contract keys, ``by_channel``, ``sla_by_clock``,
-``resolution_business_seconds``, ``previous``, and ``by``/``groups`` when grouped.
+:func:`report_from_store` assembles it from :mod:`omnitui.reports.aggregate`'s sums
+over stored facts: the contract keys for the period, ``by_channel``, ``previous``,
+``by``/``groups`` when grouped, and the workload figures. :func:`build_report` computes
+the same from conversation records (hand-built in tests) through an in-memory store,
+so both go through the one set of rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, tzinfo
+from functools import cache
 from typing import Any
 
-from omnitui.desk.settings import DeskSettings
-from omnitui.reports.measures import Measures, measure
-from omnitui.reports.records import ConvRecord
+from sqlalchemy import Connection
+
+from omnitui.reports import aggregate as agg
+from omnitui.reports.aggregate import BUCKETS, CURRENT, PREVIOUS, Cell, Scope
 from omnitui.reports.stats import share, summary
+from omnitui.reports.workload import backlog, heatmap, per_day
 
 GROUPINGS = ("day", "week", "channel", "agent", "tag")
-#: Group names for conversations without an assignee or without tags.
+#: Group name for conversations without an assignee.
 UNASSIGNED = "(unassigned)"
-UNTAGGED = "(untagged)"
+UNTAGGED = agg.UNTAGGED
+#: How many tags and survey comments a report lists.
+TOP_TAGS = 10
+COMMENTS = 20
 
 Block = dict[str, Any]
+Key = tuple[Any, ...]
+#: Positions in a cell's key (see :func:`report_from_store`).
+PERIOD, CHANNEL, ASSIGNEE, POLICY, DAY = range(5)
 
 
-def build_report(
-    records: Iterable[ConvRecord],
+def report_from_store(
+    conn: Connection,
     *,
     since: datetime,
     until: datetime,
     now: datetime,
-    settings: DeskSettings | None = None,
     by: str | None = None,
-    tz: tzinfo | None = None,
+    tz: tzinfo = UTC,
+    channel: str | None = None,
+    agent: str | None = None,
 ) -> dict[str, Any]:
-    """The report of ``[since, until)`` with ``previous`` (the same length before it).
-
-    ``records`` may hold conversations of either period (others are ignored); ``tz``
-    is where a ``day`` or ``week`` begins (default UTC)."""
+    """The report of ``[since, until)`` with ``previous`` (the same length before it)
+    from the facts in the store (see :func:`omnitui.reports.fact_store.refresh`)."""
     if by is not None and by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}")
-    settings = settings or DeskSettings()
     before = previous_since(since, until)
-    current: list[tuple[ConvRecord, Measures]] = []
-    previous: list[tuple[ConvRecord, Measures]] = []
-    for conv in records:
-        if since <= conv.created_at < until:
-            current.append((conv, measure(conv, settings, now)))
-        elif before <= conv.created_at < since:
-            previous.append((conv, measure(conv, settings, now)))
+    scope = Scope(_epoch(before), _epoch(since), _epoch(until), now.timestamp(), channel, agent)
+    F = agg.F
+    dims = [
+        ("period", scope.period()),
+        ("channel", F.channel),
+        ("assignee", F.assignee),
+        ("policy", F.policy),
+    ]
+    if by in ("day", "week"):
+        dims.append(("day", F.day))
+    found = agg.cells(conn, scope, dims)
+    current = {k: c for k, c in found.items() if k[PERIOD] == CURRENT}
+    previous = {k: c for k, c in found.items() if k[PERIOD] == PREVIOUS}
     report: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat()}
-    report.update(block(m for _, m in current))
-    report["by_channel"] = {
-        name: block(ms) for name, ms in _grouped(current, lambda c: [c.channel]).items()
-    }
+    report.update(block(merged(current.values())))
+    report["by_channel"] = blocks(current, lambda k: k[CHANNEL])
     report["previous"] = {
         "since": before.isoformat(),
         "until": since.isoformat(),
-        **block(m for _, m in previous),
+        **block(merged(previous.values())),
+        "sla_by_policy": by_policy(previous),
     }
+    report["sla_by_policy"] = by_policy(current)
+    report["csat"]["comments"] = agg.comments(conn, scope, COMMENTS)
+    days, hours = agg.days_and_hours(conn, scope)
+    report["created_by_day"] = per_day(days, since, until, tz)
+    report["backlog"] = backlog(agg.unresolved_spans(conn, scope), since, until, now, tz)
+    report["heatmap"] = heatmap(hours)
+    report["top_tags"] = agg.top_tags(conn, scope, TOP_TAGS)
+    report["agents"] = agents(current, agg.agents_handling(conn, scope))
     if by is not None:
         report["by"] = by
-        key = _group_key(by, tz)
-        report["groups"] = {name: block(ms) for name, ms in _grouped(current, key).items()}
+        if by == "tag":
+            report["groups"] = blocks(agg.tag_cells(conn, scope), lambda k: str(k[0]))
+        else:
+            report["groups"] = blocks(current, _group_key(by))
     return report
 
 
@@ -76,65 +99,126 @@ def previous_since(since: datetime, until: datetime) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-def block(measures: Iterable[Measures]) -> Block:
-    """The figures of a set of conversations (the keys repeated per channel/group)."""
-    ms = list(measures)
-    first_response = [m.first_response for m in ms if m.first_response is not None]
-    business = [m.first_response_business for m in ms if m.first_response_business is not None]
-    resolution = [m.resolution for m in ms if m.resolution is not None]
-    resolution_b = [m.resolution_business for m in ms if m.resolution_business is not None]
-    fcr_known = [m.first_contact_resolved for m in ms if m.first_contact_resolved is not None]
+def _epoch(at: datetime) -> float:
+    try:
+        return at.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return float("-inf")
+
+
+def merged(cells: Iterable[Cell]) -> Cell:
+    """One cell holding all of ``cells``."""
+    out = Cell()
+    for cell in cells:
+        out.add(cell)
+    return out
+
+
+def blocks(cells: Mapping[Key, Cell], name: Callable[[Key], str]) -> dict[str, Block]:
+    """A block per group name, sorted by name."""
+    groups: dict[str, Cell] = {}
+    for key, cell in cells.items():
+        groups.setdefault(name(key), Cell()).add(cell)
+    return {g: block(c) for g, c in sorted(groups.items())}
+
+
+def block(cell: Cell) -> Block:
+    """The figures of a group of conversations (the keys repeated per channel/group)."""
+    c, t = cell.counts, cell.times
     clocks = {
-        "first_response": _clock([m.first_response_clock for m in ms]),
-        "resolution": _clock([m.resolution_clock for m in ms]),
+        "first_response": _clock(c["fr_met"], c["fr_breached"]),
+        "resolution": _clock(c["res_met"], c["res_breached"]),
     }
-    met = sum(c["met"] for c in clocks.values())
-    breached = sum(c["breached"] for c in clocks.values())
+    met = c["fr_met"] + c["res_met"]
+    breached = c["fr_breached"] + c["res_breached"]
     return {
         "conversations": {
-            "created": len(ms),
-            "resolved": sum(m.resolved for m in ms),
-            "reopened": sum(m.reopened for m in ms),
+            "created": c["created"],
+            "resolved": c["resolved"],
+            "reopened": c["reopened"],
         },
-        "messages": {"in": sum(m.messages_in for m in ms), "out": sum(m.messages_out for m in ms)},
-        "first_response_seconds": summary(first_response),
-        "first_response_business_seconds": summary(business),
-        "resolution_seconds": summary(resolution),
-        "sla": {"met": met, "breached": breached, "attainment": share(met, met + breached)},
-        "fcr": share(sum(fcr_known), len(fcr_known)),
-        "aht_seconds": None,
-        "csat": {"surveys": 0, "answers": 0, "score": None},
-        "resolution_business_seconds": summary(resolution_b),
+        "messages": {"in": c["in"], "out": c["out"]},
+        "first_response_seconds": summary(t["frt"]),
+        "first_response_business_seconds": summary(t["frt_b"]),
+        "resolution_seconds": summary(t["res"]),
+        "sla": {
+            "met": met,
+            "breached": breached,
+            "attainment": share(met, met + breached),
+            "breaching_now": c["breaching_now"],
+        },
+        "fcr": share(c["fcr_yes"], c["fcr_known"]),
+        "aht_seconds": c["handled_seconds"] / c["handled"] if c["handled"] else None,
+        "csat": {
+            "surveys": c["surveys"],
+            "answers": c["answers"],
+            "score": share(c["satisfied"], c["answers"]),
+            "response_rate": share(c["answers"], c["surveys"]),
+        },
+        "resolution_business_seconds": summary(t["res_b"]),
+        "next_response_seconds": summary(t["nrt"]),
+        "next_response_business_seconds": summary(t["nrt_b"]),
+        "first_response_buckets": {name: c[f"bucket {name}"] for name, _, _ in BUCKETS},
+        "replies": c["replies"],
         "sla_by_clock": clocks,
     }
 
 
-def _clock(outcomes: Sequence[str | None]) -> dict[str, Any]:
-    met = outcomes.count("met")
-    breached = outcomes.count("breached")
+def by_policy(cells: Mapping[Key, Cell]) -> dict[str, dict[str, Any]]:
+    """SLA verdicts per policy (both clocks; ``(none)`` without a policy)."""
+    groups: dict[str, Cell] = {}
+    for key, cell in cells.items():
+        groups.setdefault(key[POLICY] or "(none)", Cell()).add(cell)
+    out = {}
+    for name, cell in sorted(groups.items()):
+        c = cell.counts
+        out[name] = {
+            **_clock(c["fr_met"] + c["res_met"], c["fr_breached"] + c["res_breached"]),
+            "first_response": _clock(c["fr_met"], c["fr_breached"]),
+            "resolution": _clock(c["res_met"], c["res_breached"]),
+            "breaching_now": c["breaching_now"],
+        }
+    return out
+
+
+def agents(
+    cells: Mapping[Key, Cell], handling: Mapping[str, tuple[float, int]]
+) -> dict[str, dict[str, Any]]:
+    """Per agent: the conversations assigned to them (count, agent replies in them,
+    first response, CSAT of their surveys) and their own handling time per
+    conversation they handled (whoever it is assigned to)."""
+    assigned: dict[str, Cell] = {}
+    for key, cell in cells.items():
+        assigned.setdefault(key[ASSIGNEE] or UNASSIGNED, Cell()).add(cell)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(assigned) | set(handling)):
+        cell = assigned.get(name, Cell())
+        c = cell.counts
+        seconds, handled = handling.get(name, (0.0, 0))
+        out[name] = {
+            "conversations": c["created"],
+            "replies": c["replies"],
+            "first_response_seconds": summary(cell.times["frt"]),
+            "aht_seconds": seconds / handled if handled else None,
+            "csat": {"answers": c["answers"], "score": share(c["satisfied"], c["answers"])},
+        }
+    return out
+
+
+def _clock(met: int, breached: int) -> dict[str, Any]:
     return {"met": met, "breached": breached, "attainment": share(met, met + breached)}
 
 
-def _grouped(
-    items: Sequence[tuple[ConvRecord, Measures]], key: Callable[[ConvRecord], list[str]]
-) -> dict[str, list[Measures]]:
-    out: dict[str, list[Measures]] = {}
-    for conv, m in items:
-        for name in key(conv):
-            out.setdefault(name, []).append(m)
-    return dict(sorted(out.items()))
+@cache
+def _week(day: str) -> str:
+    return "{}-W{:02d}".format(*date.fromisoformat(day).isocalendar()[:2])
 
 
-def _group_key(by: str, tz: tzinfo | None) -> Callable[[ConvRecord], list[str]]:
-    def local(conv: ConvRecord) -> datetime:
-        return conv.created_at.astimezone(tz) if tz is not None else conv.created_at
-
+def _group_key(by: str) -> Callable[[Key], str]:
     if by == "day":
-        return lambda c: [local(c).date().isoformat()]
+        return lambda k: str(k[DAY])
     if by == "week":
-        return lambda c: ["{}-W{:02d}".format(*local(c).isocalendar()[:2])]
+        return lambda k: _week(k[DAY])
     if by == "channel":
-        return lambda c: [c.channel]
-    if by == "agent":
-        return lambda c: [c.assignee or UNASSIGNED]
-    return lambda c: list(dict.fromkeys(c.tags)) or [UNTAGGED]
+        return lambda k: str(k[CHANNEL])
+    return lambda k: k[ASSIGNEE] or UNASSIGNED

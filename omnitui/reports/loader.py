@@ -1,28 +1,89 @@
-"""Read what a report needs from the store: the conversations created in a period
-(with their customer's VIP flag), their messages and their status changes.
+"""Read conversation records from the store: the conversations selected by a
+condition (with their customer's VIP flag), their messages, status changes, handling
+time and surveys.
 
-Three bulk queries whatever the period's size (conversations, then messages and
-events selected by the same conditions as a subquery), never one per conversation.
+A few bulk queries whatever the selection's size, never one per conversation. The
+conversations are read first: a change landing while the rest is read is then newer
+than the row's key (see :mod:`omnitui.reports.fact_store`), so it can only make the
+fact look stale, never make a stale fact look fresh.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, String, cast, select
+from sqlalchemy import ColumnElement, Connection, String, cast, func, select
 from sqlmodel import Session
 
-from omnitui.reports.records import ConvRecord, MessageRecord, StatusChange
-from storage.models import Conversation, Customer, Event, Message, table_of
+from omnitui.reports.records import ConvRecord, MessageRecord, StatusChange, SurveyRecord
+from storage.models import (
+    Conversation,
+    Customer,
+    Event,
+    Handling,
+    Message,
+    Survey,
+    table_of,
+)
 
 C = table_of(Conversation).c
 M = table_of(Message).c
 E = table_of(Event).c
 CU = table_of(Customer).c
+H = table_of(Handling).c
+S = table_of(Survey).c
 
 #: Events that change a conversation's status (an undo may put a status back).
 STATUS_KINDS = ("conversation.status", "conversation.undone")
+
+
+def key_expr() -> ColumnElement[str]:
+    """Every column of a conversation (and its customer's VIP flag) that its report
+    figures depend on, as one text: equal texts mean an unchanged conversation."""
+    parts: list[ColumnElement[str]] = [
+        cast(col, String)
+        for col in (
+            C.status,
+            C.message_count,
+            C.created_at,
+            C.last_message_at,
+            C.resolved_at,
+            C.paused_at,
+            C.first_responded_at,
+            C.first_response_due,
+            C.resolution_due,
+            C.channel,
+            C.account,
+            C.priority,
+            C.tags,
+            CU.vip,
+        )
+    ]
+    expr: ColumnElement[str] = func.coalesce(parts[0], "")
+    for part in parts[1:]:
+        expr = expr + "|" + func.coalesce(part, "")
+    return expr
+
+
+def period_conditions(
+    since: datetime, until: datetime, channel: str | None, agent: str | None
+) -> list[ColumnElement[bool]]:
+    """Conversations created in ``[since, until)`` on ``channel`` assigned to
+    ``agent`` (each filter only when given)."""
+    conds: list[ColumnElement[bool]] = [C.created_at >= since, C.created_at < until]
+    return conds + filters(channel, agent)
+
+
+def filters(channel: str | None, agent: str | None) -> list[ColumnElement[bool]]:
+    """The report's channel and assignee filters."""
+    conds: list[ColumnElement[bool]] = []
+    if channel is not None:
+        conds.append(C.channel == channel)
+    if agent is not None:
+        conds.append(C.assignee == agent)
+    return conds
 
 
 def load_records(
@@ -36,11 +97,39 @@ def load_records(
     """The conversations created in ``[since, until)`` on ``channel`` assigned to
     ``agent`` (each filter only when given), oldest first."""
     conn = source.connection() if isinstance(source, Session) else source
-    conds: list[ColumnElement[bool]] = [C.created_at >= since, C.created_at < until]
-    if channel is not None:
-        conds.append(C.channel == channel)
-    if agent is not None:
-        conds.append(C.assignee == agent)
+    return [r for r, _ in load_where(conn, period_conditions(since, until, channel, agent))]
+
+
+def load_where(
+    conn: Connection, conds: Sequence[ColumnElement[bool]]
+) -> list[tuple[ConvRecord, str]]:
+    """The conversations matching ``conds`` with each one's key (:func:`key_expr`),
+    oldest first."""
+    rows = conn.execute(
+        select(
+            C.id,
+            C.ref,
+            C.channel,
+            C.account,
+            C.status,
+            C.priority,
+            cast(C.tags, String).label("tags"),
+            C.assignee,
+            C.created_at,
+            C.resolved_at,
+            C.paused_at,
+            C.first_responded_at,
+            C.first_response_due,
+            C.resolution_due,
+            CU.vip,
+            key_expr().label("key"),
+        )
+        .select_from(table_of(Conversation).outerjoin(table_of(Customer), CU.id == C.customer_id))
+        .where(*conds)
+        .order_by(C.created_at, C.id)
+    ).all()
+    if not rows:
+        return []
     ids = select(C.id).where(*conds).scalar_subquery()
     messages: dict[int, list[MessageRecord]] = {}
     for m in conn.execute(
@@ -69,48 +158,55 @@ def load_records(
         change = status_change(e.kind, e.at, e.from_status, e.to_status or e.restored)
         if change is not None:
             changes.setdefault(e.conversation_id, []).append(change)
-    rows = conn.execute(
-        select(
-            C.id,
-            C.channel,
-            C.account,
-            C.status,
-            C.priority,
-            cast(C.tags, String).label("tags"),
-            C.assignee,
-            C.created_at,
-            C.resolved_at,
-            C.paused_at,
-            C.first_responded_at,
-            C.first_response_due,
-            C.resolution_due,
-            CU.vip,
+    handling = load_handling(conn, ids)
+    surveys: dict[int, list[SurveyRecord]] = {}
+    for s in conn.execute(
+        select(S.conversation_id, S.sent_at, S.score, S.comment, S.answered_at)
+        .where(S.conversation_id.in_(ids))
+        .order_by(S.sent_at, S.id)
+    ):
+        surveys.setdefault(s.conversation_id, []).append(
+            SurveyRecord(s.sent_at, s.score, s.comment, s.answered_at)
         )
-        .select_from(table_of(Conversation).outerjoin(table_of(Customer), CU.id == C.customer_id))
-        .where(*conds)
-        .order_by(C.created_at, C.id)
-    )
     return [
-        ConvRecord(
-            id=r.id,
-            channel=r.channel,
-            created_at=r.created_at,
-            status=r.status,
-            account=r.account,
-            priority=r.priority,
-            tags=_tags(r.tags),
-            assignee=r.assignee,
-            vip=bool(r.vip),
-            resolved_at=r.resolved_at,
-            paused_at=r.paused_at,
-            first_responded_at=r.first_responded_at,
-            first_response_due=r.first_response_due,
-            resolution_due=r.resolution_due,
-            messages=tuple(messages.get(r.id, ())),
-            changes=tuple(changes.get(r.id, ())),
+        (
+            ConvRecord(
+                id=r.id,
+                ref=r.ref or "",
+                channel=r.channel,
+                created_at=r.created_at,
+                status=r.status,
+                account=r.account,
+                priority=r.priority,
+                tags=tags_of(r.tags),
+                assignee=r.assignee,
+                vip=bool(r.vip),
+                resolved_at=r.resolved_at,
+                paused_at=r.paused_at,
+                first_responded_at=r.first_responded_at,
+                first_response_due=r.first_response_due,
+                resolution_due=r.resolution_due,
+                messages=tuple(messages.get(r.id, ())),
+                changes=tuple(changes.get(r.id, ())),
+                handling=tuple(handling.get(r.id, ())),
+                surveys=tuple(surveys.get(r.id, ())),
+            ),
+            r.key,
         )
         for r in rows
     ]
+
+
+def load_handling(conn: Connection, ids: object) -> dict[int, list[tuple[str, float]]]:
+    """Each selected conversation's handling seconds per agent."""
+    out: dict[int, list[tuple[str, float]]] = {}
+    for h in conn.execute(
+        select(H.conversation_id, H.agent, func.sum(H.seconds).label("seconds"))
+        .where(H.conversation_id.in_(ids))  # type: ignore[arg-type]
+        .group_by(H.conversation_id, H.agent)
+    ):
+        out.setdefault(h.conversation_id, []).append((h.agent, float(h.seconds or 0.0)))
+    return out
 
 
 def status_change(
@@ -127,7 +223,7 @@ def status_change(
     return None
 
 
-def _tags(text: str | None) -> tuple[str, ...]:
+def tags_of(text: str | None) -> tuple[str, ...]:
     """The tags column read as its JSON text: most conversations have none, and
     decoding ``[]`` tens of thousands of times is most of a report's load time."""
     if not text or text == "[]":

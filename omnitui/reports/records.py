@@ -1,6 +1,6 @@
 """The plain records a report is computed from: one per conversation, with its
-messages and status changes (built by :mod:`omnitui.reports.loader`, or by hand in
-tests)."""
+messages, status changes, handling time and surveys (built by
+:mod:`omnitui.reports.loader`, or by hand in tests)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyRecord:
+    """A satisfaction survey sent after a resolution: its answer's score (1–5) and
+    comment once the customer answered."""
+
+    sent_at: datetime
+    score: int | None = None
+    comment: str = ""
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConvRecord:
     """A conversation as reports see it: its facts, SLA fields, messages (in time
     order) and status changes (in time order)."""
@@ -49,3 +60,7 @@ class ConvRecord:
     resolution_due: datetime | None = None
     messages: tuple[MessageRecord, ...] = field(default=())
     changes: tuple[StatusChange, ...] = field(default=())
+    ref: str = ""
+    #: Handling time: seconds each agent actively had it open in the console.
+    handling: tuple[tuple[str, float], ...] = field(default=())
+    surveys: tuple[SurveyRecord, ...] = field(default=())

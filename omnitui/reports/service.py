@@ -12,8 +12,8 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from omnitui.desk.settings import DeskSettings
-from omnitui.reports.compute import build_report, previous_since
-from omnitui.reports.loader import load_records
+from omnitui.reports.compute import previous_since, report_from_store
+from omnitui.reports.fact_store import Progress, basis_of, missing, refresh
 
 
 def compute_report(
@@ -27,15 +27,23 @@ def compute_report(
     channel: str | None = None,
     agent: str | None = None,
     by: str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The report record of ``[since, until)`` (with ``previous``), filtered by channel
     and assignee when given; ``sla`` is the config's ``[sla]`` table (its time zone
-    says where days begin)."""
-    records = load_records(
-        source, since=previous_since(since, until), until=until, channel=channel, agent=agent
-    )
-    return build_report(
-        records, since=since, until=until, now=now, settings=settings, by=by, tz=zone(sla or {})
+    says where days begin). Conversations without stored figures (new, changed, or
+    computed under other settings) are computed first and kept (``progress(done,
+    total)`` after each step); raises ReportStoreError when they cannot be kept."""
+    conn = source.connection() if isinstance(source, Session) else source
+    table = sla or {}
+    tz = zone(table)
+    basis = basis_of(settings, table, tz)
+    before = previous_since(since, until)
+    ids = missing(conn, before=before, since=since, until=until, basis=basis)
+    if ids:
+        refresh(conn, ids, settings=settings, tz=tz, basis=basis, progress=progress)
+    return report_from_store(
+        conn, since=since, until=until, now=now, by=by, tz=tz, channel=channel, agent=agent
     )
 
 

@@ -12,9 +12,12 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 
     With the values sorted, rank ``h = (n - 1) * p / 100``; the result is
     ``x[floor h] + (h - floor h) * (x[floor h + 1] - x[floor h])``."""
-    if not values:
+    return _ranked(sorted(values), p)
+
+
+def _ranked(xs: Sequence[float], p: float) -> float | None:
+    if not xs:
         return None
-    xs = sorted(values)
     h = (len(xs) - 1) * p / 100
     lo = math.floor(h)
     hi = min(lo + 1, len(xs) - 1)
@@ -23,7 +26,8 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 
 def summary(values: Sequence[float]) -> dict[str, float | None]:
     """``{"median": …, "p90": …}``, both None without values."""
-    return {"median": percentile(values, 50), "p90": percentile(values, 90)}
+    xs = sorted(values)
+    return {"median": _ranked(xs, 50), "p90": _ranked(xs, 90)}
 
 
 def share(part: int, whole: int) -> float | None:

@@ -48,8 +48,26 @@ DESIGN_KEYS = {
     "csat",
     "by_channel",
 }
-ADDED_KEYS = {"previous", "resolution_business_seconds", "sla_by_clock"}
-BLOCK_KEYS = (DESIGN_KEYS | ADDED_KEYS) - {"since", "until", "by_channel", "previous"}
+#: Added in every block (the period, previous, each channel and group).
+BLOCK_ADDED = {
+    "resolution_business_seconds",
+    "sla_by_clock",
+    "next_response_seconds",
+    "next_response_business_seconds",
+    "first_response_buckets",
+    "replies",
+}
+#: Added for the period only.
+ADDED_KEYS = BLOCK_ADDED | {
+    "previous",
+    "sla_by_policy",
+    "created_by_day",
+    "backlog",
+    "heatmap",
+    "top_tags",
+    "agents",
+}
+BLOCK_KEYS = (DESIGN_KEYS | BLOCK_ADDED) - {"since", "until", "by_channel"}
 
 
 def _desk() -> Desk:
@@ -143,7 +161,13 @@ def test_the_json_record_has_the_design_keys_and_the_hand_computed_figures(
     assert report["resolution_seconds"] == {"median": 9000.0, "p90": pytest.approx(10440.0)}
     assert report["fcr"] == 0.5
     assert report["aht_seconds"] is None
-    assert report["csat"] == {"surveys": 0, "answers": 0, "score": None}
+    assert report["csat"] == {
+        "surveys": 0,
+        "answers": 0,
+        "score": None,
+        "response_rate": None,
+        "comments": [],
+    }
     # Email's 4 business hours and chat/SMS's 1: conversation 2 (2 h) and 3 (unanswered)
     # are breached, 1 and 4 met; the resolution clocks (72 h email) met.
     assert report["sla_by_clock"]["first_response"] == {"met": 2, "breached": 2, "attainment": 0.5}
@@ -152,7 +176,8 @@ def test_the_json_record_has_the_design_keys_and_the_hand_computed_figures(
         assert set(block) >= BLOCK_KEYS
     assert set(report["by_channel"]) == {"email", "telegram", "sms"}
     for key in ("conversations", "messages", "first_response_seconds", "sla", "csat"):
-        assert set(report["by_channel"]["email"][key]) == set(report[key])
+        # The period's CSAT also lists the latest comments.
+        assert set(report["by_channel"]["email"][key]) == set(report[key]) - {"comments"}
     assert report["previous"]["conversations"]["created"] == 1
     assert report["previous"]["first_response_seconds"] == {"median": 3600.0, "p90": 3600.0}
 

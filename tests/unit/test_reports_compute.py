@@ -48,10 +48,23 @@ def test_an_empty_period_is_zeros_and_nulls() -> None:
     assert report["messages"] == {"in": 0, "out": 0}
     for key in ("first_response_seconds", "first_response_business_seconds", "resolution_seconds"):
         assert report[key] == {"median": None, "p90": None}
-    assert report["sla"] == {"met": 0, "breached": 0, "attainment": None}
+    assert report["sla"] == {"met": 0, "breached": 0, "attainment": None, "breaching_now": 0}
     assert report["fcr"] is None and report["aht_seconds"] is None
-    assert report["csat"] == {"surveys": 0, "answers": 0, "score": None}
+    assert report["csat"] == {
+        "surveys": 0,
+        "answers": 0,
+        "score": None,
+        "response_rate": None,
+        "comments": [],
+    }
     assert report["by_channel"] == {}
+    assert report["next_response_seconds"] == {"median": None, "p90": None}
+    assert set(report["created_by_day"]) == set(report["backlog"]) and len(report["backlog"]) == 10
+    assert sum(report["created_by_day"].values()) == sum(report["backlog"].values()) == 0
+    assert report["heatmap"] == {
+        d: [0] * 24 for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
+    assert report["top_tags"] == [] and report["agents"] == {}
 
 
 def test_the_period_counts_conversations_created_in_it_and_the_previous_period_the_rest() -> None:
@@ -92,7 +105,12 @@ def test_volume_sla_and_fcr_add_up_per_channel() -> None:
     assert report["resolution_seconds"] == {"median": 3 * 3600.0, "p90": 3.8 * 3600}
     assert report["sla_by_clock"]["first_response"] == {"met": 1, "breached": 1, "attainment": 0.5}
     assert report["sla_by_clock"]["resolution"] == {"met": 0, "breached": 1, "attainment": 0.0}
-    assert report["sla"] == {"met": 1, "breached": 2, "attainment": pytest.approx(1 / 3)}
+    assert report["sla"] == {
+        "met": 1,
+        "breached": 2,
+        "attainment": pytest.approx(1 / 3),
+        "breaching_now": 1,  # conversation 3: open, its resolution clock overdue
+    }
     assert report["fcr"] == 1.0  # both resolved after one reply, never reopened
     assert sorted(report["by_channel"]) == ["email", "telegram"]
     email = report["by_channel"]["email"]
