@@ -15,7 +15,7 @@ class ActionSpec:
     id: str
     keys: str
     action: str
-    scope: str  # "app", "inbox", "conversation", "quarantine", "composer"
+    scope: str  # "app", "inbox", "conversation", "quarantine", "outbox", "reports", "composer"
     description: str
     show: bool = True
 
@@ -29,6 +29,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "quarantine", "Q", "app.quarantine", "app", "Quarantine: items that could not be stored"
     ),
     ActionSpec("outbox", "O", "app.outbox", "app", "Outbox: replies not yet delivered"),
+    ActionSpec("reports", "S", "app.reports", "app", "Reports: volume, response times, SLA, CSAT"),
     ActionSpec("suspend", "ctrl+z", "app.suspend_process", "app", "Suspend (fg to come back)"),
     # Inbox
     ActionSpec("cursor_down", "j,down", "cursor_down", "inbox", "Next conversation", False),
@@ -136,6 +137,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("outbox_edit", "e", "edit", "outbox", "Take the reply back and edit it"),
     ActionSpec("outbox_open", "enter", "open", "outbox", "Open its conversation"),
     ActionSpec("outbox_reload", "ctrl+r", "reload", "outbox", "Reload the list", False),
+    # Reports
+    ActionSpec("reports_back", "escape", "back", "reports", "Back (q too)"),
+    ActionSpec("reports_period", "p", "cycle_period", "reports", "Period: last 7, 30 or 90 days"),
+    ActionSpec("reports_channel", "c", "cycle_channel", "reports", "Channel: all, then each"),
+    ActionSpec("reports_agent", "a", "cycle_agent", "reports", "Agent: all, then each assignee"),
+    ActionSpec("reports_reload", "ctrl+r", "reload", "reports", "Compute again"),
+    ActionSpec("reports_down", "j", "scroll_down", "reports", "Scroll down", False),
+    ActionSpec("reports_up", "k", "scroll_up", "reports", "Scroll up", False),
     # Composer
     ActionSpec("send", "ctrl+s", "send", "composer", "Send (queue) the reply or note"),
     ActionSpec("composer_editor", "ctrl+e", "composer_editor", "composer", "Continue in $EDITOR"),

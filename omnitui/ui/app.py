@@ -185,6 +185,9 @@ class OmniApp(DeskActions, App):
                 s.commit()
         if self.kb is None:
             self.kb = _knowledge_base(self.config)
+            # The Reports screen's module (and its plotting library) is imported here,
+            # off the UI thread, so the first `S` opens as fast as the next.
+            import omnitui.ui.screens.reports  # noqa: F401
         if self.kb is not None:
             self.kb.refresh()
         with self.engine.connect() as conn:
@@ -806,6 +809,13 @@ class OmniApp(DeskActions, App):
         if not isinstance(self.screen, OutboxScreen):
             self.push_screen(OutboxScreen())
 
+    def action_reports(self) -> None:
+        """Show the Reports screen (it computes in a worker and fills in)."""
+        from omnitui.ui.screens.reports import ReportsScreen
+
+        if not isinstance(self.screen, ReportsScreen):
+            self.push_screen(ReportsScreen())
+
     def action_undo(self) -> None:
         """Undo the last quick action."""
         self.undo_last()
@@ -854,6 +864,10 @@ class OmniApp(DeskActions, App):
 
         if isinstance(screen, OutboxScreen):
             scopes.add("outbox")
+        from omnitui.ui.screens.reports import ReportsScreen
+
+        if isinstance(screen, ReportsScreen):
+            scopes.add("reports")
         for spec in ACTIONS:
             if spec.scope not in scopes or spec.id in ("palette",):
                 continue

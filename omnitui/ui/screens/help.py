@@ -20,6 +20,7 @@ SCOPE_TITLES = {
     "conversation": "Conversation",
     "quarantine": "Quarantine",
     "outbox": "Outbox",
+    "reports": "Reports",
     "composer": "Composer",
 }
 
