@@ -18,12 +18,13 @@ _SQLITE_TRIGGERS = (
     "event_ai",
     "handling_ai",
     "handling_ad",
+    "handling_au",
 )
 
 
 def create_statements(dialect: str, schema: str | None = None) -> list[str]:
-    """SQL creating the triggers on ``dialect``; on PostgreSQL the function goes in
-    ``schema`` when given (the tables' own), else the first of the search path."""
+    """SQL creating the triggers on ``dialect``; on PostgreSQL ``schema`` is the
+    tables' own (the function goes there and names them with it)."""
     if dialect == "sqlite":
         return _sqlite()
     if dialect == "postgresql":
@@ -62,6 +63,8 @@ def _sqlite() -> list[str]:
         f"BEGIN {_forget('new.conversation_id')} END",
         "CREATE TRIGGER report_fact_handling_ad AFTER DELETE ON handling "
         f"BEGIN {_forget('old.conversation_id')} END",
+        "CREATE TRIGGER report_fact_handling_au AFTER UPDATE ON handling "
+        f"BEGIN {_forget('old.conversation_id')} {_forget('new.conversation_id')} END",
         "CREATE TRIGGER report_fact_customer_au AFTER UPDATE OF vip ON customer "
         "WHEN old.vip IS NOT new.vip BEGIN DELETE FROM report_fact WHERE conversation_id IN "
         "(SELECT id FROM conversation WHERE customer_id = new.id); END",
@@ -71,24 +74,24 @@ def _sqlite() -> list[str]:
 def _postgresql(schema: str | None) -> list[str]:
     where = '"' + schema.replace('"', '""') + '".' if schema else ""
     function = f"{where}{PG_FUNCTION}()"
-    # The body names the tables through the schema of the table that fired, so any
-    # role whose search path finds the tables has the triggers work the same.
+    facts, conversations = f"{where}report_fact", f"{where}conversation"
+    # The tables are named with their schema, so the statements are planned once and
+    # work for every role whatever its search path.
     body = (
         f"CREATE OR REPLACE FUNCTION {function} RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
-        "DECLARE forget text := format("
-        "'DELETE FROM %I.report_fact WHERE conversation_id = $1', TG_TABLE_SCHEMA);\n"
         "BEGIN\n"
         "  IF TG_TABLE_NAME = 'conversation' THEN\n"
-        "    EXECUTE forget USING OLD.id;\n"
+        f"    DELETE FROM {facts} WHERE conversation_id = OLD.id;\n"
         "  ELSIF TG_TABLE_NAME = 'customer' THEN\n"
-        "    EXECUTE format('DELETE FROM %I.report_fact f USING %I.conversation c "
-        "WHERE f.conversation_id = c.id AND c.customer_id = $1', "
-        "TG_TABLE_SCHEMA, TG_TABLE_SCHEMA) USING NEW.id;\n"
+        f"    DELETE FROM {facts} f USING {conversations} c "
+        "WHERE f.conversation_id = c.id AND c.customer_id = NEW.id;\n"
         "  ELSE\n"
-        "    IF TG_OP IN ('UPDATE', 'DELETE') THEN EXECUTE forget USING OLD.conversation_id; "
-        "END IF;\n"
-        "    IF TG_OP IN ('UPDATE', 'INSERT') THEN EXECUTE forget USING NEW.conversation_id; "
-        "END IF;\n"
+        "    IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+        f"      DELETE FROM {facts} WHERE conversation_id = OLD.conversation_id;\n"
+        "    END IF;\n"
+        "    IF TG_OP IN ('UPDATE', 'INSERT') THEN\n"
+        f"      DELETE FROM {facts} WHERE conversation_id = NEW.conversation_id;\n"
+        "    END IF;\n"
         "  END IF;\n"
         "  RETURN NULL;\n"
         "END $fn$"

@@ -132,7 +132,10 @@ def _create_fresh(conn: Connection) -> bool:
     SQLModel.metadata.create_all(conn)
     for statement in fts.create_statements(conn.dialect.name):
         conn.execute(text(statement))
-    for statement in fact_triggers.create_statements(conn.dialect.name):
+    schema = None
+    if conn.dialect.name == "postgresql":
+        schema = conn.execute(text("SELECT current_schema()")).scalar()
+    for statement in fact_triggers.create_statements(conn.dialect.name, schema):
         conn.execute(text(statement))
     conn.execute(
         text(

@@ -116,6 +116,9 @@ def count_columns(now: float) -> list[tuple[str, ColumnElement[Any]]]:
     """The summed figures of a group, SLA clocks judged at ``now``."""
     fr_breached = _breached(F.first_response_clock, F.first_response_due, now)
     res_breached = _breached(F.resolution_clock, F.resolution_due, now)
+    # Running now and past due (an agent can still act on it).
+    fr_overdue = and_(F.first_response_clock == "due", F.first_response_due < now)
+    res_overdue = and_(F.resolution_clock == "due", F.resolution_due < now)
     columns: list[tuple[str, ColumnElement[Any]]] = [
         ("created", func.count()),
         ("resolved", _if(F.resolved.is_(True))),
@@ -131,7 +134,7 @@ def count_columns(now: float) -> list[tuple[str, ColumnElement[Any]]]:
         ("fr_breached", _if(fr_breached)),
         ("res_met", _if(F.resolution_clock == "met")),
         ("res_breached", _if(res_breached)),
-        ("breaching_now", _if(and_(F.resolved.is_(False), or_(fr_breached, res_breached)))),
+        ("breaching_now", _if(and_(F.resolved.is_(False), or_(fr_overdue, res_overdue)))),
     ]
     for name, lo, hi in BUCKETS:
         cond = F.first_response >= lo

@@ -20,6 +20,10 @@ FIGURES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("first_response_p90", ("first_response_seconds", "p90"), "seconds"),
     ("first_response_business_median", ("first_response_business_seconds", "median"), "seconds"),
     ("first_response_business_p90", ("first_response_business_seconds", "p90"), "seconds"),
+    ("next_response_median", ("next_response_seconds", "median"), "seconds"),
+    ("next_response_p90", ("next_response_seconds", "p90"), "seconds"),
+    ("next_response_business_median", ("next_response_business_seconds", "median"), "seconds"),
+    ("next_response_business_p90", ("next_response_business_seconds", "p90"), "seconds"),
     ("resolution_median", ("resolution_seconds", "median"), "seconds"),
     ("resolution_p90", ("resolution_seconds", "p90"), "seconds"),
     ("resolution_business_median", ("resolution_business_seconds", "median"), "seconds"),
@@ -27,11 +31,20 @@ FIGURES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("sla_met", ("sla", "met"), "count"),
     ("sla_breached", ("sla", "breached"), "count"),
     ("sla_attainment", ("sla", "attainment"), "share"),
+    ("sla_breaching_now", ("sla", "breaching_now"), "count"),
     ("sla_first_response_attainment", ("sla_by_clock", "first_response", "attainment"), "share"),
     ("sla_resolution_attainment", ("sla_by_clock", "resolution", "attainment"), "share"),
     ("fcr", ("fcr",), "share"),
     ("aht_seconds", ("aht_seconds",), "seconds"),
     ("csat", ("csat", "score"), "share"),
+    ("csat_surveys", ("csat", "surveys"), "count"),
+    ("csat_answers", ("csat", "answers"), "count"),
+    ("csat_response_rate", ("csat", "response_rate"), "share"),
+    ("frt_under_1h", ("first_response_buckets", "<1h"), "count"),
+    ("frt_1_4h", ("first_response_buckets", "1-4h"), "count"),
+    ("frt_4_8h", ("first_response_buckets", "4-8h"), "count"),
+    ("frt_8_24h", ("first_response_buckets", "8-24h"), "count"),
+    ("frt_over_24h", ("first_response_buckets", ">24h"), "count"),
 )
 
 
@@ -123,6 +136,76 @@ def print_table(report: dict[str, Any], stream: IO[str]) -> None:
             label = Text(for_terminal(key))  # an agent's name or a tag: never markup
             table.add_row(label, *(shown(figure(block, p), k) for _, p, k in brief))
         console.print(table)
+    for table in workload_tables(report):
+        console.print(table)
+
+
+def workload_tables(report: dict[str, Any]) -> list[Any]:
+    """The per-agent table, top tags, busiest hours, backlog and latest comments."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from omnitui.sanitize import for_terminal
+
+    out = []
+    agents = Table(
+        title="by agent (assigned conversations; AHT of their own handling)", title_justify="left"
+    )
+    for column in ("agent", "conversations", "replies", "FRT med", "AHT", "CSAT", "answers"):
+        agents.add_column(column, justify="left" if column == "agent" else "right")
+    for name, row in report.get("agents", {}).items():
+        agents.add_row(
+            Text(for_terminal(name)),
+            str(row["conversations"]),
+            str(row["replies"]),
+            shown(row["first_response_seconds"]["median"], "seconds"),
+            shown(row["aht_seconds"], "seconds"),
+            shown(row["csat"]["score"], "share"),
+            str(row["csat"]["answers"]),
+        )
+    out.append(agents)
+    tags = Table(title="top tags", title_justify="left")
+    tags.add_column("tag")
+    tags.add_column("conversations", justify="right")
+    for tag, n in report.get("top_tags", []):
+        tags.add_row(Text(for_terminal(tag)), str(n))
+    out.append(tags)
+    busiest = Table(title="busiest hours (customer messages)", title_justify="left")
+    busiest.add_column("day and hour")
+    busiest.add_column("messages", justify="right")
+    for label, n in busiest_hours(report.get("heatmap", {})):
+        busiest.add_row(label, str(n))
+    out.append(busiest)
+    backlog = report.get("backlog", {})
+    if backlog:
+        days = list(backlog.items())
+        summary = Table(title="backlog (not resolved at the end of the day)", title_justify="left")
+        summary.add_column("day")
+        summary.add_column("open", justify="right")
+        step = -(-len(days) // 7)  # at most seven rows, the last day always among them
+        for day, n in days[::-1][::step][::-1]:
+            summary.add_row(day, str(n))
+        out.append(summary)
+    comments = report.get("csat", {}).get("comments", [])
+    if comments:
+        said = Table(title="latest survey comments", title_justify="left")
+        for column in ("conversation", "score", "comment"):
+            said.add_column(column)
+        for c in comments[:10]:
+            said.add_row(
+                Text(for_terminal(c["conversation"])),
+                str(c["score"]),
+                Text(for_terminal(c["comment"])[:200]),
+            )
+        out.append(said)
+    return out
+
+
+def busiest_hours(heatmap: dict[str, list[int]], top: int = 5) -> list[tuple[str, int]]:
+    """The busiest weekday-hours, ``("tue 09:00", n)``, most first."""
+    cells = [(n, day, hour) for day, hours in heatmap.items() for hour, n in enumerate(hours) if n]
+    cells.sort(key=lambda c: (-c[0], list(heatmap).index(c[1]), c[2]))
+    return [(f"{day} {hour:02d}:00", n) for n, day, hour in cells[:top]]
 
 
 #: The group tables' columns: figure name -> short header.
