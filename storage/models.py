@@ -429,14 +429,15 @@ class ReportFact(SQLModel, table=True):
     replies: int = 0
     #: Seconds agents actively had it open (its ``handling`` rows summed).
     handled: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
-    first_response: float | None = Field(default=None, sa_column=Column(Float))
-    first_response_business: float | None = Field(default=None, sa_column=Column(Float))
-    #: Next-response intervals: wall-clock and business seconds of each, by spaces.
+    #: Times are whole microseconds (exact, and quick for the database to list).
+    first_response: int | None = Field(default=None, sa_column=Column(BigInteger))
+    first_response_business: int | None = Field(default=None, sa_column=Column(BigInteger))
+    #: Next-response intervals: wall-clock and business microseconds of each, by spaces.
     next_responses: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     resolved: bool = False
     reopened: bool = False
-    resolution: float | None = Field(default=None, sa_column=Column(Float))
-    resolution_business: float | None = Field(default=None, sa_column=Column(Float))
+    resolution: int | None = Field(default=None, sa_column=Column(BigInteger))
+    resolution_business: int | None = Field(default=None, sa_column=Column(BigInteger))
     fcr: bool | None = None
     #: SLA clocks: ``met``, ``breached``, ``due`` (judged against the due time when the
     #: report runs) or None; the due time as epoch seconds.
@@ -444,7 +445,7 @@ class ReportFact(SQLModel, table=True):
     first_response_due: float | None = Field(default=None, sa_column=Column(Float))
     resolution_clock: str | None = Field(default=None, sa_column=Column(String(8)))
     resolution_due: float | None = Field(default=None, sa_column=Column(Float))
-    #: Spans not resolved: start and end epoch seconds of each (``inf`` while it
+    #: Spans not resolved: start and end epoch microseconds of each (-1 while it
     #: lasts), by spaces.
     unresolved: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     #: Inbound messages by local weekday and hour: ``weekday * 100 + hour`` codes.

@@ -24,7 +24,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
     func,
     literal,
     or_,
@@ -32,7 +31,7 @@ from sqlalchemy import (
     true,
 )
 
-from omnitui.reports.fact_store import numbers
+from omnitui.reports.fact_store import OPEN, seconds
 from storage.models import Conversation, Handling, ReportFact, Survey, table_of
 
 F = table_of(ReportFact).c
@@ -136,17 +135,16 @@ def count_columns(now: float) -> list[tuple[str, ColumnElement[Any]]]:
         ("res_breached", _if(res_breached)),
         ("breaching_now", _if(and_(F.resolved.is_(False), or_(fr_overdue, res_overdue)))),
     ]
-    for name, lo, hi in BUCKETS:
-        cond = F.first_response >= lo
+    for name, lo, hi in BUCKETS:  # times are stored in microseconds
+        cond = F.first_response >= int(lo * 1_000_000)
         if hi != float("inf"):
-            cond = and_(cond, F.first_response < hi)
+            cond = and_(cond, F.first_response < int(hi * 1_000_000))
         columns.append((f"bucket {name}", _if(cond)))
     return columns
 
 
 def joined(conn: Connection, expr: ColumnElement[Any]) -> ColumnElement[str]:
-    """The group's non-empty values of ``expr`` as one text, separated by spaces
-    (numbers as the database spells them exactly)."""
+    """The group's non-empty values of ``expr`` as one text, separated by spaces."""
     if conn.dialect.name == "postgresql":
         return func.string_agg(func.nullif(cast(expr, Text), ""), " ")
     return func.group_concat(func.nullif(expr, ""), " ")
@@ -204,11 +202,11 @@ def cells(
         for (name, _), value in zip(columns, row[n : n + width], strict=True):
             found.counts[name] += value or 0
         frt, frt_b, res, res_b, nexts = row[n + width :]
-        found.times["frt"].extend(numbers((frt or "",)))
-        found.times["frt_b"].extend(numbers((frt_b or "",)))
-        found.times["res"].extend(numbers((res or "",)))
-        found.times["res_b"].extend(numbers((res_b or "",)))
-        values = numbers((nexts or "",))
+        found.times["frt"].extend(seconds((frt or "",)))
+        found.times["frt_b"].extend(seconds((frt_b or "",)))
+        found.times["res"].extend(seconds((res or "",)))
+        found.times["res_b"].extend(seconds((res_b or "",)))
+        values = seconds((nexts or "",))
         found.times["nrt"].extend(values[0::2])
         found.times["nrt_b"].extend(values[1::2])
     answered = and_(S.score.is_not(None), S.answered_at.is_not(None))
@@ -234,19 +232,6 @@ def tag_cells(conn: Connection, scope: Scope) -> dict[tuple[Any, ...], Cell]:
     return cells(conn, scope, [("tag", tag)], base=base, current_only=True)
 
 
-def agents_handling(conn: Connection, scope: Scope) -> dict[str, tuple[float, int]]:
-    """Per agent who handled conversations of the period: seconds, conversations."""
-    rows = conn.execute(
-        select(H.agent, func.sum(H.seconds), func.count(distinct(H.conversation_id)))
-        .select_from(
-            table_of(ReportFact).join(table_of(Handling), H.conversation_id == F.conversation_id)
-        )
-        .where(*scope.where(current_only=True), H.seconds > 0)
-        .group_by(H.agent)
-    )
-    return {agent: (float(seconds or 0.0), int(n)) for agent, seconds, n in rows}
-
-
 def unresolved_spans(conn: Connection, scope: Scope) -> tuple[list[float], list[float]]:
     """The starts and ends (``inf`` while it lasts) of the unresolved spans of every
     conversation not resolved for good before the period began (the backlog's)."""
@@ -257,7 +242,7 @@ def unresolved_spans(conn: Connection, scope: Scope) -> tuple[list[float], list[
             *scope.filters(),
         )
     ).scalar()
-    values = numbers((text or "",))
+    values = [n / 1_000_000 if n != OPEN else float("inf") for n in map(int, (text or "").split())]
     return values[0::2], values[1::2]
 
 

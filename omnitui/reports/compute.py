@@ -32,7 +32,7 @@ COMMENTS = 20
 Block = dict[str, Any]
 Key = tuple[Any, ...]
 #: Positions in a cell's key (see :func:`report_from_store`).
-PERIOD, CHANNEL, ASSIGNEE, POLICY, DAY = range(5)
+PERIOD, CHANNEL, ASSIGNEE, POLICY = range(4)
 
 
 def report_from_store(
@@ -59,8 +59,6 @@ def report_from_store(
         ("assignee", F.assignee),
         ("policy", F.policy),
     ]
-    if by in ("day", "week"):
-        dims.append(("day", F.day))
     found = agg.cells(conn, scope, dims)
     current = {k: c for k, c in found.items() if k[PERIOD] == CURRENT}
     previous = {k: c for k, c in found.items() if k[PERIOD] == PREVIOUS}
@@ -80,11 +78,15 @@ def report_from_store(
     report["backlog"] = backlog(agg.unresolved_spans(conn, scope), since, until, now, tz)
     report["heatmap"] = heatmap(hours)
     report["top_tags"] = agg.top_tags(conn, scope, TOP_TAGS)
-    report["agents"] = agents(current, agg.agents_handling(conn, scope))
+    report["agents"] = agents(current)
     if by is not None:
         report["by"] = by
         if by == "tag":
             report["groups"] = blocks(agg.tag_cells(conn, scope), lambda k: str(k[0]))
+        elif by in ("day", "week"):
+            by_day = agg.cells(conn, scope, [("day", F.day)], current_only=True)
+            name = (lambda k: str(k[0])) if by == "day" else (lambda k: _week(k[0]))
+            report["groups"] = blocks(by_day, name)
         else:
             report["groups"] = blocks(current, _group_key(by))
     return report
@@ -181,25 +183,21 @@ def by_policy(cells: Mapping[Key, Cell]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def agents(
-    cells: Mapping[Key, Cell], handling: Mapping[str, tuple[float, int]]
-) -> dict[str, dict[str, Any]]:
-    """Per agent: the conversations assigned to them (count, agent replies in them,
-    first response, CSAT of their surveys) and their own handling time per
-    conversation they handled (whoever it is assigned to)."""
+def agents(cells: Mapping[Key, Cell]) -> dict[str, dict[str, Any]]:
+    """Per agent, over the conversations assigned to them: how many, the agent replies
+    in them, first response, handling time per handled conversation (whoever had it
+    open) and the CSAT of their surveys."""
     assigned: dict[str, Cell] = {}
     for key, cell in cells.items():
         assigned.setdefault(key[ASSIGNEE] or UNASSIGNED, Cell()).add(cell)
     out: dict[str, dict[str, Any]] = {}
-    for name in sorted(set(assigned) | set(handling)):
-        cell = assigned.get(name, Cell())
+    for name, cell in sorted(assigned.items()):
         c = cell.counts
-        seconds, handled = handling.get(name, (0.0, 0))
         out[name] = {
             "conversations": c["created"],
             "replies": c["replies"],
             "first_response_seconds": summary(cell.times["frt"]),
-            "aht_seconds": seconds / handled if handled else None,
+            "aht_seconds": c["handled_seconds"] / c["handled"] if c["handled"] else None,
             "csat": {"answers": c["answers"], "score": share(c["satisfied"], c["answers"])},
         }
     return out
@@ -215,10 +213,6 @@ def _week(day: str) -> str:
 
 
 def _group_key(by: str) -> Callable[[Key], str]:
-    if by == "day":
-        return lambda k: str(k[DAY])
-    if by == "week":
-        return lambda k: _week(k[DAY])
     if by == "channel":
         return lambda k: str(k[CHANNEL])
     return lambda k: k[ASSIGNEE] or UNASSIGNED

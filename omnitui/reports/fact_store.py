@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Connection, bindparam, delete, exists, insert, literal, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +30,8 @@ from storage.models import STATUSES, Conversation, Customer, ReportFact, table_o
 #: Bumped whenever a definition in omnitui.reports.measures changes: every stored
 #: fact is then computed again.
 FACTS_VERSION = 1
+#: An unresolved span that lasts (its end in ``unresolved``).
+OPEN = -1
 #: Conversations read, computed and written per step.
 STEP = 2000
 
@@ -154,25 +156,35 @@ def encode(fact: Fact, basis: str) -> dict[str, Any]:
         "messages_out": fact.messages_out,
         "replies": fact.replies,
         "handled": fact.handled,
-        "first_response": fact.first_response,
-        "first_response_business": fact.first_response_business,
-        "next_responses": " ".join(f"{w!r} {b!r}" for w, b in fact.next_responses),
+        "first_response": micro(fact.first_response),
+        "first_response_business": micro(fact.first_response_business),
+        "next_responses": " ".join(f"{micro(w)} {micro(b)}" for w, b in fact.next_responses),
         "resolved": fact.resolved,
         "reopened": fact.reopened,
-        "resolution": fact.resolution,
-        "resolution_business": fact.resolution_business,
+        "resolution": micro(fact.resolution),
+        "resolution_business": micro(fact.resolution_business),
         "fcr": fact.fcr,
         "first_response_clock": fact.first_response_clock[0],
         "first_response_due": fact.first_response_clock[1],
         "resolution_clock": fact.resolution_clock[0],
         "resolution_due": fact.resolution_clock[1],
         "unresolved": " ".join(
-            f"{a!r} {'inf' if b is None else repr(b)}" for a, b in fact.unresolved
+            f"{micro(a)} {OPEN if b is None else micro(b)}" for a, b in fact.unresolved
         ),
         "hours": " ".join(str(h) for h in fact.hours),
     }
 
 
-def numbers(texts: Iterable[str]) -> list[float]:
-    """The numbers of many list columns, in order (``inf`` stands for an open end)."""
-    return list(map(float, " ".join(texts).split()))
+@overload
+def micro(seconds: float) -> int: ...
+@overload
+def micro(seconds: None) -> None: ...
+def micro(seconds: float | None) -> int | None:
+    """Seconds as whole microseconds (every time a report stores is a whole number of
+    them, so ``micro(x) / 1e6 == x``)."""
+    return None if seconds is None else round(seconds * 1_000_000)
+
+
+def seconds(texts: Iterable[str]) -> list[float]:
+    """The microseconds of many list columns, in order, as seconds."""
+    return [n / 1_000_000 for n in map(int, " ".join(texts).split())]

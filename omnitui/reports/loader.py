@@ -35,6 +35,8 @@ CU = table_of(Customer).c
 H = table_of(Handling).c
 S = table_of(Survey).c
 
+#: Conversations whose messages, events and surveys are read per query.
+ID_STEP = 5000
 #: Events that change a conversation's status (an undo may put a status back).
 STATUS_KINDS = ("conversation.status", "conversation.undone")
 
@@ -128,46 +130,20 @@ def load_where(
         .where(*conds)
         .order_by(C.created_at, C.id)
     ).all()
-    if not rows:
-        return []
-    ids = select(C.id).where(*conds).scalar_subquery()
     messages: dict[int, list[MessageRecord]] = {}
-    for m in conn.execute(
-        select(M.conversation_id, M.direction, M.author, M.sent_at)
-        .where(M.conversation_id.in_(ids), M.direction.in_(("in", "out")))
-        .order_by(M.conversation_id, M.sent_at, M.id)
-    ):
-        messages.setdefault(m.conversation_id, []).append(
-            MessageRecord(m.direction, m.sent_at, m.author)
-        )
     changes: dict[int, list[StatusChange]] = {}
-    # The statuses are read in SQL (JSON paths work on SQLite and PostgreSQL alike):
-    # decoding every event's detail in Python costs more than the query.
-    for e in conn.execute(
-        select(
-            E.conversation_id,
-            E.at,
-            E.kind,
-            E.detail["from"].as_string().label("from_status"),
-            E.detail["to"].as_string().label("to_status"),
-            E.detail[("restored", "status")].as_string().label("restored"),
-        )
-        .where(E.conversation_id.in_(ids), E.kind.in_(STATUS_KINDS))
-        .order_by(E.at, E.id)
-    ):
-        change = status_change(e.kind, e.at, e.from_status, e.to_status or e.restored)
-        if change is not None:
-            changes.setdefault(e.conversation_id, []).append(change)
-    handling = load_handling(conn, ids)
+    handling: dict[int, list[tuple[str, float]]] = {}
     surveys: dict[int, list[SurveyRecord]] = {}
-    for s in conn.execute(
-        select(S.conversation_id, S.sent_at, S.score, S.comment, S.answered_at)
-        .where(S.conversation_id.in_(ids))
-        .order_by(S.sent_at, S.id)
-    ):
-        surveys.setdefault(s.conversation_id, []).append(
-            SurveyRecord(s.sent_at, s.score, s.comment, s.answered_at)
-        )
+    # By the ids read (a plain list, in steps): a subquery repeating the conditions
+    # can make PostgreSQL scan every message.
+    ids = [r.id for r in rows]
+    for at in range(0, len(ids), ID_STEP):
+        step = ids[at : at + ID_STEP]
+        _read_messages(conn, step, messages)
+        _read_changes(conn, step, changes)
+        for cid, spent in load_handling(conn, step).items():
+            handling[cid] = spent
+        _read_surveys(conn, step, surveys)
     return [
         (
             ConvRecord(
@@ -197,12 +173,54 @@ def load_where(
     ]
 
 
-def load_handling(conn: Connection, ids: object) -> dict[int, list[tuple[str, float]]]:
+def _read_messages(conn: Connection, ids: list[int], out: dict[int, list[MessageRecord]]) -> None:
+    for m in conn.execute(
+        select(M.conversation_id, M.direction, M.author, M.sent_at)
+        .where(M.conversation_id.in_(ids), M.direction.in_(("in", "out")))
+        .order_by(M.conversation_id, M.sent_at, M.id)
+    ):
+        out.setdefault(m.conversation_id, []).append(
+            MessageRecord(m.direction, m.sent_at, m.author)
+        )
+
+
+def _read_changes(conn: Connection, ids: list[int], out: dict[int, list[StatusChange]]) -> None:
+    # The statuses are read in SQL (JSON paths work on SQLite and PostgreSQL alike):
+    # decoding every event's detail in Python costs more than the query.
+    for e in conn.execute(
+        select(
+            E.conversation_id,
+            E.at,
+            E.kind,
+            E.detail["from"].as_string().label("from_status"),
+            E.detail["to"].as_string().label("to_status"),
+            E.detail[("restored", "status")].as_string().label("restored"),
+        )
+        .where(E.conversation_id.in_(ids), E.kind.in_(STATUS_KINDS))
+        .order_by(E.at, E.id)
+    ):
+        change = status_change(e.kind, e.at, e.from_status, e.to_status or e.restored)
+        if change is not None:
+            out.setdefault(e.conversation_id, []).append(change)
+
+
+def _read_surveys(conn: Connection, ids: list[int], out: dict[int, list[SurveyRecord]]) -> None:
+    for s in conn.execute(
+        select(S.conversation_id, S.sent_at, S.score, S.comment, S.answered_at)
+        .where(S.conversation_id.in_(ids))
+        .order_by(S.sent_at, S.id)
+    ):
+        out.setdefault(s.conversation_id, []).append(
+            SurveyRecord(s.sent_at, s.score, s.comment, s.answered_at)
+        )
+
+
+def load_handling(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, float]]]:
     """Each selected conversation's handling seconds per agent."""
     out: dict[int, list[tuple[str, float]]] = {}
     for h in conn.execute(
         select(H.conversation_id, H.agent, func.sum(H.seconds).label("seconds"))
-        .where(H.conversation_id.in_(ids))  # type: ignore[arg-type]
+        .where(H.conversation_id.in_(ids))
         .group_by(H.conversation_id, H.agent)
     ):
         out.setdefault(h.conversation_id, []).append((h.agent, float(h.seconds or 0.0)))

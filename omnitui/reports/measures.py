@@ -23,6 +23,7 @@ from storage.models import PAUSED_STATUSES
 FCR_WINDOW = timedelta(days=7)
 #: Where a fact's timeline ends: after any real event (the last span is open-ended).
 _END = datetime(9999, 1, 1, tzinfo=UTC)
+_ZERO = timedelta(0)
 
 #: The outcome of one SLA clock: ``met``, ``breached``, or None (still running, or
 #: stopped without a verdict, e.g. resolved without any reply).
@@ -123,10 +124,11 @@ def fact_of(conv: ConvRecord, settings: DeskSettings, tz: tzinfo = UTC) -> Fact:
     resolution = resolution_business = None
     if resolved:
         open_spans = [(a, b) for a, b, status in timeline if running(status)]
-        resolution = sum((b - a).total_seconds() for a, b in open_spans)
+        # Summed as durations (exact microseconds), then turned into seconds once.
+        resolution = sum((b - a for a, b in open_spans), _ZERO).total_seconds()
         resolution_business = sum(
-            calendar.working_time(a, b).total_seconds() for a, b in open_spans
-        )
+            (calendar.working_time(a, b) for a, b in open_spans), _ZERO
+        ).total_seconds()
     return Fact(
         created=conv.created_at.timestamp(),
         day=conv.created_at.astimezone(tz).date().isoformat(),
