@@ -500,8 +500,16 @@ class _Builder:
         if after - before < 2:
             return
         resolved = before + max(1, int((after - before) * self.extra.uniform(0.1, 0.9)))
-        c.events.append(("conversation.status", "me", resolved, {"from": "open", "to": "resolved"}))
-        c.events.append(("conversation.status", "me", after, {"from": "resolved", "to": "open"}))
+        # Before the final resolution in the log (reports read it in its order).
+        final = next(
+            i
+            for i, (kind, _, _, detail) in enumerate(c.events)
+            if kind == "conversation.status" and detail.get("to") == "resolved"
+        )
+        c.events[final:final] = [
+            ("conversation.status", "me", resolved, {"from": "open", "to": "resolved"}),
+            ("conversation.status", "me", after, {"from": "resolved", "to": "open"}),
+        ]
 
     def _survey(self, c: _Conv) -> None:
         """Half the resolved conversations with a reply got a survey; about half of

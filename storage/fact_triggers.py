@@ -1,8 +1,9 @@
 """The triggers that forget a conversation's stored report figures (``report_fact``)
 whenever something they are computed from changes: the conversation row, one of its
 messages (added, removed, moved, re-dated), a status change in its log, its handling
-time, its customer's VIP flag. A report then computes the figures again, so stored figures are
-never stale. Used by the fast creation of new stores and by migration 0010.
+time, which of its messages answered a survey, its customer's VIP flag. A report then
+computes the figures again, so stored figures are never stale. Used by the fast
+creation of new stores and by migration 0010.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ _SQLITE_TRIGGERS = (
     "handling_ai",
     "handling_ad",
     "handling_au",
+    "survey_ai",
+    "survey_ad",
+    "survey_au",
 )
 
 
@@ -65,6 +69,12 @@ def _sqlite() -> list[str]:
         f"BEGIN {_forget('old.conversation_id')} END",
         "CREATE TRIGGER report_fact_handling_au AFTER UPDATE ON handling "
         f"BEGIN {_forget('old.conversation_id')} {_forget('new.conversation_id')} END",
+        "CREATE TRIGGER report_fact_survey_ai AFTER INSERT ON survey "
+        f"BEGIN {_forget('new.conversation_id')} END",
+        "CREATE TRIGGER report_fact_survey_ad AFTER DELETE ON survey "
+        f"BEGIN {_forget('old.conversation_id')} END",
+        "CREATE TRIGGER report_fact_survey_au AFTER UPDATE OF conversation_id, message_id "
+        f"ON survey BEGIN {_forget('old.conversation_id')} {_forget('new.conversation_id')} END",
         "CREATE TRIGGER report_fact_customer_au AFTER UPDATE OF vip ON customer "
         "WHEN old.vip IS NOT new.vip BEGIN DELETE FROM report_fact WHERE conversation_id IN "
         "(SELECT id FROM conversation WHERE customer_id = new.id); END",
@@ -107,6 +117,8 @@ def _postgresql(schema: str | None) -> list[str]:
         f"(NEW.kind IN {STATUS_KINDS}) EXECUTE FUNCTION {function}",
         "CREATE TRIGGER report_fact_handling AFTER INSERT OR DELETE OR UPDATE ON handling "
         f"FOR EACH ROW EXECUTE FUNCTION {function}",
+        "CREATE TRIGGER report_fact_survey AFTER INSERT OR DELETE OR UPDATE OF "
+        f"conversation_id, message_id ON survey FOR EACH ROW EXECUTE FUNCTION {function}",
         "CREATE TRIGGER report_fact_customer AFTER UPDATE OF vip ON customer FOR EACH ROW "
         f"WHEN (OLD.vip IS DISTINCT FROM NEW.vip) EXECUTE FUNCTION {function}",
     ]

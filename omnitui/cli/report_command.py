@@ -124,8 +124,8 @@ def run_digest(
     sender = mail[0]
     from_addr = str(sender.settings.get("address", ""))
     now = datetime.now(UTC)
-    start, end, day = yesterday(now, zone(cfg.sla))
-    result = _compute(cfg, start, end, now, channel=channel, agent=agent, by=None)
+    before, start, end, day = yesterday(now, zone(cfg.sla))
+    result = _compute(cfg, start, end, now, channel=channel, agent=agent, by=None, before=before)
     text = body(result, day)
     try:
         adapter = build_adapter(sender)
@@ -161,6 +161,7 @@ def _compute(
     channel: str | None,
     agent: str | None,
     by: str | None,
+    before: datetime | None = None,
 ) -> dict[str, Any]:
     from sqlmodel import Session
 
@@ -170,7 +171,7 @@ def _compute(
     engine = open_engine(db_url(cfg))
     try:
         with Session(engine) as s:
-            return compute_report(
+            result = compute_report(
                 s,
                 since=since,
                 until=until,
@@ -181,9 +182,17 @@ def _compute(
                 agent=agent,
                 by=by,
                 progress=_progress,
+                before=before,
             )
     finally:
         engine.dispose()
+    if result.get("uncounted"):
+        say(
+            f"omnitui: {result['uncounted']} conversations changed while the report was "
+            "computed and are not counted; run it again",
+            err=True,
+        )
+    return result
 
 
 def _progress(done: int, total: int) -> None:

@@ -30,6 +30,7 @@ from storage.models import (
     Conversation,
     Draft,
     Event,
+    Handling,
     Message,
     Outbox,
     RefAlias,
@@ -243,7 +244,9 @@ def merge_conversations(
     target's channel."""
     if source.id == target.id:
         raise WorkflowError("a conversation cannot be merged into itself")
-    for table in (Message, Outbox, Event, Survey):
+    _drop_unsent_surveys(settings, s, source, target)
+    _mark_status_history(s, source)
+    for table in (Message, Outbox, Event, Survey, Handling):
         s.exec(
             update(table)
             .where(table_of(table).c.conversation_id == source.id)
@@ -288,6 +291,50 @@ def merge_conversations(
     s.delete(source)
     s.flush()
     clocks.refresh_urgency(target)
+
+
+def _drop_unsent_surveys(
+    settings: DeskSettings, s: Session, source: Conversation, target: Conversation
+) -> None:
+    """A survey of ``source`` not sent yet is dropped (with its outbox item and line):
+    it asked about ``source``'s resolution, and after the merge it would go to
+    ``target``'s customer, who may have had one already."""
+    rows = s.exec(
+        select(Survey, Outbox)
+        .join(Outbox, col(Outbox.id) == col(Survey.outbox_id))
+        .where(Survey.conversation_id == source.id, Outbox.state != "sent")
+    ).all()
+    for survey, item in rows:
+        msg = s.get(Message, item.sent_message_id) if item.sent_message_id is not None else None
+        if msg is not None:
+            s.delete(msg)
+        s.delete(survey)
+        s.delete(item)
+        repo.log_event(
+            s,
+            "csat.skipped",
+            actor=settings.agent,
+            conversation_id=target.id,
+            customer_id=source.customer_id,
+            detail={"reason": "merged before it was sent", "from": source.ref},
+        )
+    if rows:
+        s.flush()
+
+
+def _mark_status_history(s: Session, source: Conversation) -> None:
+    """``source``'s status changes move with its other events but are marked
+    ``merged_from``: they are its history, not the target's (reports rebuild a
+    conversation's statuses from its own changes only)."""
+    for event in s.exec(
+        select(Event).where(
+            Event.conversation_id == source.id,
+            col(Event.kind).in_(("conversation.status", "conversation.undone")),
+        )
+    ).all():
+        event.detail = {**event.detail, "merged_from": source.ref}
+        s.add(event)
+    s.flush()
 
 
 def _merge_drafts(s: Session, source: Conversation, target: Conversation) -> None:

@@ -15,7 +15,10 @@ signature are cut off, and an optional "Rating:"/"Note:"/"评分：" in front):
   morning`` is nothing.
 
 A reply that asks something (a ``?`` after the score) is not an answer: the customer
-is waiting again, so it stays a normal message (and reopens the conversation).
+is waiting again, so it stays a normal message (and reopens the conversation). Nor is
+a bare digit followed by anything but punctuation, an emoji, thanks or a rating word
+("1 item missing", "4 Please also cancel my order": a number in a message), nor a
+comment of more than :data:`MAX_COMMENT_WORDS` words (a message, not a rating).
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ from dataclasses import dataclass
 
 #: Only this much of a reply is read (a long mail is no survey answer anyway).
 MAX_READ = 4000
+#: A comment longer than this is a message that wants an answer, not a rating.
+MAX_COMMENT_WORDS = 40
+#: Words that may follow a bare digit (besides rating words): thanks in the demo's
+#: languages.
+THANKS = (
+    "thanks", "thank", "thx", "ty", "cheers", "danke", "vielen", "merci", "gracias",
+    "muchas", "grazie", "obrigado", "obrigada", "ありがとう", "どうも", "谢谢", "多谢", "感谢",
+    "謝謝",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,14 +170,38 @@ def read_answer(text: str) -> Answer | None:
         return None
     prefix = _PREFIX.match(norm)
     rest = norm[prefix.end() :] if prefix else norm
-    found = _digit(rest) or _stars(rest) or _thumbs(rest) or _word(rest)
+    digit = _digit(rest)
+    found = digit or _stars(rest) or _thumbs(rest) or _word(rest)
     if found is None:
         return None
     score, after = found
     comment = rest[after:].lstrip(_SEPARATORS).strip()
     if "?" in comment or "？" in comment:
         return None  # a question: the customer is waiting for an answer
+    if len(comment.split()) > MAX_COMMENT_WORDS:
+        return None  # a message, not a rating
+    explicit = prefix is not None or (digit is not None and _scaled(rest))
+    if digit is not None and comment and not explicit and not _approving(comment):
+        return None  # "1 item missing", "4 Please also cancel my order"
     return Answer(score, comment)
+
+
+def _scaled(text: str) -> bool:
+    """Whether the digit at the start of ``text`` carries its scale (``4/5``,
+    ``4 stars``)."""
+    scale = _SCALE.match(text[1:])
+    return scale is not None and scale.end() > 0
+
+
+def _approving(comment: str) -> bool:
+    """Whether a comment after a bare digit reads as part of a rating: it starts with
+    something that is not a letter (an emoji, a smiley), thanks, or a rating word."""
+    if not comment[0].isalpha():
+        return True
+    folded = comment.casefold()
+    if any(folded.startswith(word) for word in THANKS):
+        return True
+    return _word(comment) is not None or any(folded.startswith(word + " ") for word in WORDS)
 
 
 def _digit(text: str) -> tuple[int, int] | None:

@@ -124,11 +124,16 @@ def is_survey(item: Outbox) -> bool:
 
 
 def still_wanted(s: Session, item: Outbox) -> bool:
-    """Whether a queued survey should still go: its conversation is still resolved.
-    If not, the survey, its ``out`` message and its row are removed and
-    ``csat.skipped`` says why. The caller commits."""
+    """Whether a queued survey should still go: its conversation is still resolved and
+    still the surveyed customer's (a merge can change that). If not, the survey, its
+    ``out`` message and its row are removed and ``csat.skipped`` says why. The caller
+    commits."""
     conv = s.get(Conversation, item.conversation_id)
-    if conv is not None and conv.status == "resolved":
+    survey = s.exec(select(Survey).where(col(Survey.outbox_id) == item.id)).first()
+    reason = "reopened before it was sent"
+    if conv is not None and survey is not None and survey.customer_id != conv.customer_id:
+        reason = "its conversation now belongs to another customer"
+    elif conv is not None and conv.status == "resolved":
         return True
     s.exec(delete(Survey).where(col(Survey.outbox_id) == item.id))
     msg = s.get(Message, item.sent_message_id) if item.sent_message_id is not None else None
@@ -138,7 +143,7 @@ def still_wanted(s: Session, item: Outbox) -> bool:
     s.flush()
     if conv is not None:
         recount(s, conv)
-        _event(s, "csat.skipped", conv, utcnow(), {"reason": "reopened before it was sent"})
+        _event(s, "csat.skipped", conv, utcnow(), {"reason": reason})
     return False
 
 

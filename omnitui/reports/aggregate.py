@@ -32,11 +32,11 @@ from sqlalchemy import (
 )
 
 from omnitui.reports.fact_store import OPEN, seconds
-from storage.models import Conversation, Handling, ReportFact, Survey, table_of
+from storage.models import Conversation, Outbox, ReportFact, Survey, table_of
 
 F = table_of(ReportFact).c
-H = table_of(Handling).c
 S = table_of(Survey).c
+OB = table_of(Outbox).c
 CV = table_of(Conversation).c
 
 CURRENT, PREVIOUS = 0, 1
@@ -210,9 +210,20 @@ def cells(
         found.times["nrt"].extend(values[0::2])
         found.times["nrt_b"].extend(values[1::2])
     answered = and_(S.score.is_not(None), S.answered_at.is_not(None))
+    # Surveys sent: delivered (a row whose outbox item is gone counts as delivered).
+    sent = or_(S.outbox_id.is_(None), OB.state == "sent")
     for row in conn.execute(
-        select(*exprs, func.count(S.id), _if(answered), _if(and_(answered, S.score >= SATISFIED)))
-        .select_from(base.join(table_of(Survey), S.conversation_id == F.conversation_id))
+        select(
+            *exprs,
+            _if(sent),
+            _if(and_(sent, answered)),
+            _if(and_(sent, answered, S.score >= SATISFIED)),
+        )
+        .select_from(
+            base.join(table_of(Survey), S.conversation_id == F.conversation_id).outerjoin(
+                table_of(Outbox), OB.id == S.outbox_id
+            )
+        )
         .where(*where)
         .group_by(*exprs)
     ):

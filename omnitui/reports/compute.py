@@ -45,12 +45,14 @@ def report_from_store(
     tz: tzinfo = UTC,
     channel: str | None = None,
     agent: str | None = None,
+    before: datetime | None = None,
 ) -> dict[str, Any]:
-    """The report of ``[since, until)`` with ``previous`` (the same length before it)
+    """The report of ``[since, until)`` with ``previous`` (``[before, since)``, by
+    default the same length before it)
     from the facts in the store (see :func:`omnitui.reports.fact_store.refresh`)."""
     if by is not None and by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}")
-    before = previous_since(since, until)
+    before = previous_since(since, until) if before is None else before
     scope = Scope(_epoch(before), _epoch(since), _epoch(until), now.timestamp(), channel, agent)
     F = agg.F
     dims = [

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from omnitui.reports.render import busiest_hours, change, figure, shown
@@ -15,7 +15,7 @@ HEADLINE: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Resolved", ("conversations", "resolved"), "count"),
     ("Reopened", ("conversations", "reopened"), "count"),
     ("Messages in", ("messages", "in"), "count"),
-    ("Replies out", ("messages", "out"), "count"),
+    ("Agent replies", ("replies",), "count"),
     ("First response (median)", ("first_response_seconds", "median"), "seconds"),
     ("First response (90 %)", ("first_response_seconds", "p90"), "seconds"),
     ("Next response (median)", ("next_response_seconds", "median"), "seconds"),
@@ -29,13 +29,16 @@ HEADLINE: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def yesterday(now: datetime, tz: tzinfo) -> tuple[datetime, datetime, str]:
-    """Yesterday in ``tz``: its start and end as aware UTC, and its date."""
+def yesterday(now: datetime, tz: tzinfo) -> tuple[datetime, datetime, datetime, str]:
+    """Yesterday in ``tz``: the start of the day before it, its own start and end (aware
+    UTC; local midnights, so a 23- or 25-hour day is its own length), and its date."""
     today = now.astimezone(tz).date()
     day = today - timedelta(days=1)
-    start = datetime.combine(day, time(), tz).astimezone(UTC)
-    end = datetime.combine(today, time(), tz).astimezone(UTC)
-    return start, end, day.isoformat()
+
+    def midnight(d: date) -> datetime:
+        return datetime.combine(d, time(), tz).astimezone(UTC)
+
+    return midnight(day - timedelta(days=1)), midnight(day), midnight(today), day.isoformat()
 
 
 def mime(from_addr: str, to: str, day: str, text: str) -> tuple[str, bytes]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, overload
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, literal, or_, select
+from sqlalchemy import Connection, bindparam, exists, literal, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from omnitui.desk.settings import DeskSettings
@@ -29,7 +29,7 @@ from storage.models import STATUSES, Conversation, Customer, ReportFact, table_o
 
 #: Bumped whenever a definition in omnitui.reports.measures changes: every stored
 #: fact is then computed again.
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 #: An unresolved span that lasts (its end in ``unresolved``).
 OPEN = -1
 #: Conversations read, computed and written per step.
@@ -113,33 +113,46 @@ def fact_row(record: ConvRecord, settings: DeskSettings, tz: tzinfo, basis: str)
 
 
 def write_facts(conn: Connection, rows: Iterable[dict[str, Any]], *, checked: bool) -> int:
-    """Replace the facts of ``rows``' conversations; with ``checked`` a row (carrying
-    the ``key`` it was computed from) is written only if its conversation still has
-    that key. The number of rows given."""
+    """Insert or replace the facts of ``rows``' conversations; with ``checked`` a row
+    (carrying the ``key`` it was computed from) is written only if its conversation
+    still has that key (a stale row it would have replaced is gone already: the
+    change that made it stale deleted it). The number of rows given."""
     rows = list(rows)
     if not rows:
         return 0
     table = table_of(ReportFact)
-    conn.execute(delete(table).where(F.conversation_id.in_([r["conversation_id"] for r in rows])))
     names = ("conversation_id", *FACT_COLUMNS)
+    dialect = conn.dialect.name
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     if not checked:
-        conn.execute(insert(table), [{n: r[n] for n in names} for r in rows])
+        conn.execute(_replacing(upsert(table)), [{n: r[n] for n in names} for r in rows])
         return len(rows)
     same = (
         select(literal(1))
         .select_from(table_of(Conversation).outerjoin(table_of(Customer), CU.id == C.customer_id))
         .where(C.id == bindparam("p_conversation_id"), key_expr() == bindparam("p_key"))
     )
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         same = same.with_for_update(read=True, of=table_of(Conversation))
     values = select(*(bindparam(f"p_{n}", type_=table.c[n].type) for n in names)).where(
         exists(same)
     )
+    # Insert or replace: two reports computing the same conversation at once both
+    # succeed (their figures are the same).
     conn.execute(
-        insert(table).from_select(names, values),
+        _replacing(upsert(table).from_select(names, values)),
         [{f"p_{n}": r[n] for n in (*names, "key")} for r in rows],
     )
     return len(rows)
+
+
+def _replacing(stmt: Any) -> Any:
+    return stmt.on_conflict_do_update(
+        index_elements=["conversation_id"],
+        set_={n: stmt.excluded[n] for n in FACT_COLUMNS},
+    )
 
 
 def encode(fact: Fact, basis: str) -> dict[str, Any]:

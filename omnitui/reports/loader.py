@@ -42,8 +42,9 @@ STATUS_KINDS = ("conversation.status", "conversation.undone")
 
 
 def key_expr() -> ColumnElement[str]:
-    """Every column of a conversation (and its customer's VIP flag) that its report
-    figures depend on, as one text: equal texts mean an unchanged conversation."""
+    """Every column of a conversation (and its customer's VIP flag, and its handling
+    time) that its report figures depend on, as one text: equal texts mean an
+    unchanged conversation."""
     parts: list[ColumnElement[str]] = [
         cast(col, String)
         for col in (
@@ -60,9 +61,17 @@ def key_expr() -> ColumnElement[str]:
             C.account,
             C.priority,
             C.tags,
+            C.assignee,
             CU.vip,
         )
     ]
+    # Handling time changes without touching the conversation row.
+    handled = (
+        select(func.count() + func.coalesce(func.sum(H.seconds), 0))
+        .where(H.conversation_id == C.id)
+        .scalar_subquery()
+    )
+    parts.append(cast(handled, String))
     expr: ColumnElement[str] = func.coalesce(parts[0], "")
     for part in parts[1:]:
         expr = expr + "|" + func.coalesce(part, "")
@@ -174,13 +183,15 @@ def load_where(
 
 
 def _read_messages(conn: Connection, ids: list[int], out: dict[int, list[MessageRecord]]) -> None:
+    answers = select(S.message_id).where(S.message_id.is_not(None), S.conversation_id.in_(ids))
+    answered = set(conn.execute(answers).scalars())
     for m in conn.execute(
-        select(M.conversation_id, M.direction, M.author, M.sent_at)
+        select(M.id, M.conversation_id, M.direction, M.author, M.sent_at)
         .where(M.conversation_id.in_(ids), M.direction.in_(("in", "out")))
         .order_by(M.conversation_id, M.sent_at, M.id)
     ):
         out.setdefault(m.conversation_id, []).append(
-            MessageRecord(m.direction, m.sent_at, m.author)
+            MessageRecord(m.direction, m.sent_at, m.author, m.id in answered)
         )
 
 
@@ -196,8 +207,15 @@ def _read_changes(conn: Connection, ids: list[int], out: dict[int, list[StatusCh
             E.detail["to"].as_string().label("to_status"),
             E.detail[("restored", "status")].as_string().label("restored"),
         )
-        .where(E.conversation_id.in_(ids), E.kind.in_(STATUS_KINDS))
-        .order_by(E.at, E.id)
+        .where(
+            E.conversation_id.in_(ids),
+            E.kind.in_(STATUS_KINDS),
+            # A merged-in conversation's changes are its own history, not this one's.
+            E.detail["merged_from"].as_string().is_(None),
+        )
+        # In the order they happened: a change may be dated earlier than the one
+        # before it (a reopening dated by the customer's late-delivered message).
+        .order_by(E.id)
     ):
         change = status_change(e.kind, e.at, e.from_status, e.to_status or e.restored)
         if change is not None:

@@ -179,7 +179,8 @@ def next_responses(
 ) -> tuple[tuple[float, float], ...]:
     """After the first response, each time the customer wrote while no message of
     theirs was waiting: from that message to the next agent reply, in wall-clock and
-    business seconds. A message still unanswered gives nothing yet."""
+    business seconds. A message still unanswered gives nothing yet; an answer to a
+    satisfaction survey waits for nothing."""
     if first_reply is None:
         return ()
     out: list[tuple[float, float]] = []
@@ -188,7 +189,7 @@ def next_responses(
         if m.sent_at < first_reply:
             continue
         if m.direction == "in":
-            if waiting is None and m.sent_at > first_reply:
+            if waiting is None and m.sent_at > first_reply and not m.survey_answer:
                 waiting = m.sent_at
         elif is_agent_reply(m) and waiting is not None and m.sent_at >= waiting:
             out.append(

@@ -16,9 +16,9 @@ from omnitui.desk.settings import DeskSettings
 from omnitui.reports.compute import report_from_store
 from omnitui.reports.fact_store import fact_row, write_facts
 from omnitui.reports.records import ConvRecord
-from storage.models import Conversation, Handling, ReportFact, Survey, table_of
+from storage.models import Conversation, Handling, Outbox, ReportFact, Survey, table_of
 
-_TABLES = [table_of(t) for t in (Conversation, ReportFact, Survey, Handling)]
+_TABLES = [table_of(t) for t in (Conversation, ReportFact, Survey, Handling, Outbox)]
 
 
 def build_report(

@@ -11,11 +11,13 @@ from datetime import datetime
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
     """One message: ``in`` (customer), ``out`` (to the customer) or ``note``;
-    ``author`` tells the acknowledgement auto-reply from an agent's reply."""
+    ``author`` tells the acknowledgement auto-reply from an agent's reply;
+    ``survey_answer`` marks a customer's answer to a satisfaction survey."""
 
     direction: str
     sent_at: datetime
     author: str | None = None
+    survey_answer: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,3 +233,121 @@ def test_refresh_reports_progress_per_step(engine: Engine) -> None:
             == 4
         )
     assert seen == [(4, 4)]
+
+
+def test_a_change_while_the_figures_are_kept_is_computed_again(engine: Engine) -> None:
+    """A reply landing right after a step of figures was kept forgets them again; the
+    report computes them once more instead of leaving the conversation out."""
+    desk = Desk()
+    a, *_ = _history(engine, desk)
+    landed: list[int] = []
+
+    def progress(done: int, total: int) -> None:  # runs after each step's commit
+        if not landed:
+            with Session(engine) as s:
+                conv = s.get(Conversation, a)
+                assert conv is not None
+                desk.reply(s, conv, "one more thing", at=NOW - H)
+                s.commit()
+            landed.append(a)
+
+    with Session(engine) as s:
+        report = compute_report(
+            s,
+            since=SINCE,
+            until=UNTIL,
+            now=NOW + 2 * H,
+            settings=desk,
+            sla=SLA,
+            progress=progress,
+        )
+    assert landed and report["conversations"]["created"] == 4
+    assert "uncounted" not in report
+    assert report["messages"]["out"] == 5
+    assert _comparable(report) == _comparable(_fresh(engine, desk))
+
+
+def test_two_reports_keeping_the_same_figures_at_once_both_succeed(engine: Engine) -> None:
+    desk = Desk()
+    ids = _history(engine, desk)
+    with engine.connect() as conn:
+        loaded = load_where(conn, [C.id.in_(ids)])
+    rows = [fact_row(r, desk, UTC, "basis") | {"key": key} for r, key in loaded]
+    with engine.begin() as first:
+        write_facts(first, rows, checked=True)
+    with engine.begin() as second:  # the same rows again: replaced, not refused
+        write_facts(second, rows, checked=True)
+    assert _facts(engine) == set(ids)
+
+
+def test_merging_keeps_handling_time_and_each_conversation_its_own_history(
+    engine: Engine,
+) -> None:
+    desk = Desk()
+    a, b, *_ = _history(engine, desk)
+    with Session(engine) as s:
+        for cid, seconds in ((a, 600.0), (b, 60.0)):
+            assert record_handling(s, cid, "sam", NOW - H, seconds)
+            conv = s.get(Conversation, cid)
+            assert conv is not None
+        source = s.get(Conversation, a)
+        assert source is not None
+        desk.set_status(s, source, "resolved", at=NOW - 2 * H)
+        s.commit()
+    with Session(engine) as s:
+        source, target = s.get(Conversation, a), s.get(Conversation, b)
+        assert source is not None and target is not None
+        desk.merge_conversations(s, source, target)
+        s.commit()
+    report = _report(engine, desk)
+    # The merged-in conversation's resolution is not the target's: it is open.
+    assert report["conversations"] == {"created": 3, "resolved": 0, "reopened": 0}
+    assert report["aht_seconds"] == 660.0
+    assert _comparable(report) == _comparable(_fresh(engine, desk))
+
+
+def _chat(desk: Desk, s: Session, n: int, at: datetime, text: str) -> Message:
+    msg = desk.ingest(
+        s,
+        "tg",
+        InboundMessage(
+            external_id=f"tg:{n}",
+            channel="telegram",
+            sender=Sender("telegram", "5007", "Customer 7"),
+            sent_at=at,
+            text=text,
+            thread_key="5007",
+        ),
+    )
+    assert msg is not None
+    return msg
+
+
+def test_a_survey_answer_starts_no_next_response_wait(engine: Engine) -> None:
+    """The customer answers the survey ("5"), then writes again days later: the next
+    response is counted from that message, not from the answer."""
+    desk = Desk()
+    t = NOW - timedelta(days=10)
+    with Session(engine) as s:
+        first = _chat(desk, s, 1, t, "my kettle leaks")
+        conv = s.get(Conversation, first.conversation_id)
+        assert conv is not None
+        desk.reply(s, conv, "fixed", at=t + H)
+        answer = _chat(desk, s, 2, t + 3 * H, "5")
+        later = _chat(desk, s, 3, t + 5 * 24 * H, "the kettle broke again")
+        assert answer.conversation_id == later.conversation_id == conv.id
+        s.add(
+            Survey(
+                conversation_id=conv.id,
+                account="tg",
+                channel="telegram",
+                sent_at=t + 2 * H,
+                answered_at=t + 3 * H,
+                score=5,
+                message_id=answer.id,
+            )
+        )
+        desk.reply(s, conv, "sorry, sending a new one", at=t + 5 * 24 * H + H)
+        s.commit()
+    report = _report(engine, desk)
+    assert report["next_response_seconds"] == {"median": 3600.0, "p90": 3600.0}

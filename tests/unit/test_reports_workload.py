@@ -225,3 +225,18 @@ def test_sla_per_policy_and_conversations_breaching_now() -> None:
     # answered late (C-1).
     assert out["sla"]["breaching_now"] == 1
     assert out["previous"]["sla_by_policy"] == {}
+
+
+def test_the_digest_day_and_the_day_before_are_local_days_across_dst() -> None:
+    from omnitui.reports.digest import yesterday
+
+    berlin = ZoneInfo("Europe/Berlin")
+    # Monday 26 October 2026, 07:05: yesterday was Sunday the 25th, 25 hours long.
+    before, start, end, day = yesterday(datetime(2026, 10, 26, 7, 5, tzinfo=berlin), berlin)
+    assert day == "2026-10-25"
+    assert [t.astimezone(berlin).isoformat() for t in (before, start, end)] == [
+        "2026-10-24T00:00:00+02:00",
+        "2026-10-25T00:00:00+02:00",
+        "2026-10-26T00:00:00+01:00",
+    ]
+    assert end - start == timedelta(hours=25) and start - before == timedelta(hours=24)

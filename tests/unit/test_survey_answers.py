@@ -100,6 +100,18 @@ NOT_ANSWERS = [
     "3 - ok but why so slow?",
     "5 スター？",
     "The grinder squeals again",
+    # A number in a message is no score (review of issue 15): a bare digit may only be
+    # followed by punctuation, an emoji, thanks or a rating word.
+    "1 item missing from my order",
+    "1 package never arrived",
+    "2 boxes arrived broken",
+    "3 units arrived damaged",
+    "1 week later and it is broken again",
+    "5 min ago I was charged again",
+    "1 issue remains: the login fails",
+    "1 refund still missing",
+    "4\nPlease also cancel my other order",
+    "5 " + "and then the lid broke off too " * 8,  # a long message, not a rating
 ]
 
 
@@ -131,6 +143,19 @@ def test_quoted_lines_and_attributions_are_cut() -> None:
 def test_never_raises_and_scores_stay_in_range(text: str) -> None:
     got = read_answer(text)
     assert got is None or 1 <= got.score <= 5
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [("5 thanks!", 5), ("4 🙂", 4), ("5, great service", 5), ("2 - schlecht", 2),
+     ("4/5 the delivery was slow", 4), ("Rating: 3 the box was dented", 3),
+     ("5 merci beaucoup", 5), ("1 :(", 1)],
+)  # fmt: skip
+def test_a_bare_digit_with_thanks_a_smiley_or_a_rating_word_is_an_answer(
+    text: str, score: int
+) -> None:
+    got = read_answer(text)
+    assert got is not None and got.score == score
 
 
 @given(st.integers(min_value=1, max_value=5), st.text(max_size=80))
