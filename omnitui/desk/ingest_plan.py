@@ -206,7 +206,8 @@ def answer_for(
     """The survey ``msg`` answers, and the answer, or None. It must land in the
     survey's conversation (a chat message that would start a new conversation, after
     the three days a chat reopens in, may still answer its customer's survey), while
-    that is resolved, within ``answer_days`` of the survey, and read as an answer."""
+    that is resolved, within ``answer_days`` of the survey, come from the surveyed
+    customer (not from our own address), and read as an answer."""
     if msg.direction != "in" or msg.kind != "message" or msg.auto_generated:
         return None
     survey = waiting.get(conv.id) if conv is not None and conv.id is not None else None
@@ -220,8 +221,10 @@ def answer_for(
             and by_id[w.conversation_id].thread_key in (msg.thread_key, None)
         ]
         survey = max(late, key=lambda w: w.sent_at) if late else None
-    if survey is None:
-        return None
+    if survey is None or survey.customer_id != customer_id:
+        return None  # only the surveyed customer answers (not a colleague in the thread)
+    if msg.sender.address.strip().lower() in settings.own_addresses:
+        return None  # an agent writing from our own address
     target = conv if conv is not None else by_id[survey.conversation_id]
     if target.status != "resolved":
         return None

@@ -184,7 +184,7 @@ def workload_tables(report: dict[str, Any]) -> list[Any]:
         summary.add_column("open", justify="right")
         step = -(-len(days) // 7)  # at most seven rows, the last day always among them
         for day, n in days[::-1][::step][::-1]:
-            summary.add_row(day, str(n))
+            summary.add_row(day, shown(n, "count"))
         out.append(summary)
     comments = report.get("csat", {}).get("comments", [])
     if comments:

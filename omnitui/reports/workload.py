@@ -44,16 +44,21 @@ def backlog(
     until: datetime,
     now: datetime,
     tz: tzinfo,
-) -> dict[str, int]:
+) -> dict[str, int | None]:
     """Conversations not resolved at the end of each local day of the period (a day
-    not over yet counted at ``now``), from the starts and ends of their unresolved
-    spans."""
+    not over yet counted at ``now``, one still to come None), from the starts and ends
+    of their unresolved spans."""
     starts, ends = sorted(spans[0]), sorted(spans[1])
-    out: dict[str, int] = {}
+    out: dict[str, int | None] = {}
+    began = since
     for day, end in day_ends(since, until, tz):
-        at = min(end, now).timestamp()
-        # Unresolved at ``at``: the span began at or before it and ends after it.
-        out[day] = bisect_right(starts, at) - bisect_right(ends, at)
+        if began > now:
+            out[day] = None  # a day still to come has no backlog yet
+        else:
+            at = min(end, now).timestamp()
+            # Unresolved at ``at``: the span began at or before it and ends after it.
+            out[day] = bisect_right(starts, at) - bisect_right(ends, at)
+        began = end
     return out
 
 

@@ -225,3 +225,22 @@ def test_no_acknowledgement_for_robots_old_mail_or_our_own_address() -> None:
     assert not should_acknowledge(
         Desk(), conv, ok, now=NOW, acknowledged=set()
     )  # no [routing.acknowledge]
+
+
+def test_only_the_surveyed_customer_answers_a_survey_and_never_our_own_address() -> None:
+    from omnitui.config.csat import Csat
+    from omnitui.desk.ingest_plan import answer_for
+    from omnitui.desk.records import SurveyRecord
+
+    desk = Desk(csat=Csat(enabled=True), own_addresses=frozenset({"support@shop.example"}))
+    conv = stored(1, 7, status="resolved")
+    survey = SurveyRecord(
+        id=1, conversation_id=1, customer_id=7, channel="email", sent_at=NOW - timedelta(hours=1)
+    )
+    waiting = {1: survey}
+    ana = mail(1, text="5 thanks!")
+    assert answer_for(desk, waiting, {1: conv}, conv, ana, customer_id=7) is not None
+    colleague = mail(2, frm="bob@example.com", text="5 thanks!")
+    assert answer_for(desk, waiting, {1: conv}, conv, colleague, customer_id=8) is None
+    agent = mail(3, frm="Support@Shop.example", text="5 great, closing this")
+    assert answer_for(desk, waiting, {1: conv}, conv, agent, customer_id=7) is None

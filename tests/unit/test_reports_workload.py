@@ -240,3 +240,11 @@ def test_the_digest_day_and_the_day_before_are_local_days_across_dst() -> None:
         "2026-10-26T00:00:00+01:00",
     ]
     assert end - start == timedelta(hours=25) and start - before == timedelta(hours=24)
+
+
+def test_days_still_to_come_have_no_backlog() -> None:
+    t = MON + 10 * H
+    record = conv(1, t, msg("in", t))
+    out = build_report([record], since=SINCE, until=UNTIL, now=MON + 2 * DAY + H)
+    assert list(out["backlog"].values()) == [1, 1, 1, None, None, None, None]
+    assert out["created_by_day"]["2026-11-02"] == 1
