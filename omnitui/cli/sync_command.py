@@ -78,6 +78,19 @@ def sync(
 
     poller = Poller(service, on_round=report)
     signal.signal(signal.SIGTERM, lambda *_: poller.stop())
+    # Report figures are computed beside the polling (a thread of its own, its own
+    # connections), so reports and the Reports screen find them ready.
+    import threading
+
+    from omnitui.reports.warm import keep_warm
+
+    threading.Thread(
+        target=keep_warm,
+        args=(engine, service.desk, cfg.sla, poller.stop_event),
+        kwargs={"on_error": lambda line: say(f"omnitui: {line}", err=True)},
+        daemon=True,
+        name="report-figures",
+    ).start()
     try:
         poller.run()
     except KeyboardInterrupt:

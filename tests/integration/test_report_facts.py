@@ -351,3 +351,36 @@ def test_a_survey_answer_starts_no_next_response_wait(engine: Engine) -> None:
         s.commit()
     report = _report(engine, desk)
     assert report["next_response_seconds"] == {"median": 3600.0, "p90": 3600.0}
+
+
+def test_the_sync_service_keeps_the_figures_ready(engine: Engine) -> None:
+    import threading
+
+    from omnitui.reports.warm import keep_warm, warm_once
+
+    desk = Desk()
+    ids = _history(engine, desk)
+    assert warm_once(engine, desk, SLA, NOW, limit=3) == 3  # the newest first
+    assert warm_once(engine, desk, SLA, NOW, limit=3) == 1
+    assert warm_once(engine, desk, SLA, NOW) == 0
+    assert _facts(engine) == set(ids)
+    stop = threading.Event()
+    stop.set()  # a stopped loop returns at once
+    keep_warm(engine, desk, SLA, stop)
+    errors: list[str] = []
+
+    class Broken:
+        def connect(self) -> Any:
+            raise OSError("disk gone")
+
+    stop = threading.Event()
+    loop = threading.Thread(
+        target=keep_warm, args=(Broken(), desk, SLA, stop), kwargs={"on_error": errors.append}
+    )
+    loop.start()
+    stop.wait(0.3)
+    stop.set()
+    loop.join(5)
+    assert not loop.is_alive()
+    # Said once (not every retry), naming the failure, not its text.
+    assert len(errors) == 1 and errors[0].startswith("report figures not computed: OSError")
