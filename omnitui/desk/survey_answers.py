@@ -16,8 +16,9 @@ signature are cut off, and an optional "Rating:"/"Note:"/"评分：" in front):
 
 A reply that asks something (a ``?`` after the score) is not an answer: the customer
 is waiting again, so it stays a normal message (and reopens the conversation). Nor is
-a bare digit followed by anything but punctuation, an emoji, thanks or a rating word
-("1 item missing", "4 Please also cancel my order": a number in a message), nor a
+a bare digit followed by a word that is not thanks or a rating word, unless a dash,
+colon, comma or "!" sets the digit off ("1 item missing", "4" then "Please also cancel
+my order" are numbers in a message; "2 - it took three emails" is a rating), nor a
 comment of more than :data:`MAX_COMMENT_WORDS` words (a message, not a rating).
 """
 
@@ -180,10 +181,16 @@ def read_answer(text: str) -> Answer | None:
         return None  # a question: the customer is waiting for an answer
     if len(comment.split()) > MAX_COMMENT_WORDS:
         return None  # a message, not a rating
-    explicit = prefix is not None or (digit is not None and _scaled(rest))
+    explicit = prefix is not None or (digit is not None and (_scaled(rest) or _marked(rest)))
     if digit is not None and comment and not explicit and not _approving(comment):
         return None  # "1 item missing", "4 Please also cancel my order"
     return Answer(score, comment)
+
+
+def _marked(text: str) -> bool:
+    """Whether the digit at the start of ``text`` is set off as a rating by a dash,
+    colon, comma or exclamation mark on the same line (``2 - it took three emails``)."""
+    return re.match(r"^\d[ \t]*[-–—:,!]", text) is not None
 
 
 def _scaled(text: str) -> bool:

@@ -149,7 +149,8 @@ def test_never_raises_and_scores_stay_in_range(text: str) -> None:
     ("text", "score"),
     [("5 thanks!", 5), ("4 🙂", 4), ("5, great service", 5), ("2 - schlecht", 2),
      ("4/5 the delivery was slow", 4), ("Rating: 3 the box was dented", 3),
-     ("5 merci beaucoup", 5), ("1 :(", 1)],
+     ("5 merci beaucoup", 5), ("1 :(", 1), ("2 - it took three emails to get an answer", 2),
+     ("3: the box was dented", 3)],
 )  # fmt: skip
 def test_a_bare_digit_with_thanks_a_smiley_or_a_rating_word_is_an_answer(
     text: str, score: int
