@@ -29,7 +29,7 @@ from storage.models import STATUSES, Conversation, Customer, ReportFact, table_o
 
 #: Bumped whenever a definition in omnitui.reports.measures changes: every stored
 #: fact is then computed again.
-FACTS_VERSION = 2
+FACTS_VERSION = 3
 #: An unresolved span that lasts (its end in ``unresolved``).
 OPEN = -1
 #: Conversations read, computed and written per step.

@@ -122,8 +122,13 @@ def fact_of(conv: ConvRecord, settings: DeskSettings, tz: tzinfo = UTC) -> Fact:
     timeline = spans(conv, _END)
     resolved = conv.status == "resolved" and conv.resolved_at is not None
     resolution = resolution_business = None
-    if resolved:
-        open_spans = [(a, b) for a, b, status in timeline if running(status)]
+    if resolved and conv.resolved_at is not None:
+        # Up to the resolution the conversation stands in now, whatever its log says
+        # after it (a log out of step with the conversation must not count on forever).
+        done = conv.resolved_at
+        open_spans = [
+            (a, min(b, done)) for a, b, status in timeline if running(status) and a < done
+        ]
         # Summed as durations (exact microseconds), then turned into seconds once.
         resolution = sum((b - a for a, b in open_spans), _ZERO).total_seconds()
         resolution_business = sum(

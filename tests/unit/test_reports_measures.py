@@ -245,3 +245,19 @@ def test_a_resolve_undone_in_the_same_instant_is_still_a_reopening() -> None:
     )
     m = measure(record, WALL, NOW)
     assert m.reopened and m.first_contact_resolved is False
+
+
+def test_a_log_out_of_step_with_a_resolved_conversation_counts_up_to_its_resolution() -> None:
+    # The log says reopened after the resolution the conversation stands in (an
+    # imported or older store): resolution time stops at resolved_at, it does not run
+    # on to the end of time (and business hours are not counted for centuries).
+    t = FRI + 9 * H
+    record = conv(
+        t,
+        msg("in", t),
+        status="resolved",
+        resolved_at=t + 2 * H,
+        changes=(change(t + 2 * H, "open", "resolved"), change(t + 3 * H, "resolved", "open")),
+    )
+    m = measure(record, BUSINESS, NOW)
+    assert m.resolution == 2 * 3600 and m.resolution_business == 2 * 3600
