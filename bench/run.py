@@ -73,6 +73,8 @@ BUDGETS: dict[str, tuple[float | None, str]] = {
     "back to the inbox": (None, "s"),
     "search to results on screen": (0.300, "s"),
     "KB suggestions on screen": (None, "s"),
+    "Reports screen on screen": (0.300, "s"),
+    "Reports screen figures (30 days)": (None, "s"),
     "RSS (after the above)": (250.0, "MB"),
     "idle CPU, countdowns ticking": (2.0, "% of a core"),
     "idle terminal output": (2.0, "KB/s"),
@@ -200,6 +202,19 @@ def measure_console(url: str, runs: int, out: dict) -> None:
             c.send("\x1b")
             c.wait_for("inbox: active", since=at)
         out["search to results on screen"] = statistics.median(searches)
+        # The Reports screen: drawn at once, its figures (30 days) from a worker.
+        shown_at, filled = [], []
+        for _ in range(runs):
+            c.settle(0.3)
+            at, sent = c.mark(), c.send("S")
+            shown_at.append(c.wait_for("computing", since=at, timeout=30) - sent)
+            filled.append(c.wait_for("change against", since=at, timeout=300) - sent)
+            c.settle(0.3)
+            at = c.mark()
+            c.send("\x1b")
+            c.wait_for("inbox: active", since=at)
+        out["Reports screen on screen"] = statistics.median(shown_at)
+        out["Reports screen figures (30 days)"] = statistics.median(filled)
         # Idle: countdowns tick once a second in the visible rows.
         c.settle(1.0)
         cpu0, t0 = cpu_seconds(c.pid), time.perf_counter()
