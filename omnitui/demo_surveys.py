@@ -16,7 +16,7 @@ from omnitui.config.csat import DEFAULT_TEXT
 from omnitui.desk import SURVEY_AUTHOR, Desk
 from omnitui.desk.outbox import queue_out
 from omnitui.desk.survey_answers import read_answer
-from omnitui.desk.surveys import NOT_AGENTS
+from omnitui.desk.surveys import NOT_AGENTS, record_survey
 from storage import repository as repo
 from storage.models import Conversation, Handling, Message, Survey
 
@@ -47,16 +47,7 @@ def seed_surveys(s: Session, desk: Desk, now: datetime) -> int:
         at = min((conv.resolved_at or now) + timedelta(minutes=2), now)
         item = queue_out(s, conv, DEFAULT_TEXT, SURVEY_AUTHOR, at)
         desk.mark_sent(s, item, provider_id=f"demo-survey-{item.id}", at=at)
-        survey = Survey(
-            conversation_id=conv.id,
-            customer_id=conv.customer_id,
-            account=conv.account,
-            channel=conv.channel,
-            outbox_id=item.id,
-            sent_at=at,
-        )
-        s.add(survey)
-        s.flush()
+        survey = record_survey(s, conv, item, at)
         made += 1
         if answer is not None:
             _answer(s, conv, survey, answer, min(at + timedelta(minutes=37), now))

@@ -61,6 +61,14 @@ def after_resolve(
     item = queue_out(s, conv, text, SURVEY_AUTHOR, at)
     if window.until is not None:  # the sync checks it again before each attempt
         item.send_options = {"window_until": window.until.astimezone(UTC).isoformat()}
+    survey = record_survey(s, conv, item, at)
+    _event(s, "csat.sent", conv, at, {"survey_id": survey.id, "outbox_id": item.id})
+    return survey
+
+
+def record_survey(s: Session, conv: Conversation, item: Outbox, at: datetime) -> Survey:
+    """The ``Survey`` row of a survey queued as ``item`` on ``conv`` (flushed: its id
+    is known)."""
     survey = Survey(
         conversation_id=conv.id,
         customer_id=conv.customer_id,
@@ -71,7 +79,6 @@ def after_resolve(
     )
     s.add(survey)
     s.flush()
-    _event(s, "csat.sent", conv, at, {"survey_id": survey.id, "outbox_id": item.id})
     return survey
 
 

@@ -22,9 +22,8 @@ from omnitui.reports.stats import share, summary
 from omnitui.reports.workload import backlog, heatmap, per_day
 
 GROUPINGS = ("day", "week", "channel", "agent", "tag")
-#: Group name for conversations without an assignee.
+#: Group name for conversations without an assignee (``(untagged)``: aggregate.py).
 UNASSIGNED = "(unassigned)"
-UNTAGGED = agg.UNTAGGED
 #: How many tags and survey comments a report lists.
 TOP_TAGS = 10
 COMMENTS = 20

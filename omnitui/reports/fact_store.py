@@ -81,8 +81,9 @@ def refresh(
     basis: str,
     progress: Progress | None = None,
 ) -> int:
-    """Compute and store the facts of ``ids`` (committing per step); the number
-    written. Raises :class:`ReportStoreError` when the store refuses the writes."""
+    """Compute and store the facts of ``ids`` (committing per step); how many were
+    computed (one that changed meanwhile is computed but not kept). Raises
+    :class:`ReportStoreError` when the store refuses the writes."""
     written = 0
     for at in range(0, len(ids), STEP):
         loaded = load_where(conn, [C.id.in_(ids[at : at + STEP])])

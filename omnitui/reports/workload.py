@@ -27,8 +27,8 @@ def day_ends(since: datetime, until: datetime, tz: tzinfo) -> list[tuple[str, da
         except OverflowError:
             end = until
         out.append((day.isoformat(), min(end, until)))
-        if day.toordinal() >= last.toordinal():
-            break
+        if day == last:
+            break  # the next day may not exist (date.max)
         day += timedelta(days=1)
     return out
 
