@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest revision in migrations/versions; a test keeps it equal to Alembic's head.
-HEAD = "0010"
+HEAD = "0011"
 #: PostgreSQL advisory lock key held while creating or migrating ("omnitui" in hex-ish).
 _PG_LOCK = 0x6F6D6E6974
 _VERSION_TABLE = "alembic_version"
@@ -127,7 +127,7 @@ def _create_fresh(conn: Connection) -> bool:
     from sqlmodel import SQLModel
 
     import storage.models  # noqa: F401 - registers the tables
-    from storage import fact_triggers, fts
+    from storage import fact_triggers, fts, live_triggers
 
     SQLModel.metadata.create_all(conn)
     for statement in fts.create_statements(conn.dialect.name):
@@ -136,6 +136,8 @@ def _create_fresh(conn: Connection) -> bool:
     if conn.dialect.name == "postgresql":
         schema = conn.execute(text("SELECT current_schema()")).scalar()
     for statement in fact_triggers.create_statements(conn.dialect.name, schema):
+        conn.execute(text(statement))
+    for statement in live_triggers.create_statements(conn.dialect.name, schema):
         conn.execute(text(statement))
     conn.execute(
         text(

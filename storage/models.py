@@ -120,8 +120,16 @@ class Identity(SQLModel, table=True):
     )
 
 
+#: ``conversation.version``: raised by every change made through the ORM, which then
+#: updates only the row it read (``WHERE version = …``), so two agents changing one
+#: conversation at once never lose an update silently (a ``StaleDataError`` instead).
+_CONVERSATION_VERSION = Column("version", Integer, nullable=False, server_default="1")
+
+
 class Conversation(SQLModel, table=True):
     """A thread with one customer on one channel, with its status and SLA clocks."""
+
+    __mapper_args__ = {"version_id_col": _CONVERSATION_VERSION}
 
     __table_args__ = (
         Index("ix_conversation_inbox", "urgency_due", "recency", "id"),
@@ -161,6 +169,8 @@ class Conversation(SQLModel, table=True):
     acknowledged_at: datetime | None = _ts()
     urgency_due: int = Field(default=NO_DUE, sa_column=Column(BigInteger, nullable=False))
     recency: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    #: Optimistic concurrency: see :data:`_CONVERSATION_VERSION`.
+    version: int = Field(default=1, sa_column=_CONVERSATION_VERSION)
 
 
 class Message(SQLModel, table=True):
@@ -321,8 +331,10 @@ class Quarantine(SQLModel, table=True):
 
 
 class Draft(SQLModel, table=True):
-    """The unsent text of a reply or note, one per conversation, saved as the agent
-    types so it survives closing the composer, resolving, a restart and a crash."""
+    """The unsent text of a reply or note, one per conversation and agent, saved as the
+    agent types so it survives closing the composer, resolving, a restart and a crash.
+    ``began_at`` and ``base_message_id`` (the newest message of the conversation when
+    the draft began) tell what happened since, before the reply is queued."""
 
     conversation_id: int | None = Field(
         default=None,
@@ -330,11 +342,13 @@ class Draft(SQLModel, table=True):
             Integer, ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
         ),
     )
+    author: str = Field(default="me", sa_column=Column(String(128), primary_key=True))
     #: ``reply`` or ``note``.
     mode: str = Field(default="reply", sa_column=Column(String(16), nullable=False))
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    author: str = "me"
     updated_at: datetime = _ts(stamp=True)
+    began_at: datetime | None = _ts()
+    base_message_id: int | None = Field(default=None, sa_column=Column(Integer))
 
 
 class AccountState(SQLModel, table=True):
@@ -350,6 +364,10 @@ class AccountState(SQLModel, table=True):
     last_error: str | None = None
     last_error_at: datetime | None = _ts()
     retry_after: datetime | None = _ts()
+    #: The process that leads this account's polling and sending (``host pid N (role)``),
+    #: and when it last said so (omnitui.sync.leases).
+    leader: str | None = Field(default=None, sa_column=Column(String(256)))
+    leader_seen_at: datetime | None = _ts()
 
 
 class Survey(SQLModel, table=True):
@@ -450,6 +468,58 @@ class ReportFact(SQLModel, table=True):
     unresolved: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     #: Inbound messages by local weekday and hour: ``weekday * 100 + hour`` codes.
     hours: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Agent(SQLModel, table=True):
+    """A member of the team (team mode): who a console runs as, what they can take.
+
+    Skills are lists of channels, tags and languages; an empty list means any.
+    ``capacity`` caps the open conversations auto-assignment gives them (None: no cap);
+    ``vip`` agents take VIP customers; ``admin`` may forget and merge customers;
+    ``away`` is set by hand, and ``last_seen_at`` by their console's heartbeat."""
+
+    name: str = Field(sa_column=Column(String(128), primary_key=True))
+    email: str = Field(default="", sa_column=Column(String(320), nullable=False, default=""))
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    capacity: int | None = None
+    vip: bool = False
+    admin: bool = False
+    away: bool = False
+    last_seen_at: datetime | None = _ts()
+    #: When auto-assignment last gave them a conversation (round-robin takes the oldest).
+    last_assigned_at: datetime | None = _ts()
+    created_at: datetime = _ts(stamp=True)
+
+
+class Presence(SQLModel, table=True):
+    """An agent's console showing a conversation (``viewing``) or with a reply being
+    typed in it (``typing``); fresh while ``seen_at`` is recent (omnitui.desk.presence)."""
+
+    __table_args__ = (Index("ix_presence_conversation", "conversation_id", "seen_at"),)
+
+    agent: str = Field(sa_column=Column(String(128), primary_key=True))
+    conversation_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
+        ),
+    )
+    state: str = Field(default="viewing", sa_column=Column(String(16), nullable=False))
+    seen_at: datetime = _ts(stamp=True)
+
+
+class ChangeLog(SQLModel, table=True):
+    """The change feed of an SQLite store: triggers (storage.live_triggers) add the id of
+    each conversation that changed, so a console that sees ``PRAGMA data_version`` move
+    reloads only those. PostgreSQL sends the same by ``NOTIFY`` instead."""
+
+    __tablename__ = "change_log"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(sa_column=Column(Integer, nullable=False))
+    kind: str = Field(default="", sa_column=Column(String(16), nullable=False, default=""))
 
 
 class _Mapped(Protocol):

@@ -338,26 +338,27 @@ def _mark_status_history(s: Session, source: Conversation) -> None:
 
 
 def _merge_drafts(s: Session, source: Conversation, target: Conversation) -> None:
-    """A draft of the merged-away conversation moves to the one that stays (after its
-    own draft, when it has one)."""
-    moved = s.get(Draft, source.id)
-    if moved is None:
-        return
-    kept = s.get(Draft, target.id)
-    if kept is None:
-        s.add(
-            Draft(
-                conversation_id=target.id,
-                mode=moved.mode,
-                body=moved.body,
-                author=moved.author,
-                updated_at=moved.updated_at,
+    """Each agent's draft of the merged-away conversation moves to the one that stays
+    (after that agent's own draft there, when they have one)."""
+    moved_all = s.exec(select(Draft).where(col(Draft.conversation_id) == source.id)).all()
+    for moved in moved_all:
+        kept = s.get(Draft, (target.id, moved.author))
+        if kept is None:
+            s.add(
+                Draft(
+                    conversation_id=target.id,
+                    mode=moved.mode,
+                    body=moved.body,
+                    author=moved.author,
+                    updated_at=moved.updated_at,
+                    began_at=moved.began_at,
+                    base_message_id=moved.base_message_id,
+                )
             )
-        )
-    else:
-        kept.body = kept.body.rstrip("\n") + "\n\n" + moved.body
-        s.add(kept)
-    s.delete(moved)
+        else:
+            kept.body = kept.body.rstrip("\n") + "\n\n" + moved.body
+            s.add(kept)
+        s.delete(moved)
     s.flush()
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, func, inspect, text
+from sqlalchemy import Engine, delete, func, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
@@ -25,6 +25,7 @@ from storage.models import (
     Message,
     Outbox,
     RawMessage,
+    table_of,
 )
 from tests.conftest import pg_url_or_skip
 from tests.support import store_race
@@ -42,6 +43,19 @@ def add_thread(s: Session, n: int, name: str = "Ana Lima") -> tuple[Customer, Co
     s.add(conv)
     s.flush()
     return customer, conv
+
+
+def add_thread_before_0011(s: Session, n: int, name: str) -> Conversation:
+    """:func:`add_thread` on a store older than 0011 (no ``conversation.version``): the
+    conversation row goes in without that column; the record returned is not attached."""
+    customer = Customer(name=name)
+    s.add(customer)
+    s.flush()
+    conv = Conversation(ref=f"C-{n}", account="mail", channel="email", customer_id=customer.id)
+    table = table_of(Conversation)
+    row = {c.name: getattr(conv, c.name) for c in table.columns if c.name not in ("id", "version")}
+    conv.id = s.execute(insert(table).values(**row).returning(table.c.id)).scalar_one()
+    return conv
 
 
 def add_message(s: Session, conv: Conversation, external_id: str, body: str = "hi") -> Message:
@@ -212,7 +226,7 @@ def test_an_older_store_finds_cjk_words_inside_runs_once_upgraded(db_url: str) -
 
     old = alembic_upgrade(db_url, "0008")
     with Session(old) as s:
-        _customer, conv = add_thread(s, 1, "王小明")
+        conv = add_thread_before_0011(s, 1, "王小明")
         add_message(s, conv, "old-1", "你好，我的订单还没到。")
         s.commit()
         conv_id = conv.id

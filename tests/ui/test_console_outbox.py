@@ -311,7 +311,7 @@ async def test_edit_takes_the_reply_back_into_the_composer(engine: Engine, tmp_p
                 and app.screen.composer.text == "Second typo herre"
             ),
         )
-        kept = drafts.load(engine, conv)
+        kept = drafts.load(engine, conv, "alice")
         assert kept is not None and kept.body == "Typo in thsi reply"
         assert outbox_row(engine, second) is None
         assert [type(s).__name__ for s in app.screen_stack[-2:]] == [

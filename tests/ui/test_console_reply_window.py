@@ -82,7 +82,7 @@ async def test_closed_window_refuses_text_keeps_the_draft_and_sends_a_template(
         with Session(demo_engine) as s:
             queued = s.exec(select(Outbox).where(Outbox.conversation_id == cid)).scalars().all()
         assert [o for o in queued if o.body == "see you soon"] == []
-        assert drafts.load(demo_engine, cid).body == "see you soon"  # nothing lost
+        assert drafts.load(demo_engine, cid, "alice").body == "see you soon"  # nothing lost
 
         if app.screen.composer.has_focus:
             await pilot.press("escape")  # keys are commands again

@@ -68,13 +68,13 @@ async def test_draft_survives_esc_resolve_and_restart(demo_engine: Engine, tmp_p
         await pilot.press(*"half a reply")
         await pilot.press("escape")  # leave the composer
         await settle(pilot, 1.0)
-        assert drafts.load(demo_engine, row.id).body == "half a reply"
+        assert drafts.load(demo_engine, row.id, "alice").body == "half a reply"
         assert isinstance(app.screen, ConversationScreen)
         assert app.screen.composer.display  # the draft stays in view
         await pilot.press("e")  # resolve: the draft is not thrown away
         await settle(pilot, 0.4)
         assert conversation(demo_engine, row.id).status == "resolved"
-        assert drafts.load(demo_engine, row.id).body == "half a reply"
+        assert drafts.load(demo_engine, row.id, "alice").body == "half a reply"
 
     # A new console (a restart, or after a crash) shows it again.
     async with console(demo_engine, tmp_path) as (app, pilot):
@@ -88,7 +88,7 @@ async def test_draft_survives_esc_resolve_and_restart(demo_engine: Engine, tmp_p
         await pilot.press("ctrl+s")
         await settle(pilot, 0.4)
     with Session(demo_engine) as s:
-        assert s.get(Draft, row.id) is None  # sent: the draft went with the send
+        assert s.get(Draft, (row.id, "alice")) is None  # sent: the draft went with the send
         sent = s.exec(select(Outbox).where(Outbox.conversation_id == row.id)).scalars().all()
         assert any(o.body == "half a reply and the rest" for o in sent)
 
@@ -101,7 +101,7 @@ async def test_draft_is_saved_while_typing(demo_engine: Engine, tmp_path: Path) 
         await settle(pilot, 0.4)
         await pilot.press(*"a private thought")
         await settle(pilot, 1.2)
-        saved = drafts.load(demo_engine, row.id)
+        saved = drafts.load(demo_engine, row.id, "alice")
         assert saved is not None and saved.body == "a private thought" and saved.mode == "note"
 
 
@@ -124,7 +124,7 @@ async def test_quit_lists_unsent_drafts_and_asks(demo_engine: Engine, tmp_path: 
         await pilot.press("y")
         await pilot.pause()
         assert not app.is_running
-    assert drafts.load(demo_engine, first.id) is not None  # quitting never drops it
+    assert drafts.load(demo_engine, first.id, "alice") is not None  # quitting never drops it
 
 
 async def test_quit_with_no_draft_quits_at_once(demo_engine: Engine, tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ async def test_quit_saves_text_typed_a_moment_ago(demo_engine: Engine, tmp_path:
         await pilot.press(*"typed just now", "escape", "q")  # no time for the timer
         await settle(pilot, 0.4)
         assert isinstance(app.screen, ConfirmQuit)
-    assert drafts.load(demo_engine, row.id).body == "typed just now"
+    assert drafts.load(demo_engine, row.id, "alice").body == "typed just now"
 
 
 # -- item 3: Tab in the composer --------------------------------------------------------
@@ -441,7 +441,7 @@ async def test_editor_review_names_the_conversation_and_recipient(
         assert row.ref in title and "Reply to" in title and " to " in title
         await pilot.press("k")  # keep as the draft
         await settle(pilot, 0.4)
-    assert drafts.load(demo_engine, row.id).body == "Hi!\n"
+    assert drafts.load(demo_engine, row.id, "alice").body == "Hi!\n"
 
 
 async def test_palette_offers_omnitui_actions_only(demo_engine: Engine, tmp_path: Path) -> None:

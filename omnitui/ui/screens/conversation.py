@@ -70,7 +70,7 @@ def load_conversation(engine, conversation_id: int, desk=None) -> Loaded | None:
             window = describe(rule)
             if templates and rule.state in ("template_only", "open"):
                 window += (" · " if window else "") + "T sends a template"
-    draft = drafts.load(engine, conversation_id)
+    draft = drafts.load(engine, conversation_id, desk.agent) if desk is not None else None
     return Loaded(info, items, history, draft, recipient, window, templates)
 
 
