@@ -208,6 +208,7 @@ def make_desk(config: Config, *, signing: bool = False, lazy: bool = False) -> D
         ),
         accounts={a.name: AccountRule(a.kind, dict(a.settings)) for a in config.accounts},
         csat=config.csat,
+        assignment=config.assignment,
     )
 
 

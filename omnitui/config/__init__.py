@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omnitui.config.assignment import Assignment, assignment_from_config
 from omnitui.config.csat import Csat, csat_from_config
 from omnitui.config.lines import TomlLines
 from omnitui.config.schema import Problem, check_names
@@ -85,6 +86,8 @@ class Config:
     notifications: Mapping[str, Any] = field(default_factory=dict)
     #: ``[csat]``: satisfaction surveys after a resolution.
     csat: Csat = field(default_factory=Csat)
+    #: ``[assignment]``: auto-assignment of new conversations (off by default).
+    assignment: Assignment = field(default_factory=Assignment)
     #: Lines of ``[storage] url`` and of each ``[keys]`` entry, for later checks.
     storage_url_line: int = 0
     key_lines: Mapping[str, int] = field(default_factory=dict)
@@ -273,6 +276,7 @@ def _parse(path: Path, data: dict[str, Any], lines: TomlLines) -> Config:
         routing=table("routing"),
         notifications=table("notifications"),
         csat=csat_from_config(table("csat")),
+        assignment=assignment_from_config(table("assignment")),
         storage_url_line=lines.line(("storage", "url")) if url else 0,
         key_lines={k: lines.line(("keys", k)) for k in keys},
     )

@@ -50,6 +50,8 @@ SCHEMA: dict[str, Spec] = {
     "notifications": _table("warn_before", "bell", "desktop"),
     # [csat.channels] holds channel names (checked in omnitui/config/csat.py).
     "csat": _table("enabled", "text", "every_days", "answer_days", channels=None),
+    # Checked in omnitui/config/assignment.py.
+    "assignment": _table("strategy", "away_after", "vip_agents", "skip_channels"),
     "routing": _table(
         "vip_priority",
         rules=[_table(*ROUTING_RULE_KEYS, match=_table(*ROUTING_MATCH_KEYS))],

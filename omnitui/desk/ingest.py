@@ -7,10 +7,15 @@ write the result in one phase.
    the conversations the batch may join (:func:`omnitui.desk.threads.load_candidates`);
    which customers were acknowledged within ``per_sender``; their surveys waiting for
    an answer (:func:`omnitui.desk.surveys.open_surveys`).
-2. **Decide**: :func:`omnitui.desk.ingest_plan.plan_batch`, pure.
+2. **Decide**: :func:`omnitui.desk.ingest_plan.plan_batch`, pure. When it leaves new
+   conversations to auto-assign (``[assignment]`` on), the agents and their loads are
+   read then (:func:`omnitui.desk.assignment.load_agents`: no query otherwise, and as
+   late as possible, so the choice sees what other ingests committed) and
+   :func:`~omnitui.desk.ingest_plan.assign_arrivals`, pure too, gives them out.
 3. **Write**: edits, new conversations, messages and their payloads, the changed
    conversation fields, events, acknowledgement outbox items (rendered when sent, by
-   :mod:`omnitui.desk.acknowledgement`), "mentions" notes and survey answers.
+   :mod:`omnitui.desk.acknowledgement`), "mentions" notes, survey answers and the
+   auto-assigned agents' ``last_assigned_at``.
 
 Takes an open Session and leaves the commit to the caller, so a poll's messages and its
 cursor commit together.
@@ -25,10 +30,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from adapters.base import InboundMessage
-from omnitui.desk import identities, surveys
+from omnitui.desk import assignment, identities, surveys
 from omnitui.desk.ingest_plan import (
     ACK_PENDING_TEXT,
     IngestPlan,
+    assign_arrivals,
     dedupe,
     plan_batch,
 )
@@ -72,6 +78,8 @@ def ingest_many(
         now=now,
         surveys=surveys.open_surveys(settings, s, account, customers, now),
     )
+    if plan.arrivals:
+        assign_arrivals(settings, plan, assignment.load_agents(s), now)
     return write(s, account, plan, rows, now)
 
 
@@ -185,6 +193,7 @@ def write(
         for name, value in conv.changes(row).items():
             setattr(row, name, value)
     repo.log_events(s, [_event(e.kind, e.conv, e.at, e.actor, e.detail) for e in plan.events])
+    assignment.record_stamps(s, plan.assigned)
     events: list[dict[str, Any]] = []
     for conv in plan.acknowledge:
         item = queue_acknowledgement(s, _row_of(stored, conv), now)

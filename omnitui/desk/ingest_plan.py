@@ -5,9 +5,11 @@ No session, no clock: the caller passes ``now``. :func:`dedupe` drops messages a
 stored; :func:`plan_batch` places each message (threading), starts conversations,
 applies ``[routing]``, the auto-generated tag and the SLA clocks, reopens what a
 customer message reopens, decides which new conversations get an acknowledgement,
-which name other customers' conversations, and which messages answer a survey (those
-reopen nothing and start no clock). The result is an :class:`IngestPlan` of
-plain records that :mod:`omnitui.desk.ingest` writes in one phase.
+which name other customers' conversations, which messages answer a survey (those
+reopen nothing and start no clock) and which new conversations wait for
+auto-assignment; :func:`assign_arrivals` gives those out over the agents the caller
+loaded for them (``[assignment]``). The result is an :class:`IngestPlan` of plain
+records that :mod:`omnitui.desk.ingest` writes in one phase.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 from adapters.base import InboundMessage
 from omnitui.desk import clocks
+from omnitui.desk.assignment import ACTOR as ASSIGN_ACTOR
+from omnitui.desk.assignment import AgentRecord, Arrival, Pool, skip_reason
 from omnitui.desk.lifecycle import reopen_for_customer
 from omnitui.desk.records import ConvRecord, SenderRecord, SurveyRecord
 from omnitui.desk.routing import Facts
@@ -100,6 +104,11 @@ class IngestPlan:
     mentions: list[tuple[ConvRecord, InboundMessage, list[str]]] = field(default_factory=list)
     #: Survey answers: the survey, the index of the message in ``placed``, the answer.
     answers: list[tuple[SurveyRecord, int, Answer]] = field(default_factory=list)
+    #: New conversations a customer started that wait for auto-assignment (no routing
+    #: rule assigned them), each with its customer's VIP flag.
+    arrivals: list[tuple[ConvRecord, bool]] = field(default_factory=list)
+    #: Agents auto-assignment gave a conversation, with their new ``last_assigned_at``.
+    assigned: dict[str, datetime] = field(default_factory=dict)
 
     def conversations(self) -> list[ConvRecord]:
         """Every conversation the batch touches, each once."""
@@ -177,6 +186,8 @@ def plan_batch(
         is_vip = bool(vip.get(conv.customer_id))
         if new:
             route(settings, conv, msg, is_vip, plan.events)
+            if conv.assignee is None and wants_assignment(settings, conv, is_vip):
+                plan.arrivals.append((conv, is_vip))  # a routing rule's assign wins
         clocks.on_customer_message(settings, conv, msg.sent_at, new=new, vip=is_vip)
         reopened = reopen_for_customer(settings, conv, msg.sent_at, vip=is_vip)
         if reopened is not None:
@@ -275,6 +286,36 @@ def route(
                 },
             )
         )
+
+
+def wants_assignment(settings: DeskSettings, conv: ConvRecord, vip: bool) -> bool:
+    """Whether auto-assignment applies to a conversation that just arrived (on, not a
+    skipped channel, not auto-generated mail)."""
+    arrival = Arrival(channel=conv.channel, tags=tuple(conv.tags), vip=vip)
+    return skip_reason(settings.assignment, arrival) is None
+
+
+def assign_arrivals(
+    settings: DeskSettings, plan: IngestPlan, agents: Sequence[AgentRecord], now: datetime
+) -> None:
+    """Give each of ``plan.arrivals``, in order, to the agent ``[assignment]`` chooses
+    among ``agents`` (each one given counts for the next); record who and why, or why
+    nobody, and the agents' new ``last_assigned_at`` in ``plan.assigned``."""
+    pool = Pool(settings.assignment, agents, now)
+    for conv, vip in plan.arrivals:
+        choice = pool.give(Arrival(channel=conv.channel, tags=tuple(conv.tags), vip=vip))
+        if not choice.applies:
+            continue
+        detail: dict[str, Any] = {"reason": choice.reason, "strategy": settings.assignment.strategy}
+        if choice.agent is None:
+            plan.events.append(
+                PlannedEvent("conversation.assign_skipped", conv, now, ASSIGN_ACTOR, detail)
+            )
+            continue
+        conv.assignee = choice.agent
+        detail = {"from": None, "to": choice.agent, "assignee": choice.agent, **detail}
+        plan.events.append(PlannedEvent("conversation.assigned", conv, now, ASSIGN_ACTOR, detail))
+    plan.assigned = dict(pool.stamps)
 
 
 def should_acknowledge(

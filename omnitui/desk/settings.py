@@ -2,8 +2,8 @@
 
 The bottom layer of :mod:`omnitui.desk`: a plain dataclass (SLA policies and
 calendar, the agent, the Message-ID signing key, routing, our own addresses, the
-survey) and the constants and errors the rule modules use. It imports no other desk
-module but :mod:`~omnitui.desk.account_rule`, :mod:`~omnitui.desk.routing` and
+survey, auto-assignment) and the constants and errors the rule modules use. It imports
+no other desk module but :mod:`~omnitui.desk.account_rule`, :mod:`~omnitui.desk.routing` and
 :mod:`~omnitui.desk.sla` (pure).
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from omnitui.config.assignment import Assignment
 from omnitui.config.csat import Csat
 from omnitui.desk.account_rule import AccountRule
 from omnitui.desk.routing import Routing
@@ -69,6 +70,8 @@ class DeskSettings:
     accounts: Mapping[str, AccountRule] = field(default_factory=dict)
     #: ``[csat]``: the satisfaction survey after a resolution (off by default).
     csat: Csat = field(default_factory=Csat)
+    #: ``[assignment]``: auto-assignment of new conversations (off by default).
+    assignment: Assignment = field(default_factory=Assignment)
 
     def signing(self) -> bytes | None:
         """The signing key, loaded on first use (once, whatever thread asks)."""
