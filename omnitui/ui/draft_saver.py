@@ -47,12 +47,15 @@ class DraftSaver:
         else:
             self.known.pop(conversation_id, None)
 
-    def save(self, conversation_id: int, mode: str, body: str, number: int) -> bool:
-        """Write the draft unless a newer request came meanwhile (worker thread)."""
+    def save(
+        self, conversation_id: int, mode: str, body: str, number: int, base: int | None = None
+    ) -> bool:
+        """Write the draft unless a newer request came meanwhile (worker thread).
+        ``base``: the newest message the agent had seen when the draft began."""
         with self._lock:
             if self._newest.get(conversation_id, 0) > number:
                 return False
-            return drafts.save_now(self.engine, conversation_id, mode, body, self.author)
+            return drafts.save_now(self.engine, conversation_id, mode, body, self.author, base)
 
     def exclusively(self, conversation_id: int, fn: Callable[[], T]) -> T:
         """Run ``fn`` (e.g. queue the reply and drop the draft in one transaction) with

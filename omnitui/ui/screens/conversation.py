@@ -14,8 +14,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TextArea
 
+from omnitui.desk import presence
 from omnitui.desk.drafts import DraftText
 from omnitui.ui.bindings import bindings
+from omnitui.ui.safe_text import line
 from omnitui.ui.screens.prompts import InputScreen
 from omnitui.ui.widgets.composer import Composer
 from omnitui.ui.widgets.history_pane import HistoryPane
@@ -93,6 +95,9 @@ class ConversationScreen(Screen):
         self._compose_mode = compose
         self._preloaded = loaded
         self._save_timer: Timer | None = None
+        #: The newest message on screen when the draft in the composer began: a reply
+        #: is checked against what came after it (omnitui.ui.team_view).
+        self.seen_upto: int | None = None
 
     @property
     def omni(self) -> OmniApp:
@@ -128,6 +133,7 @@ class ConversationScreen(Screen):
         self.composer.display = False
         self.conversation_id = conversation_id
         self.loaded = None
+        self.seen_upto = None
         self._compose_mode = compose
         self.query_one(HistoryPane).highlighted = None
         thread = self.query_one(ThreadView)
@@ -167,6 +173,7 @@ class ConversationScreen(Screen):
             return  # a load overtaken by another (history pick, merge)
         if loaded is None:
             self.notify("That conversation no longer exists.", severity="error", markup=False)
+            self.omni.show_presence(None)
             self.app.pop_screen()
             return
         first = self.loaded is None or self.loaded.info.id != conversation_id
@@ -180,6 +187,9 @@ class ConversationScreen(Screen):
         )
         self.omni.refresh_status()
         self.omni.handling_view_changed()
+        if first:
+            self.omni.show_presence(conversation_id)
+            self.show_watchers(self.omni.watchers.get(conversation_id, ()))
         if first and loaded.info.unread:
             self.omni.mark_read(conversation_id)
         if first:
@@ -199,6 +209,7 @@ class ConversationScreen(Screen):
         if draft is None or self.composer.conversation_id == cid:
             return
         self.omni.drafts.remember(cid, draft.mode, draft.body)
+        self.seen_upto = draft.base_message_id
         self.composer.conversation_id = cid
         self.composer.show_draft(draft.mode, self._reply_target(), draft.body, loaded.info.channel)
 
@@ -211,15 +222,33 @@ class ConversationScreen(Screen):
         to = self.loaded.recipient
         return f"{by} to {to}" if to else f"{by} (the customer has no {channel} address!)"
 
+    def newest_seen(self) -> int | None:
+        """The newest message of the conversation on screen."""
+        if self.loaded is None or not self.loaded.items:
+            return None
+        return max(item.id for item in self.loaded.items)
+
+    def show_watchers(self, watchers: tuple[presence.Watcher, ...]) -> None:
+        """Who else has this conversation open, in the header."""
+        named = tuple(presence.Watcher(line(w.agent, 32), w.state) for w in watchers)
+        self.query_one(ThreadView).show_watchers(presence.describe(named))
+
     def _open_composer(self, mode: str) -> None:
         if self.loaded is None:
             return
+        if not self.composer.text.strip():
+            self.seen_upto = self.newest_seen()
         self.composer.conversation_id = self.loaded.info.id
         self.composer.open(mode, self._reply_target(), self.loaded.info.channel)
 
     # -- the draft in the store ------------------------------------------------
     @on(TextArea.Changed, "#composer")
     def _draft_changed(self) -> None:
+        cid = self.composer.conversation_id
+        if cid is not None and self.composer.text.strip():
+            if self.seen_upto is None:
+                self.seen_upto = self.newest_seen()
+            self.omni.show_presence(cid, "typing")
         if self._save_timer is None:
             self._save_timer = self.set_timer(0.7, self.flush_draft)
 
@@ -238,7 +267,7 @@ class ConversationScreen(Screen):
         had = cid in saver.known
         saver.remember(cid, mode, body)
         mark = had != (cid in saver.known)  # a draft appeared or went
-        self.omni.save_draft(cid, mode, body, saver.ticket(cid), mark=mark)
+        self.omni.save_draft(cid, mode, body, saver.ticket(cid), mark=mark, base=self.seen_upto)
 
     def draft_state(self) -> tuple[int, str, str] | None:
         """The composer's unsaved text, for a save that must happen now (quitting)."""
@@ -255,6 +284,7 @@ class ConversationScreen(Screen):
         self.composer.text = ""
         self.composer.display = False
         self.conversation_id = conversation_id
+        self.seen_upto = None
         self._load(conversation_id)
 
     @on(HistoryPane.OpenConversation)
@@ -268,6 +298,7 @@ class ConversationScreen(Screen):
             self._close_composer()
             return
         self.flush_draft()
+        self.omni.show_presence(None)
         self.app.pop_screen()
 
     def _close_composer(self) -> None:
@@ -276,6 +307,7 @@ class ConversationScreen(Screen):
         self.flush_draft()
         if not self.composer.has_draft:
             self.composer.display = False
+        self.omni.show_presence(self.conversation_id)
         self.query_one(ThreadView).focus()
         self.omni.refresh_status()
 
@@ -338,6 +370,7 @@ class ConversationScreen(Screen):
     def action_resolve(self) -> None:
         self.flush_draft()
         self.omni.resolve(self.conversation_id, draft_kept=self.composer.has_draft)
+        self.omni.show_presence(None)
         self.app.pop_screen()
         self.omni.inbox_next()
 
@@ -452,10 +485,18 @@ class ConversationScreen(Screen):
             self._save_timer.stop()
             self._save_timer = None
         self.omni.drafts.remember(cid, event.mode, "")  # dropped by the send itself
-        self.omni.submit(cid, event.mode, event.text, event.files)
+        self.omni.submit(cid, event.mode, event.text, event.files, seen=self.seen_upto)
+        self.take_text_for_send(cid)
+
+    def take_text_for_send(self, conversation_id: int) -> None:
+        """The composer's text is on its way: empty and hide the composer."""
+        if conversation_id != self.conversation_id:
+            return
+        self.seen_upto = None
         self.composer.set_files([])
         self.composer.text = ""
         self.composer.display = False
+        self.omni.show_presence(conversation_id)
         self.query_one(ThreadView).focus()
 
     def restore_after_failure(
@@ -513,6 +554,9 @@ class ConversationScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.omni.handling_view_changed()
+        if self.loaded is not None:
+            typing = self.composer.display and bool(self.composer.text.strip())
+            self.omni.show_presence(self.conversation_id, "typing" if typing else "viewing")
 
     def on_screen_suspend(self) -> None:
         self.omni.handling_view_changed()

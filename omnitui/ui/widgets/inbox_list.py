@@ -6,7 +6,8 @@ same as 100. The countdown column is refreshed by one app timer, and only the
 lines whose countdown text changed are redrawn.
 
 Nothing here relies on colour alone: ``●`` unread, ``!!``/``!`` urgent/high priority,
-``★`` VIP, ``✎ draft`` an unsent draft, and the SLA cell names its clock (``FR`` first
+``★`` VIP, ``✎ draft`` an unsent draft, ``◉ sam`` another agent viewing it (``◉ sam…``
+typing a reply), and the SLA cell names its clock (``FR`` first
 response, ``NR`` next response, ``RES`` resolution) with ``!`` and reverse video when
 breached and ``▲`` in bold when due within 15 minutes. Below :data:`NARROW` columns
 the customer column shrinks so the subject keeps room.
@@ -121,6 +122,8 @@ class InboxList(ScrollView, can_focus=True):
         self.cursor = 0
         self._countdowns: dict[int, str] = {}
         self._styles: dict[str, Style] = {}
+        #: Other agents on a conversation, by id (omnitui.desk.presence.Watcher tuples).
+        self.watchers: dict[int, tuple[Any, ...]] = {}
 
     # -- data ----------------------------------------------------------------
     def reload(self, *, keep: InboxRow | None = None) -> None:
@@ -263,6 +266,12 @@ class InboxList(ScrollView, can_focus=True):
         draft = ""
         if row.has_draft:
             draft = "✎ draft " if title_w >= 40 else "✎ "
+        others = self.watchers.get(row.id)
+        if others:
+            first = others[0]
+            mark = "◉ " + line(first.agent, 12) + ("…" if first.state == "typing" else "")
+            mark += f"+{len(others) - 1}" if len(others) > 1 else ""
+            draft += mark + " " if title_w >= 30 else "◉ "
         title = line(row.title, title_w + 1)
         segments = [
             Segment("● " if row.unread else "  ", base + paint(MARK)),

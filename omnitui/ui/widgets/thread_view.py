@@ -123,11 +123,19 @@ class ThreadView(VerticalScroll, can_focus=True):
     DEFAULT_CSS = """
     ThreadView { height: 1fr; padding: 0 1; }
     ThreadView > #thread-header { margin-bottom: 1; border-bottom: solid $primary 50%; }
+    ThreadView > #thread-presence { display: none; margin-bottom: 1; }
     """
 
     def compose(self):  # noqa: ANN201
         yield Static(id="thread-header")
+        yield Static(id="thread-presence")
         yield Static(id="thread-body")
+
+    def show_watchers(self, text: str) -> None:
+        """Who else has this conversation open (``◉ sam is typing a reply``), or nobody."""
+        shown = self.query_one("#thread-presence", Static)
+        shown.update(Text("◉ " + text, "bold") if text else "")
+        shown.display = bool(text)
 
     def show(
         self,
