@@ -114,7 +114,10 @@ class TeamView:
             inbox.reload_rows()
         screen = app.screen
         if isinstance(screen, ConversationScreen):
-            touched = changes.ids - changes.by_kind.get("presence", frozenset())
+            touched: set[int] = set()
+            for kind, ids in changes.by_kind.items():
+                if kind != "presence":
+                    touched |= ids
             if changes.everything or screen.conversation_id in touched:
                 screen.reload()
         app.refresh_status()
