@@ -269,9 +269,11 @@ class InboxList(ScrollView, can_focus=True):
         others = self.watchers.get(row.id)
         if others:
             first = others[0]
-            mark = "◉ " + line(first.agent, 12) + ("…" if first.state == "typing" else "")
+            wide = title_w >= 30
+            mark = ("◉ " if wide else "◉") + line(first.agent, 12 if wide else 6)
+            mark += "…" if first.state == "typing" else ""
             mark += f"+{len(others) - 1}" if len(others) > 1 else ""
-            draft += mark + " " if title_w >= 30 else "◉ "
+            draft += mark + " "
         title = line(row.title, title_w + 1)
         segments = [
             Segment("● " if row.unread else "  ", base + paint(MARK)),
