@@ -699,12 +699,20 @@ class AccountHealth:
     last_ok_at: datetime | None
     last_error: str | None
     last_error_at: datetime | None
+    #: The process leading its polling (``host pid N (role)``), if one says so.
+    leader: str | None = None
 
 
 def account_health(conn: Connection) -> list[AccountHealth]:
     """The health of every account that has polled at least once."""
     q = select(
-        AS.account, AS.kind, AS.polling, AS.last_ok_at, AS.last_error, AS.last_error_at
+        AS.account,
+        AS.kind,
+        AS.polling,
+        AS.last_ok_at,
+        AS.last_error,
+        AS.last_error_at,
+        AS.leader,
     ).order_by(AS.account)
     return [
         AccountHealth(
@@ -714,6 +722,7 @@ def account_health(conn: Connection) -> list[AccountHealth]:
             _aware(r.last_ok_at),
             r.last_error,
             _aware(r.last_error_at),
+            r.leader,
         )
         for r in conn.execute(q)
     ]

@@ -24,12 +24,12 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, Engine, update
+from sqlalchemy import CursorResult, Engine, func, update
 from sqlmodel import Session, col, select
 
 from adapters import registry
@@ -52,6 +52,7 @@ from omnitui.desk.reply_files import files_of
 from omnitui.desk.surveys import is_survey
 from omnitui.sync.inbound_clean import storable
 from omnitui.sync.inbound_record import INBOUND_JSON, inbound_to_json
+from omnitui.sync.leases import LEASE_RETRY_SECONDS, AccountLeases, LeaseError
 from storage import quarantine
 from storage import repository as repo
 from storage.errors import describe_store_error, is_transient
@@ -72,6 +73,8 @@ OUTBOX_RETRY_BASE = timedelta(seconds=30)
 OUTBOX_MAX_ATTEMPTS = 8
 #: Seconds a stopping poller waits for rounds in flight (SIGTERM to exit).
 STOP_GRACE = 3.0
+#: Seconds between looks for replies another process queued (one indexed query).
+OUTBOX_WATCH_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,10 @@ class Outcome:
     #: Items quarantined this round (they did not stop the rest).
     quarantined: int = 0
     error: str | None = None
+    #: Not polled: another process leads the account (``host pid N (role)``).
+    followed_by: str | None = None
+    #: False: no round ran here (followed, or the lease could not be asked for).
+    ran: bool = True
 
 
 class StoreUnavailable(Exception):
@@ -212,14 +219,21 @@ class SyncService:
         self._adapters.clear()
 
     # -- one round ---------------------------------------------------------
-    def round(self, account: AccountConfig) -> Outcome:
+    def round(self, account: AccountConfig, *, leader: str | None = None) -> Outcome:
         """Poll one account and send its due replies; each half runs whatever the
-        other did."""
+        other did. ``leader``: the caller holds the account's lease
+        (:mod:`omnitui.sync.leases`) and is recorded as its leader, seen now."""
         started = utcnow()
+        led = {"leader": leader, "leader_seen_at": started} if leader else {}
         try:
             with Session(self.engine) as s:
                 repo.set_account_state(
-                    s, account.name, kind=account.kind, polling=True, last_attempt_at=started
+                    s,
+                    account.name,
+                    kind=account.kind,
+                    polling=True,
+                    last_attempt_at=started,
+                    **led,
                 )
                 self.desk.wake_due(s, started)  # snoozes that ran out come back as open
                 s.commit()
@@ -745,8 +759,6 @@ def send_all_local(engine: Engine, desk: Desk, *, after_id: int) -> int:
 
 def newest_outbox_id(engine: Engine) -> int:
     """The highest outbox id so far (0 for none)."""
-    from sqlalchemy import func
-
     with Session(engine) as s:
         return s.exec(select(func.max(Outbox.id))).one() or 0
 
@@ -755,26 +767,49 @@ class Poller:
     """Runs rounds for every account until stopped: one thread per account, each on
     its own schedule. Between rounds an account whose adapter can wait for news
     (IMAP IDLE) waits on the server; the others sleep ``poll_seconds``; failures back
-    off with jitter."""
+    off with jitter.
 
-    def __init__(self, service: SyncService, *, on_round: Callable[[Outcome], None] | None = None):
+    With ``leases`` (:mod:`omnitui.sync.leases`) an account is polled and sent for only
+    while this process leads it. An account another process leads is *followed*: no
+    round here, its lease asked for again every few seconds (so a console takes over
+    when the sync service ends), and ``on_round`` gets one outcome with ``followed_by``
+    each time its leader changes. A reply another process queues for an account we
+    lead wakes that account (one cheap query every few seconds), so it goes out at
+    once rather than at the next poll."""
+
+    def __init__(
+        self,
+        service: SyncService,
+        *,
+        on_round: Callable[[Outcome], None] | None = None,
+        leases: AccountLeases | None = None,
+    ):
         self.service = service
         self.on_round = on_round
+        self.leases = leases
         self.stop_event = threading.Event()
         self._wakes: dict[str, threading.Event] = {
             a.name: threading.Event() for a in service.accounts
         }
+        #: Accounts followed now → their leader (``host pid N (role)``).
+        self.followed: dict[str, str] = {}
 
     def run(self) -> None:
         """Run until :meth:`stop`; call from a worker thread."""
-        threads = [
-            threading.Thread(
+        threads = {
+            account.name: threading.Thread(
                 target=self._account_loop, args=(account,), daemon=True, name=f"poll-{account.name}"
             )
             for account in self.service.accounts
-        ]
-        for thread in threads:
+        }
+        # Replies queued from here on wake their account; earlier ones go in the first round.
+        newest = self._newest_outbox_id() if self.leases is not None else None
+        for thread in threads.values():
             thread.start()
+        if self.leases is not None and threads:
+            threading.Thread(
+                target=self._watch_outbox, args=(newest,), daemon=True, name="outbox-watch"
+            ).start()
         # In short waits: a signal the kernel hands to another thread (SIGTERM) only
         # runs its Python handler when this (main) thread wakes up.
         while not self.stop_event.wait(0.5):
@@ -783,15 +818,28 @@ class Poller:
         # past it the process may exit anyway: whatever it had not committed is rolled
         # back and fetched again, and a reply caught mid-send turns ``uncertain``.
         deadline = time.monotonic() + STOP_GRACE
-        for thread in threads:
+        for thread in threads.values():
             thread.join(max(0.0, deadline - time.monotonic()))
-        if all(not thread.is_alive() for thread in threads):
+        ended = [name for name, thread in threads.items() if not thread.is_alive()]
+        if self.leases is not None:
+            for name in ended:  # a round still in flight keeps its lease till exit
+                self.leases.release(name)
+        if len(ended) == len(threads):
             self.service.close()
+            if self.leases is not None:
+                self.leases.close()
 
     def _account_loop(self, account: AccountConfig) -> None:
         wake = self._wakes[account.name]
+        leader = self.leases.identity if self.leases is not None else None
         while not self.stop_event.is_set():
-            outcome = self.service.round(account)
+            refused = self._lead(account)
+            if refused is not None:
+                self._follow(refused)
+                wake.wait(LEASE_RETRY_SECONDS)
+                wake.clear()
+                continue
+            outcome = self.service.round(account, leader=leader)
             if self.on_round is not None:
                 self.on_round(outcome)
             if self.stop_event.is_set():
@@ -803,6 +851,60 @@ class Poller:
                 continue
             self._wait_for_news(account, wake)
             wake.clear()
+
+    def _lead(self, account: AccountConfig) -> Outcome | None:
+        """None when this process leads ``account`` (or leases are not used); else why
+        not: followed (``followed_by``) or the lease could not be asked for."""
+        if self.leases is None:
+            return None
+        try:
+            if self.leases.try_acquire(account.name):
+                if self.followed.pop(account.name, None) is not None:
+                    log.info("%s: leading the account now", account.name)
+                return None
+        except LeaseError as exc:  # the database or the lock directory is in trouble
+            return Outcome(account.name, False, error=str(exc), ran=False)
+        holder = self.leases.holder(account.name)
+        return Outcome(account.name, True, followed_by=holder, ran=False)
+
+    def _follow(self, refused: Outcome) -> None:
+        """Report a lease failure, or a leader other than the one reported last."""
+        name = refused.account
+        if refused.followed_by is not None:
+            if self.followed.get(name) == refused.followed_by:
+                return
+            self.followed[name] = refused.followed_by
+        if self.on_round is not None:
+            self.on_round(refused)
+
+    def _newest_outbox_id(self) -> int | None:
+        try:
+            return newest_outbox_id(self.service.engine)
+        except Exception:  # noqa: BLE001 - the rounds say when the store is in trouble
+            log.debug("reading the outbox failed", exc_info=True)
+            return None
+
+    def _watch_outbox(self, last: int | None) -> None:
+        """Wake each account we lead that another process queued a reply for (after
+        outbox item ``last``)."""
+        while not self.stop_event.wait(OUTBOX_WATCH_SECONDS):
+            try:
+                with Session(self.service.engine) as s:
+                    newest = s.exec(select(func.max(Outbox.id))).one() or 0
+                    accounts: Iterable[str] = ()
+                    if last is not None and newest > last:
+                        accounts = s.exec(
+                            select(Outbox.account)
+                            .where(col(Outbox.id) > last, Outbox.state == "queued")
+                            .distinct()
+                        ).all()
+            except Exception:  # noqa: BLE001 - the rounds say when the store is in trouble
+                log.debug("watching the outbox failed", exc_info=True)
+                continue
+            last = newest
+            for name in accounts:
+                if name in self._wakes and name not in self.followed:
+                    self._wakes[name].set()
 
     def _wait_for_news(self, account: AccountConfig, wake: threading.Event) -> None:
         adapter = self.service._adapters.get(account.name)

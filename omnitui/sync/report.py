@@ -1,8 +1,9 @@
 """What ``omnitui sync`` (the long-running loop) says on stderr about trouble: an
 account whose round fails (once per change of error, not every round) and when it
 works again; each reply that turns failing, failed or uncertain (once per reply and
-state) and when it is delivered or taken back. Trouble lines start ``omnitui:`` as
-every error line does; the lines saying it is over do not. Headless: no Textual."""
+state) and when it is delivered or taken back; an account another process leads
+(once per leader) and when this one takes it over. Trouble lines start ``omnitui:``
+as every error line does; the lines saying it is over do not. Headless: no Textual."""
 
 from __future__ import annotations
 
@@ -35,11 +36,15 @@ class DaemonReport:
         self._replies: dict[int, tuple[str, str, str]] = {}
         #: The outbox could not be read (said once until it can again).
         self._outbox_unreadable = False
+        #: Accounts another process leads → that leader, as said last.
+        self._followed: dict[str, str] = {}
 
     def on_round(self, outcome: Outcome) -> None:
         """Report what changed for ``outcome.account``; never raises (a poller thread
         must keep running)."""
         with self._lock:
+            if self._leader(outcome):
+                return  # its leader reports its rounds and replies
             try:
                 self._account(outcome)
                 self._outbox(outcome.account)
@@ -51,6 +56,20 @@ class DaemonReport:
                     self.emit(f"omnitui: cannot read the outbox: {describe_exception(exc)}")
             else:
                 self._outbox_unreadable = False
+
+    def _leader(self, outcome: Outcome) -> bool:
+        """Say who leads an account when that changes; whether another process does."""
+        name = outcome.account
+        if outcome.followed_by is not None:
+            if self._followed.get(name) != outcome.followed_by:
+                self._followed[name] = outcome.followed_by
+                self._errors.pop(name, None)
+                self.emit(f"{name}: synced by {clean_line(outcome.followed_by, 256)}")
+            return True
+        if name in self._followed and outcome.ran:
+            del self._followed[name]
+            self.emit(f"{name}: synced here now")
+        return False
 
     def _account(self, outcome: Outcome) -> None:
         name = outcome.account

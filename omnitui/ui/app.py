@@ -131,14 +131,19 @@ class OmniApp(DeskActions, App):
 
     def _start_poller(self) -> None:
         from omnitui.sync import Poller, SyncService
+        from omnitui.sync.leases import AccountLeases
 
         service = SyncService(self.engine, self.desk, self.config.accounts)
         service.on_progress = self._on_progress
-        self.poller = Poller(service, on_round=self._on_round)
+        # Only accounts nobody else leads (the sync service, another console) are
+        # polled here; the others are followed, and taken over when their leader ends.
+        leases = AccountLeases(self.engine, role=f"console of {self.desk.agent}")
+        self.poller = Poller(service, on_round=self._on_round, leases=leases)
         self.run_worker(self.poller.run, thread=True, group="poller", name="poller")
 
     def _on_round(self, outcome: Outcome) -> None:
-        # Runs in a poller thread.
+        # Runs in a poller thread; a followed account's outcome (its leader changed)
+        # redraws the status line, which names the leader.
         self.progress.pop(outcome.account, None)
         self.call_from_thread(self._after_sync, outcome.fetched + outcome.attempted > 0)
 

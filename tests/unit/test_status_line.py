@@ -145,3 +145,20 @@ def test_help_survives_a_narrow_line() -> None:
     )
     line.truncate(40)
     assert "? help" in line.plain
+
+
+def test_an_account_another_process_leads_says_by_whom() -> None:
+    from dataclasses import replace
+
+    from omnitui.leader_names import describe_holder
+
+    service = replace(health("support-mail", ok=1), leader="box pid 1 (sync service)")
+    console = replace(health("shop-telegram", ok=1), leader="box pid 2 (console of ana)")
+    mine = replace(health("support-chat", ok=1), leader=describe_holder("console of me"))
+    text = status_text(where="inbox", accounts=[service, console, mine], demo=False, now=NOW)
+    assert "support-mail: ok 1m ago (by sync service)" in text.plain
+    assert "shop-telegram: ok 1m ago (by console of ana)" in text.plain
+    assert "support-chat: ok 1m ago  │" in text.plain  # led here: nothing to say
+    hostile = replace(health("x", ok=1), leader="h pid 3 ([bold]\x1b[31mevil)")
+    shown = status_text(where="inbox", accounts=[hostile], demo=False, now=NOW).plain
+    assert "\x1b" not in shown and "(by [bold]" in shown

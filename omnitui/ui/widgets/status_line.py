@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from omnitui.desk.outbox import OutboxCounts
+from omnitui.leader_names import is_this_process, role_of
 from omnitui.ui.safe_text import line
 from storage.queries import AccountHealth
 
@@ -101,7 +102,7 @@ def _account_part(
     progress: dict[str, tuple[int, int]] | None,
 ) -> None:
     """One account: its error, its undelivered replies (a warning in words), or how
-    its polling goes."""
+    its polling goes; ``(by sync service)`` when another process leads it."""
     failing = bool(acct.last_error) and (
         acct.last_ok_at is None
         or (acct.last_error_at is not None and acct.last_error_at >= acct.last_ok_at)
@@ -122,6 +123,8 @@ def _account_part(
         text.append(f"{acct.account}: ok {ago(acct.last_ok_at, now)}", GOOD)
     else:
         text.append(f"{acct.account}: waiting", QUIET)
+    if acct.leader and not is_this_process(acct.leader):
+        text.append(f" (by {line(role_of(acct.leader), 40)})", QUIET)
 
 
 def _outbox_part(text: Text, outbox: OutboxCounts) -> None:
