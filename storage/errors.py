@@ -16,14 +16,26 @@ class StoreError(Exception):
 _ITEM_SQLSTATES = ("22", "23", "54")
 
 
+def is_conflict(exc: BaseException) -> bool:
+    """Whether a write lost a race: a row with a version column (``conversation``) was
+    changed by another writer between this transaction's read and its write (SQLAlchemy's
+    ``StaleDataError``). Nothing was written; the same work on a fresh read may succeed
+    at once."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    return isinstance(exc, StaleDataError)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a failure is the store's state (disk full, locked, read-only, connection lost,
-    server restarting) rather than the item being written: the step should be retried
-    later as it is, not its items quarantined."""
+    server restarting) or a lost race (:func:`is_conflict`: an agent changed a
+    conversation between the step's read and its write) rather than the item being
+    written: the step should be rolled back and run again as it is, not its items
+    quarantined."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    if isinstance(exc, InterfaceError | PoolTimeout):
+    if is_conflict(exc) or isinstance(exc, InterfaceError | PoolTimeout):
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
@@ -49,6 +61,8 @@ def describe_store_error(exc: BaseException) -> str:
     the rows, i.e. other customers' text)."""
     from sqlalchemy.exc import DBAPIError, StatementError
 
+    if is_conflict(exc):
+        return "a conversation changed meanwhile (another agent); nothing was written"
     if not isinstance(exc, DBAPIError | StatementError) or exc.orig is None:
         return type(exc).__name__  # not the driver's words: they may quote the data
     orig: BaseException = exc.orig

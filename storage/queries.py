@@ -158,6 +158,8 @@ class InboxRow:
     clock: str | None = None
     #: An unsent reply or note waits in the ``draft`` table.
     has_draft: bool = False
+    #: ``conversation.version`` as read: what an action on this row expects.
+    version: int | None = None
 
     @property
     def title(self) -> str:
@@ -185,6 +187,7 @@ def _inbox_columns() -> list[ColumnElement[Any]]:
         C.recency,
         C.last_message_at,
         _clock_col(),
+        C.version,
     ]
 
 
@@ -258,6 +261,7 @@ def _row(r: _AnyRow) -> InboxRow:
         key=(r.urgency_due, r.recency, r.id),
         clock=r.clock if due is not None else None,
         has_draft=bool(r.has_draft),
+        version=r.version,
     )
 
 
@@ -537,6 +541,8 @@ class ConversationInfo:
     customer: CustomerInfo
     unread: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``conversation.version`` as read: what an action on this view expects.
+    version: int | None = None
 
     @property
     def clock(self) -> str | None:
@@ -596,6 +602,7 @@ def conversation_info(conn: Connection, conversation_id: int) -> ConversationInf
         due=None if r.urgency_due >= NO_DUE else datetime.fromtimestamp(r.urgency_due, UTC),
         customer=cust,
         unread=bool(r.unread),
+        version=r.version,
     )
 
 

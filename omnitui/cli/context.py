@@ -79,8 +79,10 @@ def failure_line(exc: Exception) -> str:
     read) is said as such."""
     from adapters.base import AdapterError, describe_exception
     from omnitui.errors import OmnituiError
-    from storage.errors import StoreError
+    from storage.errors import StoreError, describe_store_error, is_conflict
 
+    if is_conflict(exc):  # a write that lost a race (conv commands say more themselves)
+        return f"{describe_store_error(exc)} — run it again"
     if isinstance(exc, OmnituiError | StoreError | AdapterError):
         first = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
         if isinstance(exc, StoreError) and state.db_url:

@@ -1,11 +1,15 @@
 """``omnitui conv …``: work a conversation headless — show, status, snooze, priority,
-tags, assignment, merge, split, and the breached / due-soon view."""
+tags, assignment, merge, split, and the breached / due-soon view.
+
+Every change is race-safe: when another agent (or the sync) changed the conversation
+between this command's read and its write, nothing is written and the command says
+what changed in one line and exits 1 (:mod:`omnitui.desk.conflicts`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -45,12 +49,46 @@ def _act(
 
     with desk_session() as (_cfg, desk, s):
         conv = find_conversation(s, ref)
+        side = _side(conv)
         try:
             action(desk, s, conv)
         except (DeskError, WorkflowError) as exc:
             fail(f"{conv.ref}: {exc}", code=1)
+        _commit(desk, s, side)
+        say(f"{side[1]}: {done if isinstance(done, str) else done(desk)}")
+
+
+def _side(conv: Conversation) -> tuple[int, str, int]:
+    """A conversation as this command read it: id, reference, version."""
+    return stored_id(conv), conv.ref or "", conv.version
+
+
+def _commit(desk: Desk, s: Session, *sides: tuple[int, str, int]) -> None:
+    """Commit; when another writer changed one of ``sides`` meanwhile (the write lost
+    the race), nothing is written and one line says what changed (exit 1)."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    try:
         s.commit()
-        say(f"{conv.ref}: {done if isinstance(done, str) else done(desk)}")
+    except StaleDataError:
+        _lost_race(desk, s, sides)
+
+
+def _lost_race(desk: Desk, s: Session, sides: tuple[tuple[int, str, int], ...]) -> NoReturn:
+    """After a lost race: roll back, and fail with what changed on the first of ``sides``
+    whose version moved (or that is gone)."""
+    from sqlalchemy import select
+
+    from omnitui.desk.conflicts import changed
+    from storage.models import Conversation as Conv
+    from storage.models import table_of
+
+    s.rollback()
+    c = table_of(Conv).c
+    ids = [cid for cid, _ref, _version in sides]
+    now = dict(s.execute(select(c.id, c.version).where(c.id.in_(ids))).tuples().all())
+    moved = next((x for x in sides if now.get(x[0]) != x[2]), sides[0])
+    fail(str(changed(s, moved[0], ref=moved[1], me=desk.agent)), code=1)
 
 
 @conv_app.command("show")
@@ -227,6 +265,8 @@ def conv_merge(
 ) -> None:
     """Merge SOURCE into TARGET: messages, replies and events move; SOURCE's reference
     keeps leading to TARGET. Shows both and asks first, unless --yes."""
+    from sqlalchemy.orm.exc import StaleDataError
+
     from omnitui.desk import WorkflowError
     from omnitui.desk.merge_preview import conversation_side
 
@@ -242,12 +282,15 @@ def conv_merge(
                 ],
                 yes,
             )
+        sides = (_side(src), _side(dst))
         try:
             desk.merge_conversations(s, src, dst)
+        except StaleDataError:  # the merge takes both sides first (conflicts.claim)
+            _lost_race(desk, s, sides)
         except WorkflowError as exc:
             fail(str(exc), code=1)
-        s.commit()
-        print(f"{src_ref} merged into {dst.ref}")
+        _commit(desk, s, *sides)
+        print(f"{src_ref} merged into {sides[1][1]}")
 
 
 @conv_app.command("split")
@@ -267,12 +310,14 @@ def conv_split(
             fail(f"{conv.ref} has {len(items)} messages", code=1)
         message = s.get(Message, items[number - 1].id)
         assert message is not None
+        side = _side(conv)
         try:
             new = desk.split_message(s, message)
         except WorkflowError as exc:
             fail(f"{conv.ref}: {exc}", code=1)
-        s.commit()
-        print(f"message {number} of {conv.ref} is now {new.ref}")
+        new_ref = new.ref
+        _commit(desk, s, side)
+        print(f"message {number} of {side[1]} is now {new_ref}")
 
 
 @conv_app.command("due")

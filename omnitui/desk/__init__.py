@@ -13,11 +13,16 @@ method here, and each method is a thin delegation to the module that owns the ru
 - :mod:`~omnitui.desk.outbox` — outbox bookkeeping (sent, failed, withdraw, retry);
 - :mod:`~omnitui.desk.acknowledgement` — the acknowledgement, written when sent;
 - :mod:`~omnitui.desk.customers` — VIP, notes, merging customers;
-- :mod:`~omnitui.desk.surveys` — the satisfaction survey after a resolution.
+- :mod:`~omnitui.desk.surveys` — the satisfaction survey after a resolution;
+- :mod:`~omnitui.desk.conflicts` — two agents, one conversation (versions).
 
 No module of the package imports this one. Every method takes an open Session and
 leaves the commit to the caller, so a poll's messages and its cursor, or an action and
-its event, commit together.
+its event, commit together. An action an agent decides on a conversation takes
+``expected_version``, the version the agent saw: when the row moved on since, it raises
+:class:`ConversationChanged` and writes nothing (None: no check; a race inside the
+write itself is a ``StaleDataError`` at flush, which the console and the CLI turn into
+the same error).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from adapters.base import AdapterError, InboundMessage, OutboundAttachment, Repl
 from omnitui.desk import (
     acknowledgement,
     clocks,
+    conflicts,
     conversation_ops,
     customers,
     ingest,
@@ -39,6 +45,7 @@ from omnitui.desk import (
     reply_windows,
     surveys,
 )
+from omnitui.desk.conflicts import ConversationChanged
 from omnitui.desk.settings import (
     ACK_AUTHOR,
     AUTO_TAG,
@@ -58,6 +65,7 @@ __all__ = [
     "ACK_AUTHOR",
     "AUTO_TAG",
     "REOPEN_WINDOW",
+    "ConversationChanged",
     "SURVEY_AUTHOR",
     "SYSTEM_AUTHOR",
     "Desk",
@@ -143,9 +151,10 @@ class Desk(DeskSettings):
         """Add a private note (never sent to the customer)."""
         return conversation_ops.note(self, s, conv, body, at=at)
 
-    def mark_read(self, conv: Conversation) -> None:
-        """The agent has seen the latest messages."""
-        conv.unread = False
+    def mark_read(self, s: Session, conversation_id: int) -> bool:
+        """The agent has seen the latest messages (never a version change: see
+        :func:`omnitui.desk.conversation_ops.mark_read`); whether it was unread."""
+        return conversation_ops.mark_read(s, conversation_id)
 
     # -- status --------------------------------------------------------------------
     def set_status(
@@ -156,9 +165,11 @@ class Desk(DeskSettings):
         *,
         actor: str | None = None,
         at: datetime | None = None,
+        expected_version: int | None = None,
     ) -> None:
         """Change status (open, pending, snoozed, resolved), pausing SLA clocks; a
         conversation just resolved gets its satisfaction survey (``[csat]``)."""
+        conflicts.expect(s, conv, expected_version, me=self.agent)
         was = conv.status
         at = at or utcnow()
         lifecycle.change_status(self, s, conv, status, actor=actor, at=at)
@@ -170,23 +181,41 @@ class Desk(DeskSettings):
         if not it is dropped. The sync asks just before sending one."""
         return surveys.still_wanted(s, item)
 
-    def resolve(self, s: Session, conv: Conversation) -> None:
+    def resolve(
+        self, s: Session, conv: Conversation, *, expected_version: int | None = None
+    ) -> None:
         """Mark the conversation resolved."""
-        self.set_status(s, conv, "resolved")
+        self.set_status(s, conv, "resolved", expected_version=expected_version)
 
     def snooze(
-        self, s: Session, conv: Conversation, until: datetime | None, *, at: datetime | None = None
+        self,
+        s: Session,
+        conv: Conversation,
+        until: datetime | None,
+        *,
+        at: datetime | None = None,
+        expected_version: int | None = None,
     ) -> None:
         """Hide a conversation until ``until``, or until the customer replies (None)."""
+        conflicts.expect(s, conv, expected_version, me=self.agent)
         lifecycle.snooze(self, s, conv, until, at=at)
 
     def wake_due(self, s: Session, now: datetime | None = None) -> list[int]:
-        """Reopen snoozed conversations whose time has come; returns their ids."""
+        """Reopen snoozed conversations whose time has come; returns their ids (one an
+        agent changes at that moment is left to the agent)."""
         return lifecycle.wake_due(self, s, now)
 
     # -- priority, tags, assignment, merge, split -----------------------------------
-    def set_priority(self, s: Session, conv: Conversation, priority: str) -> None:
+    def set_priority(
+        self,
+        s: Session,
+        conv: Conversation,
+        priority: str,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
         """Change the priority; the SLA policy is chosen again."""
+        conflicts.expect(s, conv, expected_version, me=self.agent)
         conversation_ops.set_priority(self, s, conv, priority)
 
     def edit_tags(
@@ -197,20 +226,47 @@ class Desk(DeskSettings):
         add: Iterable[str] = (),
         remove: Iterable[str] = (),
         replace: Iterable[str] | None = None,
+        expected_version: int | None = None,
     ) -> list[str]:
         """Add, remove or replace tags; returns the new list."""
+        conflicts.expect(s, conv, expected_version, me=self.agent)
         return conversation_ops.edit_tags(self, s, conv, add=add, remove=remove, replace=replace)
 
-    def assign(self, s: Session, conv: Conversation, assignee: str | None) -> None:
+    def assign(
+        self,
+        s: Session,
+        conv: Conversation,
+        assignee: str | None,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
         """Assign to an agent by name; None or empty unassigns."""
+        conflicts.expect(s, conv, expected_version, me=self.agent)
         conversation_ops.assign(self, s, conv, assignee)
 
-    def merge_conversations(self, s: Session, source: Conversation, target: Conversation) -> None:
-        """Move everything of ``source`` into ``target`` and delete ``source``."""
+    def merge_conversations(
+        self,
+        s: Session,
+        source: Conversation,
+        target: Conversation,
+        *,
+        expected_version: int | None = None,
+        expected_target_version: int | None = None,
+    ) -> None:
+        """Move everything of ``source`` into ``target`` and delete ``source`` (each side
+        checked against the version the agent saw)."""
+        conflicts.expect(s, source, expected_version, me=self.agent)
+        conflicts.expect(s, target, expected_target_version, me=self.agent)
         conversation_ops.merge_conversations(self, s, source, target)
 
-    def split_message(self, s: Session, message: Message) -> Conversation:
-        """Move one inbound message out into a new conversation of its own."""
+    def split_message(
+        self, s: Session, message: Message, *, expected_version: int | None = None
+    ) -> Conversation:
+        """Move one inbound message out into a new conversation of its own
+        (``expected_version``: of the conversation it leaves)."""
+        source = s.get(Conversation, message.conversation_id)
+        if source is not None:
+            conflicts.expect(s, source, expected_version, me=self.agent)
         return conversation_ops.split_message(self, s, message)
 
     # -- customers -----------------------------------------------------------------

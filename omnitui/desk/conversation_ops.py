@@ -1,6 +1,6 @@
-"""Agent actions on a conversation: reply, note, priority, tags, assignment, merging
-two conversations and splitting a message out into a new one; finding one by its
-reference.
+"""Agent actions on a conversation: reply, note, mark read, priority, tags, assignment,
+merging two conversations and splitting a message out into a new one; finding one by
+its reference.
 
 Every function takes an open Session and leaves the commit to the caller. Status
 changes are :mod:`omnitui.desk.lifecycle`'s, outbox bookkeeping
@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from adapters.base import OutboundAttachment
 from omnitui.desk import clocks, reply_files, reply_windows
+from omnitui.desk.conflicts import claim
 from omnitui.desk.lifecycle import change_status, customer_vip
 from omnitui.desk.outbox import queue_out
 from omnitui.desk.settings import DeskError, DeskSettings, ReplyWindowClosed, WorkflowError
@@ -149,6 +150,18 @@ def note(
     return msg
 
 
+def mark_read(s: Session, conversation_id: int) -> bool:
+    """The agent has seen the latest messages: ``unread`` cleared by a Core UPDATE that
+    leaves ``version`` alone, so opening a conversation never makes another agent's
+    action on it a conflict. Whether it was unread."""
+    done = s.exec(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.unread))
+        .values(unread=False)
+    )
+    return done.rowcount == 1
+
+
 # -- priority, tags, assignment -----------------------------------------------
 def set_priority(settings: DeskSettings, s: Session, conv: Conversation, priority: str) -> None:
     """Change the priority; the SLA policy is chosen again (as in Zendesk)."""
@@ -244,6 +257,9 @@ def merge_conversations(
     target's channel."""
     if source.id == target.id:
         raise WorkflowError("a conversation cannot be merged into itself")
+    # Both sides first: of two merges of one conversation at once, one goes through and
+    # the other stops here (StaleDataError) before moving anything.
+    claim(s, source, target)
     _drop_unsent_surveys(settings, s, source, target)
     _mark_status_history(s, source)
     for table in (Message, Outbox, Event, Survey, Handling):

@@ -42,8 +42,15 @@ def merge_customers(
             select(func.count(col(Conversation.id))).where(Conversation.customer_id == other_id)
         ).one(),
     }
-    for table in (Identity, Conversation, Event, Survey):
+    for table in (Identity, Event, Survey):
         s.exec(update(table).where(col(table.customer_id) == other_id).values(customer_id=keep_id))
+    # Their conversations change customer: an agent acting on one from an older read
+    # is told so (omnitui.desk.conflicts), like after any other change.
+    s.exec(
+        update(Conversation)
+        .where(col(Conversation.customer_id) == other_id)
+        .values(customer_id=keep_id, version=col(Conversation.version) + 1)
+    )
     keep.vip = keep.vip or other.vip
     if other.notes.strip() and other.notes.strip() not in keep.notes:
         keep.notes = "\n".join(x for x in (keep.notes.strip(), other.notes.strip()) if x)

@@ -12,20 +12,22 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select, update
+from sqlmodel import Session, col
 
 from omnitui.desk import clocks
+from omnitui.desk.records import ConvRecord
 from omnitui.desk.settings import DeskSettings, WorkflowError
 from omnitui.desk.sla import MAX_DURATION, DurationTooLong, SLAConfigError, parse_duration
 from storage import repository as repo
-from storage.models import PAUSED_STATUSES, STATUSES, Conversation, Customer
+from storage.models import PAUSED_STATUSES, STATUSES, Conversation, Customer, table_of
 from storage.types import utcnow
 
 #: When "tomorrow" and "next week" snoozes wake, in the agent's time zone.
 WAKE_TIME = time(9, 0)
 
 
-def customer_vip(s: Session, conv: Conversation) -> bool:
+def customer_vip(s: Session, conv: Conversation | ConvRecord) -> bool:
     """Whether the conversation's customer is a VIP (SLA policies match on it)."""
     customer = s.get(Customer, conv.customer_id)
     return bool(customer and customer.vip)
@@ -126,19 +128,43 @@ def snooze(
 
 
 def wake_due(settings: DeskSettings, s: Session, now: datetime | None = None) -> list[int]:
-    """Reopen snoozed conversations whose time has come; returns their ids."""
+    """Reopen snoozed conversations whose time has come; returns their ids.
+
+    Bookkeeping, not an agent's decision, so it never wins a race against one: each
+    conversation is woken by an UPDATE guarded on the version read here (and moving it
+    on, :mod:`omnitui.desk.conflicts`). One an agent changes at that very moment is left
+    as the agent made it — woken next time if still snoozed and due — and neither side
+    gets an error."""
     now = now or utcnow()
-    due = s.exec(
-        select(Conversation).where(
-            Conversation.status == "snoozed",
-            col(Conversation.snoozed_until).is_not(None),
-            col(Conversation.snoozed_until) <= now,
+    s.flush()  # the rows as this session has them
+    table = table_of(Conversation)
+    query = select(table).where(
+        table.c.status == "snoozed",
+        table.c.snoozed_until.is_not(None),
+        table.c.snoozed_until <= now,
+    )
+    due = s.connection().execute(query).all()  # rows as read (version included)
+    woken: list[int] = []
+    for row in due:
+        conv = ConvRecord.of(row)
+        event = apply_status(
+            settings,
+            conv,
+            "open",
+            at=row.snoozed_until or now,
+            vip=customer_vip(s, conv),
+            actor="system",
         )
-    ).all()
-    for conv in due:
-        change_status(settings, s, conv, "open", actor="system", at=conv.snoozed_until or now)
         conv.unread = True
-    return [c.id for c in due if c.id is not None]
+        done = s.exec(
+            update(Conversation)
+            .where(col(Conversation.id) == row.id, col(Conversation.version) == row.version)
+            .values(**conv.changes(row), version=col(Conversation.version) + 1)
+        )
+        if done.rowcount == 1:
+            repo.log_event(s, event.pop("kind"), **event)
+            woken.append(row.id)
+    return woken
 
 
 def parse_snooze(text: str, now: datetime, zone: tzinfo) -> datetime | None:

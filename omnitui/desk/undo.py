@@ -2,7 +2,11 @@
 assignment): the fields an action changed are remembered before and after it, and
 undoing puts the "before" back — only while the conversation still looks exactly as
 the action left it, so an undo never overwrites what a customer or another agent did
-since."""
+since. The fields are compared rather than ``conversation.version``: a change that
+leaves them alone (a note, another reply's count) does not block the undo. The write
+itself is guarded by the version like any other (:mod:`omnitui.desk.conflicts`): a
+change landing between the check and the write is a ``StaleDataError`` and nothing is
+undone."""
 
 from __future__ import annotations
 

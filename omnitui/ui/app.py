@@ -38,6 +38,7 @@ from storage import queries
 from storage.models import Conversation
 
 if TYPE_CHECKING:
+    from omnitui.desk import ConversationChanged
     from omnitui.desk.undo import UndoStep
 
 if TYPE_CHECKING:
@@ -481,19 +482,36 @@ class OmniApp(DeskActions, App):
     ):
         """Run ``fn(session, conversation)`` and commit (worker thread). With ``undo``
         (a label such as "resolve"), the change can be taken back with `u`. Returns
-        True when it was written."""
+        True when it was written. When the conversation changed since the agent saw it
+        (``ConversationChanged``) or during the write (``StaleDataError``), nothing is
+        written: a warning names the change and the views reload."""
+        from sqlalchemy.orm.exc import StaleDataError
+
+        from omnitui.desk import ConversationChanged
         from omnitui.desk.undo import snapshot, step
 
+        ref: str | None = None
         try:
-            with Session(self.engine) as s:
+            # One write of this console at a time: a second key's write expects the
+            # version the first one left (seen_version, expect).
+            with self._own_writes().writing, Session(self.engine) as s:
                 conv = s.get(Conversation, conversation_id)
                 if conv is None:
                     raise DeskError("that conversation no longer exists")
+                ref, read = conv.ref, conv.version
                 before = snapshot(conv) if undo else None
                 fn(s, conv)
                 s.flush()
                 item = step(conv, undo, before) if undo and before is not None else None
+                written = conv.version
                 s.commit()
+                self.wrote_version(conversation_id, read, written)
+        except ConversationChanged as exc:
+            self._conflict(exc)
+            return False
+        except StaleDataError:
+            self._conflict(self._what_changed(conversation_id, ref))
+            return False
         except DeskError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return False
@@ -505,6 +523,38 @@ class OmniApp(DeskActions, App):
                 success = f"{success} (u undoes)"
             self.call_from_thread(self.notify, success, markup=False, timeout=4)
         return True
+
+    def _what_changed(self, conversation_id: int, ref: str | None) -> ConversationChanged:
+        """What another writer changed, read after a lost race (worker thread)."""
+        from omnitui.desk import ConversationChanged
+        from omnitui.desk.conflicts import changed
+
+        try:
+            with Session(self.engine) as s:
+                return changed(s, conversation_id, ref=ref, me=self.desk.agent)
+        except Exception:  # noqa: BLE001 - the store is in trouble: say less, still warn
+            return ConversationChanged(f"{ref or 'the conversation'} changed meanwhile")
+
+    def _conflict(self, exc: ConversationChanged) -> None:
+        """Nothing was applied: say what changed, and show it (worker thread)."""
+        self.call_from_thread(
+            self.notify, exc.console_line(), severity="warning", markup=False, timeout=8
+        )
+        if exc.merged_into is not None and exc.conversation_id is not None:
+            self.call_from_thread(self.after_merge, exc.conversation_id, exc.merged_into)
+        else:
+            self.call_from_thread(self._reload_conflicted, exc.conversation_id)
+
+    def _reload_conflicted(self, conversation_id: int | None) -> None:
+        """Show the conversation as it is now; in the inbox, with the cursor back on its
+        row (a resolve moved it on), so pressing again acts on it."""
+        self.data_changed(conversation_id)
+        inbox = self.inbox
+        if conversation_id is None or inbox is None or self.screen is not inbox:
+            return
+        index = inbox.list.source.index_of(conversation_id)
+        if index is not None:
+            inbox.list.move_to(index)
 
     def _remember_undo(self, item: UndoStep) -> None:
         from omnitui.desk.undo import DEPTH
@@ -521,12 +571,19 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, group="writes")
     def _undo_worker(self, item: UndoStep) -> None:
+        from sqlalchemy.orm.exc import StaleDataError
+
         from omnitui.desk.undo import UndoError, undo
 
         try:
             with Session(self.engine) as s:
                 undo(s, item, actor=self.desk.agent)
                 s.commit()
+        except StaleDataError:  # changed between the undo's check and its write
+            exc = UndoError(f"{item.ref} changed since the {item.label}; nothing undone")
+            self.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
+            self.call_from_thread(self.data_changed, item.conversation_id)
+            return
         except UndoError as exc:
             self.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
             return
@@ -629,14 +686,18 @@ class OmniApp(DeskActions, App):
         if isinstance(screen, ConversationScreen):
             screen.restore_after_failure(conversation_id, mode, text, files)
 
-    @work(thread=True, group="writes")
     def resolve(self, conversation_id: int, *, draft_kept: bool = False) -> None:
-        """Resolve a conversation."""
+        """Resolve a conversation as the agent sees it (:meth:`seen_version`): when it
+        changed meanwhile, nothing is applied and the agent is told what changed."""
+        self._resolve(conversation_id, self.seen_version(conversation_id), draft_kept)
+
+    @work(thread=True, group="writes")
+    def _resolve(self, conversation_id: int, seen: int | None, draft_kept: bool) -> None:
         refs: list[str] = []
 
         def run(s: Session, c: Conversation) -> None:
             refs.append(c.ref or "")
-            self.desk.resolve(s, c)
+            self.desk.resolve(s, c, expected_version=self.expect(conversation_id, seen))
 
         # The ref is known only inside the transaction: the message is built after.
         label = "Resolved" + (" (its draft is kept)" if draft_kept else "")
@@ -646,13 +707,11 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, group="writes")
     def mark_read(self, conversation_id: int) -> None:
-        """The agent opened the conversation."""
-
+        """The agent opened the conversation (``unread`` only: another agent's action on
+        it is no conflict)."""
         with Session(self.engine) as s:
-            conv = s.get(Conversation, conversation_id)
-            if conv is None or not conv.unread:
+            if not self.desk.mark_read(s, conversation_id):
                 return
-            self.desk.mark_read(conv)
             s.commit()
         # Only the inbox row changes: no reload of the open conversation.
         self.call_from_thread(self._mark_read_in_inbox, conversation_id)

@@ -1,17 +1,25 @@
 """The console's workflow actions (snooze, pending, priority, tags, assign, merge;
-customer VIP, notes and merge): a dialog on the UI thread, the write in a worker."""
+customer VIP, notes and merge): a dialog on the UI thread, the write in a worker.
+
+Each action on a conversation carries the version the agent saw (the open
+conversation's, the inbox row's, or the dialog's own read): when another agent changed
+it meanwhile, nothing is applied, a warning names the change and the views reload
+(:mod:`omnitui.desk.conflicts`); pressing again applies to what is now shown.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
+from sqlalchemy import select
 from sqlmodel import Session
 from textual import work
 
-from omnitui.desk import DeskError, WorkflowError
+from omnitui.desk import ConversationChanged, DeskError, WorkflowError
 from omnitui.sanitize import clean_line
 from omnitui.ui.screens.prompts import ChoiceScreen, ConfirmScreen, InputScreen
 from storage.models import Conversation, Customer
@@ -34,6 +42,42 @@ PRIORITY_CHOICES = [
     ("3", "high", "high"),
     ("4", "urgent", "urgent"),
 ]
+#: How many of this console's own writes :meth:`DeskActions.seen_version` remembers.
+OWN_WRITES = 200
+
+
+_CREATE = threading.Lock()
+
+
+class OwnWrites:
+    """The versions this console's own writes moved conversations to, so an action on
+    a row not reloaded yet is not a conflict with the agent's previous action."""
+
+    def __init__(self) -> None:
+        #: Held by each write of this console (:meth:`OmniApp._write`), so that a second
+        #: key's write starts after the first one's version is known here.
+        self.writing = threading.RLock()
+        self._lock = threading.Lock()
+        #: (conversation id, version read) -> the version the write left.
+        self._moved: dict[tuple[int, int], int] = {}
+
+    def add(self, conversation_id: int, read: int, written: int) -> None:
+        """A write of this console moved ``conversation_id`` from ``read`` to ``written``."""
+        if read == written:
+            return
+        with self._lock:
+            self._moved[(conversation_id, read)] = written
+            while len(self._moved) > OWN_WRITES:
+                del self._moved[next(iter(self._moved))]
+
+    def follow(self, conversation_id: int, version: int | None) -> int | None:
+        """``version`` moved on by this console's own writes since (None stays None)."""
+        with self._lock:
+            for _ in range(OWN_WRITES):
+                if version is None or (conversation_id, version) not in self._moved:
+                    break
+                version = self._moved[(conversation_id, version)]
+        return version
 
 
 class DeskActions:
@@ -49,13 +93,52 @@ class DeskActions:
         # call_from_thread and notify; the app's key holding, _write and poll_now).
         return cast("OmniApp", self)
 
+    # -- versions --------------------------------------------------------------
+    def seen_version(self, conversation_id: int) -> int | None:
+        """The version of the conversation the agent is looking at (UI thread): the
+        open conversation's, else its inbox row's; None when neither is on screen (no
+        check). A version this console's own write moved on counts as seen, so two
+        quick actions in a row never trip over the first."""
+        from omnitui.ui.screens.conversation import ConversationScreen
+
+        version: int | None = None
+        screen = self.omni.screen
+        loaded = getattr(screen, "loaded", None)
+        if isinstance(screen, ConversationScreen) and loaded is not None:
+            if loaded.info.id == conversation_id:
+                version = loaded.info.version
+        else:
+            inbox = self.omni.inbox
+            index = inbox.list.source.index_of(conversation_id) if inbox else None
+            row = inbox.list.source.get(index) if inbox and index is not None else None
+            version = row.version if row is not None else None
+        return self._own_writes().follow(conversation_id, version)
+
+    def expect(self, conversation_id: int, seen: int | None) -> int | None:
+        """The version a write expects (in the write, under :attr:`OwnWrites.writing`):
+        ``seen``, moved on by this console's writes that ran since it was taken."""
+        return self._own_writes().follow(conversation_id, seen)
+
+    def wrote_version(self, conversation_id: int, read: int, written: int) -> None:
+        """This console's write moved ``conversation_id`` from ``read`` to ``written``
+        (any thread)."""
+        self._own_writes().add(conversation_id, read, written)
+
+    def _own_writes(self) -> OwnWrites:
+        with _CREATE:
+            own = self.__dict__.get("_own_versions")
+            if own is None:
+                own = self.__dict__["_own_versions"] = OwnWrites()
+        return own
+
     # -- status ----------------------------------------------------------------
     def ask_snooze(self, conversation_id: int) -> None:
         """Snooze presets: 1h, 4h, tomorrow, next week, until reply, custom."""
+        seen = self.seen_version(conversation_id)
 
         def custom(text: str | None) -> None:
             if text:
-                self._snooze(conversation_id, text)
+                self._snooze(conversation_id, text, seen)
 
         def chosen(value: str | None) -> None:
             if value == "custom":
@@ -68,7 +151,7 @@ class DeskActions:
                     custom,
                 )
             elif value:
-                self._snooze(conversation_id, value)
+                self._snooze(conversation_id, value, seen)
 
         self.omni.push_screen(ChoiceScreen("Snooze", SNOOZE_CHOICES), chosen)
 
@@ -90,7 +173,7 @@ class DeskActions:
         return None
 
     @work(thread=True, group="writes")
-    def _snooze(self, conversation_id: int, text: str) -> None:
+    def _snooze(self, conversation_id: int, text: str, seen: int | None = None) -> None:
         from omnitui.desk.lifecycle import parse_snooze
 
         zone = self._snooze_zone()
@@ -102,19 +185,26 @@ class DeskActions:
         label = "until the customer replies" if until is None else f"until {_local(until, zone)}"
         self._write_guarded(
             conversation_id,
-            lambda s, c: self.desk.snooze(s, c, until),
+            lambda s, c: self.desk.snooze(
+                s, c, until, expected_version=self.expect(conversation_id, seen)
+            ),
             f"Snoozed {label}.",
             undo="snooze",
         )
 
-    @work(thread=True, group="writes")
     def toggle_pending(self, conversation_id: int) -> None:
         """Pending (waiting on the customer) ⇄ open."""
+        self._toggle_pending(conversation_id, self.seen_version(conversation_id))
+
+    @work(thread=True, group="writes")
+    def _toggle_pending(self, conversation_id: int, seen: int | None) -> None:
         done: list[str] = []
 
         def run(s: Session, conv: Conversation) -> None:
             status = "open" if conv.status == "pending" else "pending"
-            self.desk.set_status(s, conv, status)
+            self.desk.set_status(
+                s, conv, status, expected_version=self.expect(conversation_id, seen)
+            )
             done.append(status)
 
         if self._write_guarded(conversation_id, run, undo="status change") and done:
@@ -125,12 +215,15 @@ class DeskActions:
     # -- priority, tags, assignment --------------------------------------------
     def ask_priority(self, conversation_id: int) -> None:
         """Pick low / normal / high / urgent."""
+        seen = self.seen_version(conversation_id)
 
         def chosen(value: str | None) -> None:
             if value:
                 self._run(
                     conversation_id,
-                    lambda s, c: self.desk.set_priority(s, c, value),
+                    lambda s, c: self.desk.set_priority(
+                        s, c, value, expected_version=self.expect(conversation_id, seen)
+                    ),
                     f"Priority {value}.",
                     undo="priority",
                 )
@@ -152,13 +245,17 @@ class DeskActions:
                 return str(exc)
             return None
 
+        seen = conv["version"]  # what the dialog shows
+
         def chosen(text: str | None) -> None:
             if text is None:
                 return
             tags = split_tags(text)
             self._run(
                 conversation_id,
-                lambda s, c: self.desk.edit_tags(s, c, replace=tags),
+                lambda s, c: self.desk.edit_tags(
+                    s, c, replace=tags, expected_version=self.expect(conversation_id, seen)
+                ),
                 "Tags saved.",
                 undo="tag change",
             )
@@ -179,6 +276,8 @@ class DeskActions:
         self._with_conversation(conversation_id, self._assign_dialog)
 
     def _assign_dialog(self, conversation_id: int, conv: dict[str, Any]) -> None:
+        seen = conv["version"]  # what the dialog shows
+
         def chosen(text: str | None) -> None:
             if text is None:
                 return
@@ -186,7 +285,9 @@ class DeskActions:
             label = f"Assigned to {name}." if name else "Unassigned."
             self._run(
                 conversation_id,
-                lambda s, c: self.desk.assign(s, c, name),
+                lambda s, c: self.desk.assign(
+                    s, c, name, expected_version=self.expect(conversation_id, seen)
+                ),
                 label,
                 undo="assignment",
             )
@@ -242,6 +343,7 @@ class DeskActions:
                 return
             gone, kept = conversation_side(s, conv), conversation_side(s, target)
             target_id = target.id
+            versions = (conv.version, target.version)  # both sides as the agent confirms
         body = Text()
         body.append("merged away:  ", "bold")
         body.append(clean_line(gone.line(), 200) + "\n")
@@ -254,7 +356,7 @@ class DeskActions:
 
         def decided(yes: bool | None) -> None:
             if yes:
-                self._merge(conversation_id, target_id, kept.ref)
+                self._merge(conversation_id, target_id, (gone.ref, kept.ref), versions)
 
         self.omni.call_from_thread(
             self.omni.push_screen,
@@ -263,16 +365,44 @@ class DeskActions:
         )
 
     @work(thread=True, group="writes")
-    def _merge(self, conversation_id: int, target_id: int, target_ref: str) -> None:
+    def _merge(
+        self,
+        conversation_id: int,
+        target_id: int,
+        refs: tuple[str, str],
+        versions: tuple[int | None, int | None] = (None, None),
+    ) -> None:
         # Not through _write: that would reload the merged-away conversation.
+        from sqlalchemy.orm.exc import StaleDataError
+
+        source_ref, target_ref = refs
         try:
-            with Session(self.engine) as s:
+            with self._own_writes().writing, Session(self.engine) as s:
                 conv = s.get(Conversation, conversation_id)
                 target = s.get(Conversation, target_id)
                 if conv is None or target is None:
-                    raise DeskError(f"{target_ref} or this conversation no longer exists")
-                self.desk.merge_conversations(s, conv, target)
+                    gone = (
+                        (conversation_id, source_ref) if conv is None else (target_id, target_ref)
+                    )
+                    raise self._changed(*gone)
+                self.desk.merge_conversations(
+                    s,
+                    conv,
+                    target,
+                    expected_version=versions[0],
+                    expected_target_version=versions[1],
+                )
+                s.flush()
+                read, written = versions[1], target.version
                 s.commit()
+                if read is not None:
+                    self.wrote_version(target_id, read, written)
+        except StaleDataError:
+            self.omni._conflict(self._merge_conflict(conversation_id, target_id, refs, versions))
+            return
+        except ConversationChanged as exc:
+            self.omni._conflict(exc)
+            return
         except (DeskError, WorkflowError) as exc:
             self.omni.call_from_thread(self.omni.notify, str(exc), severity="error", markup=False)
             return
@@ -280,6 +410,30 @@ class DeskActions:
         self.omni.call_from_thread(
             self.omni.notify, f"Merged into {target_ref}.", markup=False, timeout=3
         )
+
+    def _changed(self, conversation_id: int, ref: str | None) -> ConversationChanged:
+        return self.omni._what_changed(conversation_id, ref)
+
+    def _merge_conflict(
+        self,
+        conversation_id: int,
+        target_id: int,
+        refs: tuple[str, str],
+        versions: tuple[int | None, int | None],
+    ) -> ConversationChanged:
+        """The side of a merge that changed meanwhile (a lost race), as the warning."""
+        from storage.models import table_of
+
+        c = table_of(Conversation).c
+        with Session(self.engine) as s:
+            now = dict(
+                s.execute(
+                    select(c.id, c.version).where(c.id.in_((conversation_id, target_id)))
+                ).tuples()
+            )
+        if now.get(target_id) != versions[1] and now.get(conversation_id) == versions[0]:
+            return self._changed(target_id, refs[1])
+        return self._changed(conversation_id, refs[0])
 
     def after_merge(self, old_id: int, new_id: int) -> None:
         """Overridden by the app: show the conversation that stayed."""
@@ -420,6 +574,8 @@ class DeskActions:
         def run(s: Session, conv: Conversation) -> None:
             try:
                 fn(s, conv)
+            except ConversationChanged:
+                raise  # _write warns and reloads
             except (WorkflowError, CustomerError, ValueError) as exc:
                 raise DeskError(str(exc)) from None
 
@@ -478,6 +634,7 @@ class DeskActions:
             customer = s.get(Customer, conv.customer_id)
             facts = {
                 "ref": conv.ref,
+                "version": conv.version,  # what the dialog shows: what its write expects
                 "tags": list(conv.tags or []),
                 "assignee": conv.assignee,
                 "customer": customer.name if customer else "",
