@@ -80,6 +80,7 @@ class ChangeFeed:
         self._last_seq = 0
         self._version: int | None = None
         self._stop = threading.Event()
+        self._busy = threading.Lock()
         self._lost = False
         #: An in-memory SQLite store has no other connections to hear from.
         self.enabled = self._postgres or (engine.url.database or ":memory:") != ":memory:"
@@ -105,9 +106,15 @@ class ChangeFeed:
         self._conn = conn
 
     def close(self) -> None:
-        """Stop waiting and let go of the connection."""
+        """Stop waiting and let go of the connection: now when no :meth:`wait` runs,
+        else by the waiting thread as its wait ends (a connection is never closed
+        under a thread still using it)."""
         self._stop.set()
-        self._close_quietly()
+        if self._busy.acquire(blocking=False):
+            try:
+                self._close_quietly()
+            finally:
+                self._busy.release()
 
     # -- waiting ---------------------------------------------------------------
     def wait(self, timeout: float) -> Changes | None:
@@ -117,8 +124,14 @@ class ChangeFeed:
         if not self.enabled:
             self._stop.wait(timeout)
             return None
-        if self._stop.is_set():
-            return None
+        with self._busy:
+            try:
+                return None if self._stop.is_set() else self._wait(timeout)
+            finally:
+                if self._stop.is_set():
+                    self._close_quietly()
+
+    def _wait(self, timeout: float) -> Changes | None:
         try:
             if self._conn is None:
                 self._open()

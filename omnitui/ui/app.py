@@ -31,6 +31,7 @@ from omnitui.ui.screens.help import HelpScreen
 from omnitui.ui.screens.inbox import InboxScreen
 from omnitui.ui.screens.quarantine import QuarantineScreen
 from omnitui.ui.screens.review import ConfirmQuit, ReviewScreen
+from omnitui.ui.team_view import TeamView
 from omnitui.ui.widgets.inbox_list import InboxList
 from omnitui.ui.widgets.status_line import StatusLine, status_text
 from omnitui.ui.workflow_dialogs import DeskActions
@@ -55,7 +56,7 @@ DEMO_SEND_DELAY = 1.0
 KEY_HOLD_SECONDS = 3.0
 
 
-class OmniApp(DeskActions, App):
+class OmniApp(TeamView, DeskActions, App):
     """omnitui's console."""
 
     CSS_PATH = "app.tcss"
@@ -97,6 +98,7 @@ class OmniApp(DeskActions, App):
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
         self.push_screen(InboxScreen())
+        self.start_team_view()
         self.set_interval(1.0, self._tick, name="countdowns")
         self.set_interval(5.0, self.refresh_status, name="status")
         self.set_interval(15.0, self._housekeeping, name="housekeeping")
@@ -124,6 +126,7 @@ class OmniApp(DeskActions, App):
         self.refresh_status()
 
     def on_unmount(self) -> None:
+        self.stop_team_view()
         if self.poller is not None:
             self.poller.stop()
         # The last stretch: the UI is gone, so this small write waits for nobody.
@@ -598,11 +601,19 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, group="drafts")
     def save_draft(
-        self, conversation_id: int, mode: str, body: str, ticket: int, *, mark: bool = True
+        self,
+        conversation_id: int,
+        mode: str,
+        body: str,
+        ticket: int,
+        *,
+        mark: bool = True,
+        base: int | None = None,
     ) -> None:
         """Keep the composer's text in the store (newest wins). ``mark``: the draft
-        appeared or went, so the inbox's draft mark changes (not on every keystroke)."""
-        if self.drafts.save(conversation_id, mode, body, ticket) and mark:
+        appeared or went, so the inbox's draft mark changes (not on every keystroke).
+        ``base``: the newest message the agent had seen when the draft began."""
+        if self.drafts.save(conversation_id, mode, body, ticket, base) and mark:
             self.call_from_thread(self._draft_mark_changed)
 
     def _draft_mark_changed(self) -> None:
@@ -612,20 +623,40 @@ class OmniApp(DeskActions, App):
 
     @work(thread=True, group="writes")
     def submit(
-        self, conversation_id: int, mode: str, text: str, files: tuple[str, ...] = ()
+        self,
+        conversation_id: int,
+        mode: str,
+        text: str,
+        files: tuple[str, ...] = (),
+        *,
+        seen: int | None = None,
+        confirmed: bool = False,
     ) -> None:
         """Queue a reply (with the files at ``files``) or add a note; the draft goes in
         the same transaction. If it cannot be written, the text stays the draft (and
-        goes back in the composer, with its files)."""
+        goes back in the composer, with its files). A reply written after message
+        ``seen`` is first checked against what came since (the customer wrote, a
+        colleague replied): unless ``confirmed``, the agent is shown that and asked."""
         from omnitui.desk import drafts
         from omnitui.desk.reply_files import read_files
+
+        if mode == "reply" and not confirmed and seen is not None:
+            with Session(self.engine) as s:
+                since = drafts.changes_since(s, conversation_id, self.desk.agent, seen)
+                newest = drafts.newest_message_id(s, conversation_id) if since else None
+            if since:
+                drafts.save_now(self.engine, conversation_id, mode, text, self.desk.agent, newest)
+                self.call_from_thread(
+                    self.confirm_overtaken, conversation_id, mode, text, files, since, newest
+                )
+                return
 
         def write(s: Session, c: Conversation) -> None:
             if mode == "note":
                 self.desk.note(s, c, text)
             else:
                 self.desk.reply(s, c, text, files=read_files(files))
-            drafts.discard(s, conversation_id)
+            drafts.discard(s, conversation_id, self.desk.agent)
 
         if mode == "note":
             done = self.drafts.exclusively(
@@ -903,7 +934,7 @@ class OmniApp(DeskActions, App):
 
         if not self.handling.save(stretches):
             self.call_from_thread(self.handling.keep, stretches)
-        count, items = unsent(self.engine)
+        count, items = unsent(self.engine, self.desk.agent)
         self.call_from_thread(self._quit_or_ask, count, items)
 
     def _quit_or_ask(self, count: int, items: list) -> None:

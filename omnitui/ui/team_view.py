@@ -78,13 +78,15 @@ class TeamView:
     # -- live updates ------------------------------------------------------------
     def _listen(self) -> None:
         """Worker thread: wait for changes and pass them to the UI thread."""
-        while not self._feed_stop.is_set():
-            changes = self._feed.wait(1.0)
-            if changes is not None and not self._feed_stop.is_set():
-                try:
+        try:
+            while not self._feed_stop.is_set():
+                changes = self._feed.wait(1.0)
+                if changes is not None and not self._feed_stop.is_set():
                     self._app.call_from_thread(self._store_changed, changes)
-                except RuntimeError:
-                    return  # the app is shutting down
+        except RuntimeError:
+            pass  # the app is shutting down
+        finally:
+            self._feed.close()  # in this thread: the connection is never closed under it
 
     def _store_changed(self, changes: Changes) -> None:
         self._pending = changes if self._pending is None else self._pending.merged(changes)

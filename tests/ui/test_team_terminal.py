@@ -21,7 +21,7 @@ from omnitui.desk import Desk
 from storage import open_store
 from storage.models import Agent, Message
 from storage.types import utcnow
-from tests.ui.test_terminal import TMUX, need_tmux
+from tests.support.tmux import TMUX, need_tmux
 
 ROOT = Path(__file__).parents[2]
 
