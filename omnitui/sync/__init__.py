@@ -55,7 +55,7 @@ from omnitui.sync.inbound_record import INBOUND_JSON, inbound_to_json
 from omnitui.sync.leases import LEASE_RETRY_SECONDS, AccountLeases, LeaseError
 from storage import quarantine
 from storage import repository as repo
-from storage.errors import describe_store_error, is_transient
+from storage.errors import describe_store_error, is_conflict, is_transient
 from storage.models import Conversation, Identity, Message, Outbox
 from storage.types import utcnow
 
@@ -73,6 +73,9 @@ OUTBOX_RETRY_BASE = timedelta(seconds=30)
 OUTBOX_MAX_ATTEMPTS = 8
 #: Seconds a stopping poller waits for rounds in flight (SIGTERM to exit).
 STOP_GRACE = 3.0
+#: A batch that lost a race with an agent changing one of its conversations is stored
+#: again at once, on the fresh rows, this many times before the round gives up.
+CONFLICT_RETRIES = 2
 #: Seconds between looks for replies another process queued (one indexed query).
 OUTBOX_WATCH_SECONDS = 2.0
 
@@ -358,24 +361,28 @@ class SyncService:
                 messages.append(storable(msg))
             except Exception as exc:  # noqa: BLE001 - an adapter record we cannot clean
                 rejected.append(_rejected(msg, describe_exception(exc)))
-        try:
-            # The repository flushes where it needs ids, and those flushes put every
-            # row a later lookup depends on in place; autoflush would only add more.
-            with Session(self.engine, autoflush=False) as s:
-                count = len(self.desk.ingest_many(s, account.name, messages))
-                self._keep(s, account, rejected, "parse")
-                for cursor in result.cursors:
-                    repo.save_cursor(s, account.name, cursor.folder, cursor.state)
-                s.commit()
-            return count, len(rejected)
-        except Exception as exc:  # noqa: BLE001 - find the item(s) at fault below
-            if is_transient(exc):
-                raise StoreUnavailable(_store_problem(exc)) from None
-            log.info(
-                "%s: a batch was refused (%s); storing one by one",
-                account.name,
-                describe_store_error(exc),
-            )
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                # The repository flushes where it needs ids, and those flushes put every
+                # row a later lookup depends on in place; autoflush would only add more.
+                with Session(self.engine, autoflush=False) as s:
+                    count = len(self.desk.ingest_many(s, account.name, messages))
+                    self._keep(s, account, rejected, "parse")
+                    for cursor in result.cursors:
+                        repo.save_cursor(s, account.name, cursor.folder, cursor.state)
+                    s.commit()
+                return count, len(rejected)
+            except Exception as exc:  # noqa: BLE001 - find the item(s) at fault below
+                if is_conflict(exc) and attempt < CONFLICT_RETRIES:
+                    continue  # an agent changed a conversation of the batch: again, fresh
+                if is_transient(exc):
+                    raise StoreUnavailable(_store_problem(exc)) from None
+                log.info(
+                    "%s: a batch was refused (%s); storing one by one",
+                    account.name,
+                    describe_store_error(exc),
+                )
+                break
         return self._store_one_by_one(account, messages, rejected, result.cursors)
 
     def _store_one_by_one(
@@ -563,24 +570,50 @@ class SyncService:
             s.commit()
         return claimed == 1
 
+    def _unclaim(self, outbox_id: int) -> None:
+        """Put a claimed item back in the queue (nothing of it went out)."""
+        with Session(self.engine) as s:
+            s.execute(
+                update(Outbox)
+                .where(col(Outbox.id) == outbox_id, col(Outbox.state) == "sending")
+                .values(state="queued", updated_at=utcnow())
+            )
+            s.commit()
+
     def _send_one(self, outbox_id: int | None, adapter: Adapter) -> bool:
         if outbox_id is None or not self._claim(outbox_id):
             return False  # sent, withdrawn, or taken by another process meanwhile
+        try:
+            outbound = self._ready(outbox_id, adapter)
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            # An agent changed the conversation while the acknowledgement or survey was
+            # being written: nothing went out, so it waits for the next round.
+            self._unclaim(outbox_id)
+            return False
+        if outbound is None:
+            return False
+        return self._deliver(outbox_id, adapter, outbound)
+
+    def _ready(self, outbox_id: int, adapter: Adapter) -> OutboundMessage | None:
+        """Write what a claimed item needs before it goes (its acknowledgement text, its
+        Message-ID and bytes); None when it is dropped or cannot go."""
         with Session(self.engine) as s:
             item = s.get(Outbox, outbox_id)
             if item is None:
-                return False
+                return None
             if needs_writing(item) and not self.desk.write_acknowledgement(s, item):
                 s.commit()  # dropped: its template fails (conversation.ack_skipped)
-                return False
+                return None
             if is_survey(item) and not self.desk.survey_still_wanted(s, item):
                 s.commit()  # dropped: the conversation opened again (csat.skipped)
-                return False
+                return None
             late = self.desk.window_closed_since_queued(s, item)
             if late is not None:  # the platform would refuse it, or drop it silently
                 self.desk.mark_failed(s, item, late, retry_at=None)
                 s.commit()
-                return False
+                return None
             prepare = getattr(adapter, "prepare", None)
             try:
                 if prepare is not None and item.mime is None:
@@ -604,9 +637,13 @@ class SyncService:
                     why = str(exc) if known else describe_exception(exc)
                     self.desk.mark_failed(s, item, f"cannot prepare: {why}", retry_at=None)
                     s.commit()
-                return False
+                return None
             item.updated_at = utcnow()
             s.commit()
+        return outbound
+
+    def _deliver(self, outbox_id: int, adapter: Adapter, outbound: OutboundMessage) -> bool:
+        """Send a readied item and record how it went."""
         try:
             result: SendResult = adapter.send(outbound)
         except UncertainDelivery as exc:
@@ -631,13 +668,21 @@ class SyncService:
                 self.desk.mark_failed(s, item, str(exc), retry_at=retry_at)
                 s.commit()
             return False
-        with Session(self.engine) as s:
-            item = s.get(Outbox, outbox_id)
-            assert item is not None
-            self.desk.mark_sent(
-                s, item, provider_id=result.provider_id, external_id=result.external_id
-            )
-            s.commit()
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                with Session(self.engine) as s:
+                    item = s.get(Outbox, outbox_id)
+                    assert item is not None
+                    self.desk.mark_sent(
+                        s, item, provider_id=result.provider_id, external_id=result.external_id
+                    )
+                    s.commit()
+                return True
+            except Exception as exc:
+                # It went out: an agent's change to the conversation at this moment must
+                # not leave it "sending" (and later "uncertain"). Record it again, fresh.
+                if not is_conflict(exc) or attempt == CONFLICT_RETRIES:
+                    raise
         return True
 
 
