@@ -2,7 +2,9 @@
 SQLite file. Ana opens a conversation and Bo's inbox shows her on it; Bo opens it too
 and Ana's header names him; Bo begins a reply, Ana replies first and Bo's console shows
 her reply without a key being pressed; when Bo sends, he is shown what came since his
-draft began and confirms. Times from Ana's key to Bo's screen are printed (``-s``)."""
+draft began and confirms. Times from Ana's key to Bo's screen are printed (``-s``).
+And when both act on one inbox row in the same instant, one change stands and the
+other agent is told why theirs did not."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from sqlmodel import Session
 from adapters.base import InboundMessage, Sender
 from omnitui.desk import Desk
 from storage import open_store
-from storage.models import Agent, Message
+from storage.models import Agent, Event, Message
 from storage.types import utcnow
 from tests.support.tmux import TMUX, need_tmux
 
@@ -154,5 +156,47 @@ def test_two_agents_in_two_terminals_see_each_other(db_url: str, tmp_path: Path)
             ("out", "ana", "Shipped today, tracking follows"),
             ("out", "bo", "Checking with the warehouse"),
         ]
+    finally:
+        subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)  # type: ignore[list-item]
+
+
+def _status_changes(url: str) -> list[tuple[str, str]]:
+    engine = open_store(url)
+    with Session(engine) as s:
+        rows = s.execute(
+            select(Event.actor, Event.detail)
+            .where(Event.kind == "conversation.status")
+            .order_by(Event.id)
+        ).all()
+    engine.dispose()
+    return [(actor, detail.get("to", "")) for actor, detail in rows]
+
+
+def test_two_agents_acting_on_one_row_at_once_lose_nothing_silently(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Ana resolves and Bo sets pending on the same inbox row in the same instant: one
+    change stands, the other agent is told, in one line, what happened instead."""
+    need_tmux()
+    _seed(db_url)
+    sock = str(tmp_path / "tmux.sock")
+    try:
+        ana = Console(sock, "ana", db_url, tmp_path)
+        bo = Console(sock, "bo", db_url, tmp_path)
+        for console in (ana, bo):
+            console.wait_for("Customer 5003")
+        time.sleep(0.5)
+        ana.keys("e")
+        bo.keys("p")
+        deadline = time.monotonic() + 10
+        told = []
+        while time.monotonic() < deadline and not told:
+            told = [c.name for c in (ana, bo) if "changed meanwhile" in c.screen()]
+            time.sleep(0.1)
+        changes = _status_changes(db_url)
+        # Exactly one status change was made, by one of them; the other saw why not.
+        assert len(changes) == 1, changes
+        winner = changes[0][0]
+        assert told == [{"ana": "bo", "bo": "ana"}[winner]], (told, changes)
     finally:
         subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)  # type: ignore[list-item]
