@@ -67,6 +67,12 @@ def upgrade(engine: Engine) -> None:
     try:
         revision = current_revision(engine)
     except DBAPIError as exc:
+        if _sqlstate(exc) == _DENIED:
+            raise StoreError(
+                f"cannot open database {where}: {_role(engine)} may not read the store "
+                f"({_reason(exc)}): grant it the agent role (omnitui agent roles; "
+                "docs/TEAM.md)"
+            ) from None
         raise StoreError(f"cannot open database {where}: {_reason(exc)}") from None
     if revision == HEAD:
         return
@@ -76,10 +82,34 @@ def upgrade(engine: Engine) -> None:
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure is one line for the user
-        raise StoreError(
-            f"cannot migrate database {where} from revision {revision or 'none'} "
-            f"to {HEAD}: {_reason(exc)}"
-        ) from exc
+        raise _migration_error(engine, revision, exc) from exc
+
+
+def _migration_error(engine: Engine, revision: str | None, exc: Exception) -> StoreError:
+    """The one line for a failed creation or upgrade. A role that may not change the
+    schema (a team's agent role, docs/TEAM.md) is told that the owner must do it."""
+    where = _describe(engine)
+    state = _sqlstate(exc)
+    if state == _DENIED and revision is None:
+        return StoreError(
+            f"database {where} has no omnitui store yet, and {_role(engine)} may not "
+            "create one: open it once as the store's owner role (docs/TEAM.md)"
+        )
+    if state == _DENIED:
+        return StoreError(
+            f"database {where} is at schema revision {revision} and this omnitui needs "
+            f"{HEAD}, but {_role(engine)} may not change the schema: open it once as the "
+            "store's owner role to upgrade it (docs/TEAM.md)"
+        )
+    if state == _NO_SCHEMA:
+        return StoreError(
+            f"cannot create the store in database {where}: no schema on the search_path "
+            "exists (create it, or name it in the URL: options=-csearch_path%3DNAME)"
+        )
+    return StoreError(
+        f"cannot migrate database {where} from revision {revision or 'none'} "
+        f"to {HEAD}: {_reason(exc)}"
+    )
 
 
 def _upgrade_locked(conn: Connection) -> None:
@@ -230,6 +260,25 @@ def _describe(engine: Engine) -> str:
     from storage.engine import redact_url
 
     return redact_url(engine.url.render_as_string(hide_password=True))
+
+
+#: PostgreSQL's SQLSTATE for "permission denied" and "must be owner of".
+_DENIED = "42501"
+#: PostgreSQL's SQLSTATE for "no schema has been selected to create in".
+_NO_SCHEMA = "3F000"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error (psycopg 3 or 2), else None."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(state) if state else None
+
+
+def _role(engine: Engine) -> str:
+    """``role 'name'`` of the URL's user, for messages."""
+    user = engine.url.username
+    return f"role {user!r}" if user else "this database role"
 
 
 def _reason(exc: BaseException) -> str:

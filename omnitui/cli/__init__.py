@@ -17,6 +17,7 @@ import typer
 
 from omnitui import __version__
 from omnitui.cli import (
+    agents,
     console,
     conversations,
     customers,
@@ -32,7 +33,7 @@ from omnitui.cli import (
     secrets_command,
     sync_command,
 )
-from omnitui.cli.context import failure_line, say, state
+from omnitui.cli.context import agent_option, failure_line, say, state
 
 app = typer.Typer(
     name="omnitui",
@@ -66,6 +67,14 @@ def root(
         str | None,
         typer.Option("--db", envvar="OMNITUI_DB", help="Database URL; overrides [storage].url."),
     ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent",
+            envvar="OMNITUI_AGENT",
+            help="Run as this agent of the team; overrides [agent].name.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -77,6 +86,8 @@ def root(
     state.db_url = db
     source = ctx.get_parameter_source("db")  # typer bundles its own click
     state.db_from_env = getattr(source, "name", "") == "ENVIRONMENT"
+    from_env = getattr(ctx.get_parameter_source("agent"), "name", "") == "ENVIRONMENT"
+    state.agent = agent_option(agent, "OMNITUI_AGENT" if from_env else "--agent")
     if ctx.invoked_subcommand is not None:
         import gc
 
@@ -97,6 +108,7 @@ for command in (
     init_command.init,
 ):
     app.command()(command)
+app.add_typer(agents.agent_app, name="agent")
 app.add_typer(customers.customer_app, name="customer")
 app.add_typer(secrets_command.secrets_app, name="secrets")
 app.add_typer(conversations.conv_app, name="conv")

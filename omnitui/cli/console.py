@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from omnitui.cli.context import db_url, fail, load, make_desk, open_engine, say, state
+from omnitui.cli.context import as_agent, db_url, fail, load, make_desk, open_engine, say, state
 
 if TYPE_CHECKING:
     from omnitui.config import Config
@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 
 def open_console() -> None:
     """The console on the configured store, polling the accounts in the background."""
+    from sqlmodel import Session
+
     cfg = load(console=True)
     engine = open_engine(db_url(cfg))
+    with Session(engine) as s:
+        as_agent(s, cfg)  # team mode: only an agent of the team (one query)
     from omnitui.ui.app import run_console
 
     run_console(engine, cfg, make_desk(cfg, signing=True, lazy=True), demo=False)

@@ -33,6 +33,8 @@ class State:
     db_url: str | None = None
     #: The URL came from ``$OMNITUI_DB``, not the command line (the demo ignores it).
     db_from_env: bool = False
+    #: ``--agent`` / ``$OMNITUI_AGENT``: who this command runs as (over ``[agent] name``).
+    agent: str | None = None
 
 
 state = State()
@@ -136,9 +138,48 @@ def load(*, console: bool = False) -> Config:
         cfg = load_config(path, required=state.config_explicit)
         if console:
             check_key_names(cfg)
-        return cfg
     except ConfigError as exc:
         fail(str(exc))
+    if state.agent is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, agent_name=state.agent)
+    return cfg
+
+
+def agent_option(value: str | None, option: str = "--agent") -> str | None:
+    """``--agent`` (or ``$OMNITUI_AGENT``: ``option`` names which) checked as an agent's
+    name; a bad one is a one-line failure."""
+    if value is None:
+        return None
+    from omnitui.desk.agents import AgentError, clean_name
+
+    try:
+        return clean_name(value)
+    except AgentError as exc:
+        fail(f"{option}: {exc}")
+
+
+def as_agent(s: Session, cfg: Config) -> None:
+    """In team mode (the store has agents), this command must run as one of them: else
+    one line and exit 1. One query; a store without agents lets anyone write."""
+    from omnitui.desk.agents import AgentError, check_member
+
+    try:
+        check_member(s, cfg.agent_name)
+    except AgentError as exc:
+        fail(str(exc), code=1)
+
+
+def as_admin(s: Session, cfg: Config, action: str) -> None:
+    """In team mode, ``action`` (e.g. "customer forget") needs an admin agent: else one
+    line and exit 1, before anything is asked or changed."""
+    from omnitui.desk.agents import AgentError, require_admin
+
+    try:
+        require_admin(s, cfg.agent_name, action)
+    except AgentError as exc:
+        fail(str(exc), code=1)
 
 
 def db_url(config: Config, override: str | None = None) -> str:
@@ -215,9 +256,10 @@ def make_desk(config: Config, *, signing: bool = False, lazy: bool = False) -> D
 
 
 @contextmanager
-def desk_session() -> Iterator[tuple[Config, Desk, Session]]:
+def desk_session(*, writes: bool = False) -> Iterator[tuple[Config, Desk, Session]]:
     """The config, the desk and a session on the store, for one command; the engine is
-    disposed afterwards. The caller commits."""
+    disposed afterwards. The caller commits. ``writes``: the command changes the store,
+    so in team mode it must run as an agent of the team (:func:`as_agent`)."""
     from sqlmodel import Session
 
     cfg = load()
@@ -225,6 +267,8 @@ def desk_session() -> Iterator[tuple[Config, Desk, Session]]:
     desk = make_desk(cfg)
     try:
         with Session(engine) as s:
+            if writes:
+                as_agent(s, cfg)
             yield cfg, desk, s
     finally:
         engine.dispose()

@@ -47,7 +47,7 @@ def _act(
     """Run one workflow action on REF, commit, print one line."""
     from omnitui.desk import DeskError, WorkflowError
 
-    with desk_session() as (_cfg, desk, s):
+    with desk_session(writes=True) as (_cfg, desk, s):
         conv = find_conversation(s, ref)
         side = _side(conv)
         try:
@@ -270,7 +270,7 @@ def conv_merge(
     from omnitui.desk import WorkflowError
     from omnitui.desk.merge_preview import conversation_side
 
-    with desk_session() as (_cfg, desk, s):
+    with desk_session(writes=True) as (_cfg, desk, s):
         src, dst = find_conversation(s, source), find_conversation(s, target)
         src_ref = src.ref
         if src.id != dst.id:
@@ -303,7 +303,7 @@ def conv_split(
     from storage import queries
     from storage.models import Message
 
-    with desk_session() as (_cfg, desk, s):
+    with desk_session(writes=True) as (_cfg, desk, s):
         conv = find_conversation(s, ref)
         items = queries.thread(s.connection(), stored_id(conv))
         if number > len(items):

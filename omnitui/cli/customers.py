@@ -10,6 +10,7 @@ import typer
 
 from omnitui.cli.context import (
     Yes,
+    as_admin,
     confirm_both_sides,
     db_url,
     desk_session,
@@ -58,6 +59,7 @@ def customer_forget(
     cfg = load()
     engine = open_engine(db_url(cfg))
     with Session(engine) as s:
+        as_admin(s, cfg, "customer forget")
         customer_id = find_customer(s, address)
         if not yes:
             from omnitui.desk.merge_preview import customer_side
@@ -112,7 +114,8 @@ def customer_merge(
     it. Shows both and asks first, unless --yes."""
     from omnitui.desk.merge_preview import customer_side
 
-    with desk_session() as (_cfg, desk, s):
+    with desk_session() as (cfg, desk, s):
+        as_admin(s, cfg, "customer merge")
         a, b = find_customer(s, keep), find_customer(s, other)
         if a == b:
             fail(f"{keep} and {other} are already the same customer", code=1)
@@ -137,7 +140,7 @@ def customer_vip(
     off: Annotated[bool, typer.Option("--off", help="Remove the VIP flag.")] = False,
 ) -> None:
     """Flag a customer as VIP (their open conversations get the VIP policy)."""
-    with desk_session() as (_cfg, desk, s):
+    with desk_session(writes=True) as (_cfg, desk, s):
         desk.set_vip(s, find_customer(s, address), not off)
         s.commit()
     say(f"{address}: {'not ' if off else ''}VIP")
@@ -153,7 +156,7 @@ def customer_note(
 
     if text == "-":
         text = read_stdin("customer note")
-    with desk_session() as (_cfg, desk, s):
+    with desk_session(writes=True) as (_cfg, desk, s):
         try:
             desk.set_customer_notes(s, find_customer(s, address), text)
         except CustomerError as exc:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from omnitui.cli.context import db_url, fail, load, make_desk, open_engine, say
+from omnitui.cli.context import as_agent, db_url, fail, load, make_desk, open_engine, say
 from omnitui.desk.outbox_states import PROBLEM_STATES, STATES, local_time, problem_line
 from omnitui.sanitize import clean_line
 from storage.limits import MAX_INT
@@ -119,6 +119,7 @@ def outbox_retry(
     cfg = load()
     engine = open_engine(db_url(cfg))
     with Session(engine) as s:
+        as_agent(s, cfg)
         try:
             retry(s, item_id, actor=cfg.agent_name, confirmed=yes)
         except OutboxRefused as exc:
@@ -143,6 +144,7 @@ def outbox_cancel(
     engine = open_engine(db_url(cfg))
     desk = make_desk(cfg)
     with Session(engine) as s:
+        as_agent(s, cfg)
         try:
             take_back(s, item_id, actor=cfg.agent_name, confirmed=yes, desk=desk)
         except OutboxRefused as exc:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from omnitui.cli.context import db_url, fail, load, make_desk, open_engine, say
+from omnitui.cli.context import as_agent, db_url, fail, load, make_desk, open_engine, say
 from omnitui.sanitize import clean, clean_line
 from storage.limits import MAX_INT
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from omnitui.config import Config
 
 quarantine_app = typer.Typer(
     help="Items that could not be read or stored, kept with their raw payload.",
@@ -106,6 +111,7 @@ def quarantine_retry(
 
     cfg = load()
     engine = open_engine(db_url(cfg))
+    _team_member(engine, cfg)
     if item_id is not None:
         _item(engine, item_id)
     outcomes = retry(
@@ -137,9 +143,19 @@ def quarantine_drop(
 
     from storage import quarantine
 
-    engine = open_engine(db_url(load()))
+    cfg = load()
+    engine = open_engine(db_url(cfg))
     with Session(engine) as s:
+        as_agent(s, cfg)
         if not quarantine.drop(s, item_id):
             fail(f"no quarantined item {item_id} (see `omnitui quarantine list`)", code=1)
         s.commit()
     print(f"dropped item {item_id}")
+
+
+def _team_member(engine: Engine, cfg: Config) -> None:
+    """In team mode only an agent of the team changes the quarantine."""
+    from sqlmodel import Session
+
+    with Session(engine) as s:
+        as_agent(s, cfg)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from omnitui.cli.context import (
+    as_agent,
     db_url,
     fail,
     find_conversation,
@@ -88,6 +89,7 @@ def reply(
     engine = open_engine(db_url(cfg))
     desk = make_desk(cfg)
     with Session(engine) as s:
+        as_agent(s, cfg)
         conv = find_conversation(s, ref)
         if article is not None:
             body, warnings = render_for(s, desk, conv, article)

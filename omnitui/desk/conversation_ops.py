@@ -28,6 +28,7 @@ from storage import repository as repo
 from storage.models import (
     PAUSED_STATUSES,
     PRIORITIES,
+    Agent,
     Conversation,
     Draft,
     Event,
@@ -237,6 +238,9 @@ def assign(settings: DeskSettings, s: Session, conv: Conversation, assignee: str
     old = conv.assignee
     if old == name:
         return
+    if name is not None and s.get(Agent, name) is None and s.exec(select(Agent.name)).first():
+        # Team mode (the store has agents): only to someone on the team.
+        raise WorkflowError(f"no agent {name!r} on the team (omnitui agent list)")
     conv.assignee = name
     repo.log_event(
         s,
