@@ -204,11 +204,14 @@ def make_engine(url: str) -> Engine:
         try:
             # Bulk inserts with RETURNING in pages of 100 rows: psycopg parses each
             # statement in Python, and 1,000-row pages cost twice as much (bench/generate.py).
+            # No hstore column anywhere: without the native hstore adapter, the first
+            # connection does not look the type up (one catalog query fewer at start).
             return create_engine(
                 parsed,
                 pool_pre_ping=True,
                 connect_args=connect_args,
                 insertmanyvalues_page_size=100,
+                use_native_hstore=False,
             )
         except Exception as exc:  # noqa: BLE001 - driver import or URL errors
             reason = redact_secrets(str(exc), url)

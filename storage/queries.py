@@ -13,12 +13,15 @@ from functools import lru_cache
 from typing import Any, TypeAlias, overload
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Connection,
+    Integer,
     Label,
     Row,
     Select,
     and_,
+    any_,
     bindparam,
     case,
     exists,
@@ -374,17 +377,31 @@ def inbox_key(conn: Connection, flt: InboxFilter, conversation_id: int) -> Inbox
     return None if r is None else (int(r[0]), int(r[1]), int(r[2]))
 
 
+def _in_ids(column: ColumnElement[int], dialect: str) -> ColumnElement[bool]:
+    """``column`` in the list bound as ``ids``: one array parameter on PostgreSQL
+    (``= ANY``), so the statement's text, and the plan psycopg prepares for it, is the
+    same for any number of ids; an expanding ``IN`` list on SQLite."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+@lru_cache(maxsize=4)
+def _rows_by_id(dialect: str) -> _AnySelect:
+    return _with_extras(
+        select(*_inbox_columns())
+        .select_from(table_of(Conversation).join(table_of(Customer), CU.id == C.customer_id))
+        .where(_in_ids(C.id, dialect)),
+        C.id,
+    )
+
+
 def inbox_rows_by_id(conn: Connection, ids: Sequence[int]) -> list[InboxRow]:
     """Inbox rows for these conversation ids (search results), in the given order."""
     if not ids:
         return []
-    q = _with_extras(
-        select(*_inbox_columns())
-        .select_from(table_of(Conversation).join(table_of(Customer), CU.id == C.customer_id))
-        .where(C.id.in_(list(ids))),
-        C.id,
-    )
-    by_id = {r.id: _row(r) for r in conn.execute(q)}
+    rows = conn.execute(_rows_by_id(conn.dialect.name), {"ids": list(ids)})
+    by_id = {r.id: _row(r) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -429,6 +446,15 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+@lru_cache(maxsize=4)
+def _attachments_of(dialect: str) -> _AnySelect:
+    return (
+        select(A.id, A.message_id, A.filename, A.content_type, A.size, A.sha256)
+        .where(_in_ids(A.message_id, dialect))
+        .order_by(A.id)
+    )
+
+
 def attachments_for(
     conn: Connection, message_ids: Sequence[int]
 ) -> dict[int, list[AttachmentInfo]]:
@@ -436,12 +462,7 @@ def attachments_for(
     out: dict[int, list[AttachmentInfo]] = {}
     if not message_ids:
         return out
-    q = (
-        select(A.id, A.message_id, A.filename, A.content_type, A.size, A.sha256)
-        .where(A.message_id.in_(list(message_ids)))
-        .order_by(A.id)
-    )
-    for r in conn.execute(q):
+    for r in conn.execute(_attachments_of(conn.dialect.name), {"ids": list(message_ids)}):
         out.setdefault(r.message_id, []).append(
             AttachmentInfo(r.id, r.filename, r.content_type, r.size, r.sha256)
         )

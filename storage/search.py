@@ -30,6 +30,18 @@ million messages costs about the same as a rare one; a short last word is matche
 since a one- or two-letter prefix expands to thousands of words (up to ~1 s at 1M
 messages on SQLite without an FTS5 prefix index).
 
+PostgreSQL. The indexes hold no tsvector, so ``ts_rank`` parses each ranked text again
+(about 30 µs a message): a message is ranked only when its score can change the
+result. When subjects and customer names alone fill ``limit`` (a common word), the
+message lookup reads ids only and ranks just the messages of the conversations shown,
+for their snippets; otherwise every matching message is ranked, as on SQLite. The
+lookups for words spread over fields read no scores at all. The query reaches the
+lookups through a subquery the planner does not look into, so it never trades the GIN
+index for a sequential scan that parses every message it passes (it did for any word in
+more than a few per cent of the messages, and took longer than the index). Lists of ids
+go as one array (``= ANY``), so a statement's text, and its prepared plan, is the same
+whatever the number of ids.
+
 Limits. Accents: SQLite ignores them (``cafe`` finds ``café``), PostgreSQL's 'simple'
 configuration does not. CJK: both indexes hold each Han, kana and Hangul character as a
 word of its own (:mod:`storage.cjk`), and a query word with such characters is looked
@@ -41,6 +53,7 @@ separators, never search terms.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -48,7 +61,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from storage.cjk import has_cjk, spaced
@@ -122,7 +135,7 @@ def search(
     if customer_id is not None:
         _customer_hits(conn, q, customer_id, found)
     else:
-        _indexed_hits(conn, backend, q, found)
+        _indexed_hits(conn, backend, q, found, limit)
         if len(words) > 1 and len(found.best) < limit:
             _spread_hits(conn, backend, q, found)
     return _materialise(conn, q, found, limit)
@@ -229,14 +242,26 @@ class _Query:
 
 
 class _Backend:
-    """SQL for one database: match expressions and the three indexed lookups."""
+    """SQL for one database: match expressions and the three indexed lookups.
+
+    ``*_sql`` read ``(id, score)``; ``*_ids_sql`` the same rows without a score, where
+    scoring costs (the same as the scored ones where it does not)."""
 
     folds_accents = False
     messages_sql = ""
     subjects_sql = ""
     customers_sql = ""
+    messages_ids_sql = ""
+    subjects_ids_sql = ""
+    customers_ids_sql = ""
+    #: Scores messages apart from finding them (:meth:`message_scores`).
+    scores_later = False
 
     def match(self, q: _Query, words: Sequence[int]) -> str:
+        raise NotImplementedError
+
+    def message_scores(self, conn: Connection, match: str, mids: Sequence[int]) -> dict[int, float]:
+        """The scores of these messages for ``match``, as ``messages_sql`` gives them."""
         raise NotImplementedError
 
 
@@ -253,6 +278,10 @@ class _Sqlite(_Backend):
     customers_sql = """
         SELECT rowid AS id, rank AS score FROM customer_fts
          WHERE customer_fts MATCH :q ORDER BY rowid DESC LIMIT :cap"""
+    # FTS5 ranks as it matches: nothing to save.
+    messages_ids_sql = messages_sql
+    subjects_ids_sql = subjects_sql
+    customers_ids_sql = customers_sql
 
     def match(self, q: _Query, words: Sequence[int]) -> str:
         """An FTS5 query: each word a quoted phrase (implicit AND), the last a prefix."""
@@ -264,20 +293,56 @@ class _Sqlite(_Backend):
         return " ".join(parts)
 
 
+#: The tsquery of ``:q``, computed where the planner does not look (``OFFSET 0``): it
+#: plans ``@@`` with its default selectivity, which keeps the GIN index (with the query
+#: in sight it chose a sequential scan, parsing every row it passed, for any word found
+#: in a few per cent of the rows). The rows are the same either way: the first matches
+#: in the table's order.
+_PG_QUERY = "(SELECT to_tsquery('simple', :q) AS q OFFSET 0) AS tq"
+
+
+def _pg_vector(alias: str, column: str) -> str:
+    """The tsvector of ``alias.column``: the expression its GIN index holds (the
+    queries must spell it the same for the planner to use the index)."""
+    return f"to_tsvector('simple', omnitui_cjk({alias}.{column}))"
+
+
+#: A message's tsvector. ``ts_rank`` and the rechecks of CJK phrases parse the text
+#: again each time; a stored column (``GENERATED ALWAYS AS (…) STORED`` with its own GIN
+#: index) would be read instead: 3× faster for Latin words, 20× and more for CJK phrases
+#: (docs/PERFORMANCE.md). With such a column, this becomes ``"m.<column>"``.
+_PG_MESSAGE_VECTOR = _pg_vector("m", "text")
+
+
+def _pg_lookup(table: str, alias: str, vector: str, key: str, scored: bool) -> str:
+    score = f", -ts_rank({vector}, tq.q) AS score" if scored else ""
+    return (
+        f"SELECT {key}{score} FROM {_PG_QUERY} CROSS JOIN {table} {alias} "
+        f"WHERE {vector} @@ tq.q LIMIT :cap"
+    )
+
+
+_MESSAGE_KEY = "m.id AS mid, m.conversation_id AS cid"
+_SUBJECT, _NAME = _pg_vector("c", "subject"), _pg_vector("cu", "name")
+
+
 class _Postgres(_Backend):
-    messages_sql = """
-        SELECT m.id AS mid, m.conversation_id AS cid,
-               -ts_rank(to_tsvector('simple', omnitui_cjk(m.text)), q) AS score
-          FROM message m, to_tsquery('simple', :q) AS q
-         WHERE to_tsvector('simple', omnitui_cjk(m.text)) @@ q LIMIT :cap"""
-    subjects_sql = """
-        SELECT c.id AS cid, -ts_rank(to_tsvector('simple', omnitui_cjk(c.subject)), q) AS score
-          FROM conversation c, to_tsquery('simple', :q) AS q
-         WHERE to_tsvector('simple', omnitui_cjk(c.subject)) @@ q LIMIT :cap"""
-    customers_sql = """
-        SELECT cu.id AS id, -ts_rank(to_tsvector('simple', omnitui_cjk(cu.name)), q) AS score
-          FROM customer cu, to_tsquery('simple', :q) AS q
-         WHERE to_tsvector('simple', omnitui_cjk(cu.name)) @@ q LIMIT :cap"""
+    messages_sql = _pg_lookup("message", "m", _PG_MESSAGE_VECTOR, _MESSAGE_KEY, True)
+    subjects_sql = _pg_lookup("conversation", "c", _SUBJECT, "c.id AS cid", True)
+    customers_sql = _pg_lookup("customer", "cu", _NAME, "cu.id AS id", True)
+    messages_ids_sql = _pg_lookup("message", "m", _PG_MESSAGE_VECTOR, _MESSAGE_KEY, False)
+    subjects_ids_sql = _pg_lookup("conversation", "c", _SUBJECT, "c.id AS cid", False)
+    customers_ids_sql = _pg_lookup("customer", "cu", _NAME, "cu.id AS id", False)
+    scores_later = True
+    _scores_sql = f"""
+        SELECT m.id AS mid, -ts_rank({_PG_MESSAGE_VECTOR}, to_tsquery('simple', :q)) AS score
+          FROM message m WHERE m.id = ANY(:ids)"""
+
+    def message_scores(self, conn: Connection, match: str, mids: Sequence[int]) -> dict[int, float]:
+        if not mids:
+            return {}
+        rows = conn.execute(text(self._scores_sql), {"q": match, "ids": list(mids)})
+        return {row.mid: row.score for row in rows}
 
     def match(self, q: _Query, words: Sequence[int]) -> str:
         """A tsquery: each word a quoted lexeme string (``&``), the last with ``:*``."""
@@ -311,30 +376,67 @@ class _Found:
             self.message[cid] = (score, mid)
 
 
+@lru_cache(maxsize=32)
+def _with_ids(dialect: str, sql: str) -> TextClause:
+    """``sql`` taking the list ``:ids`` (written ``IN :ids``): one array parameter on
+    PostgreSQL (``= ANY``: one statement text whatever the length, so it is prepared
+    once), an expanding ``IN`` list on SQLite."""
+    if dialect == "postgresql":
+        return text(sql.replace(" IN :ids", " = ANY(:ids)"))
+    return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
+def _ids_stmt(conn: Connection, sql: str) -> TextClause:
+    return _with_ids(conn.dialect.name, sql)
+
+
 def _conversations_of(conn: Connection, customer_ids: Iterable[int]) -> list[Any]:
     """``(id, customer_id)`` of the newest conversations of these customers."""
     ids = list(customer_ids)
     if not ids:
         return []
-    stmt = text(
+    stmt = _ids_stmt(
+        conn,
         "SELECT id, customer_id FROM conversation WHERE customer_id IN :ids "
-        "ORDER BY id DESC LIMIT :cap"
-    ).bindparams(bindparam("ids", expanding=True))
+        "ORDER BY id DESC LIMIT :cap",
+    )
     return list(conn.execute(stmt, {"ids": ids, "cap": 2 * FIELD_CAP}))
 
 
-def _indexed_hits(conn: Connection, backend: _Backend, q: _Query, found: _Found) -> None:
+def _top(found: _Found, limit: int) -> list[int]:
+    """The ``limit`` best conversations found so far, best first (as shown)."""
+    return sorted(found.best, key=lambda cid: (*found.best[cid], -cid))[:limit]
+
+
+def _indexed_hits(
+    conn: Connection, backend: _Backend, q: _Query, found: _Found, limit: int
+) -> None:
     """Subjects, customer names and single messages holding every word (indexed)."""
-    params = {"q": backend.match(q, range(len(q.words))), "cap": FIELD_CAP}
+    match = backend.match(q, range(len(q.words)))
+    params: dict[str, object] = {"q": match, "cap": FIELD_CAP}
     for row in conn.execute(text(backend.subjects_sql), params):
         found.add(row.cid, _WHOLE_FIELD, row.score)
     names = {row.id: row.score for row in conn.execute(text(backend.customers_sql), params)}
     for cid, customer in _conversations_of(conn, names):
         found.add(cid, _WHOLE_FIELD, names[customer])
     params["cap"] = MESSAGE_CAP
-    for row in conn.execute(text(backend.messages_sql), params):
-        found.add(row.cid, _ONE_MESSAGE, row.score)
-        found.quote(row.cid, row.mid, row.score)
+    if not backend.scores_later or len(found.best) < limit:
+        for row in conn.execute(text(backend.messages_sql), params):
+            found.add(row.cid, _ONE_MESSAGE, row.score)
+            found.quote(row.cid, row.mid, row.score)
+        return
+    # Whole fields already fill the result, and a message puts a conversation only
+    # after them: the messages' scores matter only for quoting the conversations shown.
+    shown = set(_top(found, limit))
+    rows = conn.execute(text(backend.messages_ids_sql), params).all()
+    scores = backend.message_scores(conn, match, [r.mid for r in rows if r.cid in shown])
+    for row in rows:
+        score = scores.get(row.mid)
+        if score is None:  # not shown (or deleted meanwhile): counted, never ranked
+            found.add(row.cid, _ONE_MESSAGE, math.inf)
+            continue
+        found.add(row.cid, _ONE_MESSAGE, score)
+        found.quote(row.cid, row.mid, score)
 
 
 def _spread_hits(conn: Connection, backend: _Backend, q: _Query, found: _Found) -> None:
@@ -352,13 +454,13 @@ def _spread_hits(conn: Connection, backend: _Backend, q: _Query, found: _Found) 
     common: set[int] = set()
     for i in range(len(q.words)):
         params = {"q": backend.match(q, [i]), "cap": FIELD_CAP}
-        rows = conn.execute(text(backend.subjects_sql), params).all()
+        rows = conn.execute(text(backend.subjects_ids_sql), params).all()
         for row in rows:
             covered.setdefault(row.cid, set()).add(i)
-        customers = conn.execute(text(backend.customers_sql), params).all()
+        customers = conn.execute(text(backend.customers_ids_sql), params).all()
         for row in customers:
             by_customer.setdefault(row.id, set()).add(i)
-        messages = conn.execute(text(backend.messages_sql), params).all()
+        messages = conn.execute(text(backend.messages_ids_sql), params).all()
         for row in messages:
             covered.setdefault(row.cid, set()).add(i)
             matched_message.setdefault(row.cid, row.mid)
@@ -372,10 +474,8 @@ def _spread_hits(conn: Connection, backend: _Backend, q: _Query, found: _Found) 
             covered.setdefault(cid, set()).update(by_customer[customer])
         if len(conversations) == 2 * FIELD_CAP:
             sampled.update(*by_customer.values())
-        stmt = text("SELECT id, customer_id FROM conversation WHERE id IN :ids").bindparams(
-            bindparam("ids", expanding=True)
-        )
-        for cid, customer in conn.execute(stmt, {"ids": list(covered)}):
+        stmt = _ids_stmt(conn, "SELECT id, customer_id FROM conversation WHERE id IN :ids")
+        for cid, customer in conn.execute(stmt, {"ids": list(covered)}) if covered else ():
             covered[cid].update(by_customer.get(customer, ()))
     everything = set(range(len(q.words)))
     # Every hit holds the rarest word: its conversations are the candidates (all of
@@ -401,10 +501,11 @@ def _check_messages(
     """Add each conversation whose messages hold the words its fields lack (in Python)."""
     if not pending:
         return
-    stmt = text(
+    stmt = _ids_stmt(
+        conn,
         "SELECT id, conversation_id, substr(text, 1, :chars) AS text FROM message "
-        "WHERE conversation_id IN :ids ORDER BY id DESC LIMIT :cap"
-    ).bindparams(bindparam("ids", expanding=True))
+        "WHERE conversation_id IN :ids ORDER BY id DESC LIMIT :cap",
+    )
     rows = conn.execute(stmt, {"ids": list(pending), "chars": TEXT_CAP, "cap": CANDIDATE_MESSAGES})
     everything = set(range(len(q.words)))
     quoted: dict[int, tuple[int, int]] = {}
@@ -446,19 +547,19 @@ def _customer_hits(conn: Connection, q: _Query, customer_id: int, found: _Found)
 
 def _materialise(conn: Connection, q: _Query, found: _Found, limit: int) -> list[SearchHit]:
     """The best ``limit`` hits with their conversation fields and snippets."""
-    order = sorted(found.best, key=lambda cid: (*found.best[cid], -cid))[:limit]
+    order = _top(found, limit)
     if not order:
         return []
-    conv_stmt = text(
-        "SELECT id, ref, subject, channel, status, preview FROM conversation WHERE id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
+    conv_stmt = _ids_stmt(
+        conn, "SELECT id, ref, subject, channel, status, preview FROM conversation WHERE id IN :ids"
+    )
     convs = {row.id: row for row in conn.execute(conv_stmt, {"ids": order})}
     mids = [found.message[cid][1] for cid in order if cid in found.message]
     texts: dict[int, str] = {}
     if mids:
-        msg_stmt = text(
-            "SELECT id, substr(text, 1, :chars) AS text FROM message WHERE id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True))
+        msg_stmt = _ids_stmt(
+            conn, "SELECT id, substr(text, 1, :chars) AS text FROM message WHERE id IN :ids"
+        )
         texts = dict(conn.execute(msg_stmt, {"ids": mids, "chars": TEXT_CAP}).all())
     hits = []
     for cid in order:

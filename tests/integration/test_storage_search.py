@@ -376,6 +376,37 @@ def test_many_matches_stay_bounded(session: Session, monkeypatch: pytest.MonkeyP
     assert ref_set(session, "common number 0") == {convs[0].ref}  # still found when rare
 
 
+def test_ranking_only_the_messages_shown_changes_nothing(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When subjects alone fill the result, PostgreSQL ranks only the messages of the
+    conversations shown (for their snippets): the hits, their order and their snippets
+    are those of ranking every matching message."""
+    c = Corpus(session)
+    for i in range(4):
+        c.conversation(
+            f"S{i}",
+            f"Refund request {i}",
+            "hello there",
+            "refund " * (i + 1) + f"for order {i}",
+            f"about the refund {i}, refund it",
+        )
+    for i in range(3):
+        c.conversation(f"M{i}", "Question", "refund " * (3 - i) + "please", "refunding soon")
+    session.commit()
+
+    def hits(query: str, limit: int) -> list[SearchHit]:
+        return search(session, query, limit=limit)
+
+    for query, limit in (("refund", 3), ("refund", 4), ("refund", 10), ("refun", 2), ("ref", 3)):
+        lazy = hits(query, limit)
+        monkeypatch.setattr(search_module._Postgres, "scores_later", False)
+        eager = hits(query, limit)
+        monkeypatch.undo()
+        assert lazy == eager, (query, limit)
+        assert len(lazy) == min(limit, 7), (query, limit)
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # FTS5 is SQLite's
 def test_fts_index_is_consistent(session: Session, corpus) -> None:  # noqa: ANN001
     """The triggers left each FTS5 index in step with its table: word for word what
