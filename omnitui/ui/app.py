@@ -98,12 +98,13 @@ class OmniApp(TeamView, DeskActions, App):
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
         self.push_screen(InboxScreen())
-        self.start_team_view()
+        self.prepare_team_view()
         self.set_interval(1.0, self._tick, name="countdowns")
         self.set_interval(5.0, self.refresh_status, name="status")
         self.set_interval(15.0, self._housekeeping, name="housekeeping")
         self.set_interval(10.0, self.flush_handling, name="handling")
         self.set_timer(0.8, self._housekeeping)  # after the first rows are drawn
+        self.set_timer(1.0, self.start_team_view)
         self.set_timer(1.5, _calm_garbage_collector)
         if self.demo:
             self._read_demo_floor()

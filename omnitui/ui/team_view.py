@@ -44,30 +44,41 @@ class TeamView:
     def _app(self) -> OmniApp:
         return cast("OmniApp", self)
 
-    def start_team_view(self) -> None:
-        """Start hearing about changes and keeping presence (on mount)."""
-        from storage.changes import ChangeFeed
-
+    def prepare_team_view(self) -> None:
+        """The team view's state, empty (on mount); :meth:`start_team_view` starts it
+        once the first rows are drawn, so launching costs nothing more."""
         self.watchers: dict[int, tuple[presence.Watcher, ...]] = {}
         self._pending: Changes | None = None
         self._refresh_timer: Any = None
         self._shown_presence: tuple[int | None, str] = (None, "")
-        self._feed = ChangeFeed(self.engine)
+        self._feed: Any = None
         self._feed_stop = threading.Event()
+
+    def start_team_view(self) -> None:
+        """Start hearing about changes and keeping presence; what changed since the
+        first rows were read is loaded again."""
+        from storage.changes import EVERYTHING, ChangeFeed
+
+        if self._feed_stop.is_set():
+            return  # quit before it started
+        self._feed = ChangeFeed(self.engine)
         app = self._app
         # A plain thread, not a Textual worker: it never completes, and nothing should
         # wait for it (it ends with the app).
         threading.Thread(target=self._listen, name="live-updates", daemon=True).start()
         app.set_interval(presence.HEARTBEAT_SECONDS, self._heartbeat, name="heartbeat")
         self._heartbeat()
+        self._store_changed(EVERYTHING)
 
     def stop_team_view(self) -> None:
         """Stop listening and say this console shows nothing any more (on unmount)."""
-        feed = getattr(self, "_feed", None)
-        if feed is None:
+        stop = getattr(self, "_feed_stop", None)
+        if stop is None:
             return
-        self._feed_stop.set()
-        feed.close()
+        stop.set()
+        if self._feed is None:
+            return
+        self._feed.close()
         try:
             with Session(self.engine) as s:
                 presence.leave(s, self._app.desk.agent)
