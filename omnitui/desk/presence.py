@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from storage.models import Agent, Presence, table_of
@@ -42,15 +41,17 @@ def show(s: Session, agent: str, conversation_id: int, state: str = "viewing") -
         delete(table).where(table.c.agent == agent, table.c.conversation_id != conversation_id)
     )
     values = {"agent": agent, "conversation_id": conversation_id, "state": state, "seen_at": now}
-    dialect = s.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)
-    s.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["agent", "conversation_id"],
-            set_={"state": state, "seen_at": now},
-        )
-    )
+    # Imported here: the console loads this module at start, and only one is needed.
+    keys, changes = ["agent", "conversation_id"], {"state": state, "seen_at": now}
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        upsert: Any = pg_insert(table).values(**values)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        upsert = sqlite_insert(table).values(**values)
+    s.execute(upsert.on_conflict_do_update(index_elements=keys, set_=changes))
 
 
 def leave(s: Session, agent: str) -> None:
