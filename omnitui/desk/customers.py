@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from omnitui.desk import agents, clocks
+from omnitui.desk import clocks
 from omnitui.desk.settings import DeskSettings
 from omnitui.errors import OmnituiError
 from storage import repository as repo
@@ -30,7 +30,9 @@ def merge_customers(
     delete ``other_id``. The kept customer stays VIP if either was; notes are joined.
     One ``customer.merged`` event records it. Returns what moved. In team mode only an
     admin agent may (:class:`~omnitui.desk.agents.NotAdmin`)."""
-    agents.require_admin(s, actor, "customer merge")
+    from omnitui.desk.agents import require_admin  # the team's rules: only when merging
+
+    require_admin(s, actor, "customer merge")
     if keep_id == other_id:
         raise CustomerError("a customer cannot be merged into itself")
     keep, other = s.get(Customer, keep_id), s.get(Customer, other_id)
