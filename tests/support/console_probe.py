@@ -58,9 +58,18 @@ async def until(pilot: Any, predicate: Callable[[], object], timeout: float = 5.
 async def settle(pilot: Any, seconds: float = 0.0) -> None:
     """Let the app run ``seconds``, then wait for its background reads and writes and
     for the screen to catch up."""
+    from textual.worker import WorkerCancelled
+
     if seconds:
         await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
+    # An exclusive worker (the status line's read, a reload) replaced by a newer one
+    # ends cancelled: its work is the newer one's, so wait for the others again.
+    for _ in range(20):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            await pilot.pause(0.05)
     await pilot.pause()
 
 
