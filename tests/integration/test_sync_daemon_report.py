@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -24,37 +23,8 @@ from tests.support.cli_run import command
 from tests.support.dovecot import PASSWORD, USER, Dovecot, free_port
 from tests.support.email_fixtures import ADDRESS, Recorder
 from tests.support.mail_delivery import deliver, mail
+from tests.support.sync_processes import WAIT, Lines
 from tests.support.tcp_proxy import TcpProxy
-
-WAIT = 90.0  # generous: a bound on a hang, not a timing assertion
-
-
-class Lines:
-    """Every line a stream gives, read in a thread, waited on by predicate."""
-
-    def __init__(self, stream) -> None:  # noqa: ANN001 - a text pipe
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream) -> None:  # noqa: ANN001
-        for line in stream:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def wait_for(self, predicate: Callable[[str], bool], what: str) -> str:
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(predicate(line) for line in self.lines), timeout=WAIT
-            )
-            assert found, f"no line {what} in: {self.lines}"
-            return next(line for line in self.lines if predicate(line))
-
-    def finish(self) -> list[str]:
-        self._thread.join(timeout=WAIT)
-        return list(self.lines)
 
 
 def test_the_daemon_reports_each_failure_once_and_each_recovery(
