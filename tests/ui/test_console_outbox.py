@@ -27,7 +27,7 @@ from storage import open_store
 from storage import repository as repo
 from storage.models import Conversation, Event, Message, Outbox
 from tests.support import console_probe
-from tests.support.console_probe import screen_text, status_plain, toasts, until
+from tests.support.console_probe import screen_text, settle, status_plain, toasts, until
 
 SIZE = (160, 40)
 ACCOUNT = """
@@ -223,7 +223,7 @@ async def test_retry_queues_now_and_an_uncertain_one_asks_first(
         )
         await pilot.press("n")
         await until(pilot, lambda: app.screen is screen)
-        await app.workers.wait_for_complete()
+        await settle(pilot)
         assert outbox_row(engine, unsure).state == "uncertain"  # type: ignore[union-attr]
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ChoiceScreen))
@@ -254,7 +254,7 @@ async def test_cancel_asks_shows_what_and_removes_it_from_outbox_and_thread(
         assert "“Wrong customer, do not send”" in dialog.choices[0][2]
         await pilot.press("n")
         await until(pilot, lambda: app.screen is screen)
-        await app.workers.wait_for_complete()
+        await settle(pilot)
         assert outbox_row(engine, drop) is not None
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ChoiceScreen))

@@ -19,7 +19,7 @@ from omnitui.ui.screens.quarantine import QuarantineScreen, column_widths, outco
 from omnitui.ui.widgets.status_line import status_text
 from storage import open_store, quarantine
 from storage.models import Message
-from tests.support.console_probe import make_app, screen_text, status_plain, until
+from tests.support.console_probe import make_app, screen_text, settle, status_plain, until
 
 HOSTILE = "[bold]x[/bold] [@click=app.quit]clickme[/] \x1b]0;TITLE\x07 \x9b31mred \u202eevil"
 EMAIL_ACCOUNT = """
@@ -216,7 +216,7 @@ async def test_drop_asks_then_removes(engine: Engine, tmp_path: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, ChoiceScreen))
         await pilot.press("n")  # no: nothing happens
         await until(pilot, lambda: app.screen is screen)
-        await app.workers.wait_for_complete()
+        await settle(pilot)
         assert kept_ids(engine) == [first, second]
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ChoiceScreen))

@@ -20,6 +20,7 @@ from omnitui.desk import Desk, drafts
 from omnitui.ui.app import OmniApp
 from storage import open_store
 from storage.models import Conversation
+from tests.support.console_probe import settle
 
 #: A Tuesday morning, inside business hours.
 FROZEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -65,10 +66,8 @@ def _top_conversation(engine) -> int:  # noqa: ANN001
 
 
 async def _settle(pilot) -> None:  # noqa: ANN001
-    await pilot.pause(0.3)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.3)
-    await pilot.app.workers.wait_for_complete()
+    await settle(pilot, 0.3)
+    await settle(pilot, 0.3)
     pilot.app.clear_notifications()
     await pilot.pause()
 

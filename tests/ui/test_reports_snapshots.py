@@ -20,6 +20,7 @@ from omnitui.demo import seed
 from omnitui.desk import Desk
 from omnitui.ui.app import OmniApp
 from storage import open_store
+from tests.support.console_probe import settle
 from tests.support.report_record import UNTIL, report_record
 
 SIZES = {"80x24": (80, 24), "140x40": (140, 40)}
@@ -35,8 +36,7 @@ def _app(tmp_path: Path) -> OmniApp:
 
 async def _settle(pilot) -> None:  # noqa: ANN001
     for _ in range(2):
-        await pilot.pause(0.3)
-        await pilot.app.workers.wait_for_complete()
+        await settle(pilot, 0.3)
     pilot.app.clear_notifications()
     await pilot.pause()
 
