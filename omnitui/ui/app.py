@@ -167,9 +167,16 @@ class OmniApp(TeamView, DeskActions, App):
         if self.poller is not None:
             self.poller.wake()
 
+    @property
+    def shown_screen(self) -> Screen[object] | None:
+        """The screen on top, or None once the console is closing: a timer or a
+        worker's result may still arrive after the last screen is gone."""
+        stack = self.screen_stack
+        return stack[-1] if stack else None
+
     # -- periodic ------------------------------------------------------------
     def _tick(self) -> None:
-        screen = self.screen
+        screen = self.shown_screen
         if isinstance(screen, InboxScreen):
             screen.query_one(InboxList).tick(datetime.now(UTC))
 
@@ -269,11 +276,11 @@ class OmniApp(TeamView, DeskActions, App):
             )
             for line in lines:
                 line.update(text)
-        screen = self.screen
-        if isinstance(screen, QuarantineScreen) and screen.shown_total != kept:
-            screen.reload()  # items arrived (a sync round) or went (the CLI)
-        if isinstance(screen, OutboxScreen) and screen.shown_counts != outbox:
-            screen.reload()  # a send failed, went out, or the CLI changed one
+        shown = self.shown_screen
+        if isinstance(shown, QuarantineScreen) and shown.shown_total != kept:
+            shown.reload()  # items arrived (a sync round) or went (the CLI)
+        if isinstance(shown, OutboxScreen) and shown.shown_counts != outbox:
+            shown.reload()  # a send failed, went out, or the CLI changed one
 
     # -- keys that arrive together ------------------------------------------
     def hold_keys(self) -> None:
@@ -380,7 +387,7 @@ class OmniApp(TeamView, DeskActions, App):
         self.call_from_thread(self._push_conversation, conversation_id, compose, loaded)
 
     def _push_conversation(self, conversation_id: int, compose: str | None, loaded) -> None:  # noqa: ANN001
-        if isinstance(self.screen, ConversationScreen):
+        if isinstance(self.shown_screen, ConversationScreen):
             self.release_keys()
             return  # the agent already moved on (another key opened one)
         screen = self._conversation_screen
@@ -403,7 +410,7 @@ class OmniApp(TeamView, DeskActions, App):
         inbox = self.inbox
         if inbox is not None:
             inbox.reload_rows()
-        screen = self.screen
+        screen = self.shown_screen
         if isinstance(screen, ConversationScreen) and (
             conversation_id is None or screen.conversation_id == conversation_id
         ):
@@ -412,7 +419,7 @@ class OmniApp(TeamView, DeskActions, App):
 
     def after_merge(self, old_id: int, new_id: int) -> None:
         """The merged-away conversation is gone: show the one that stayed."""
-        screen = self.screen
+        screen = self.shown_screen
         if isinstance(screen, ConversationScreen) and screen.conversation_id == old_id:
             screen.open_other(new_id)
         self.data_changed()
@@ -464,7 +471,7 @@ class OmniApp(TeamView, DeskActions, App):
             except Exception as exc:  # noqa: BLE001 - a broken answer is reported
                 self.notify(str(exc), severity="error", markup=False)
                 return
-            screen = self.screen
+            screen = self.shown_screen
             if isinstance(screen, ConversationScreen) and screen.conversation_id == conversation_id:
                 screen.insert_answer(rendered.text, list(rendered.warnings))
                 if rendered.warnings:
@@ -554,7 +561,7 @@ class OmniApp(TeamView, DeskActions, App):
         row (a resolve moved it on), so pressing again acts on it."""
         self.data_changed(conversation_id)
         inbox = self.inbox
-        if conversation_id is None or inbox is None or self.screen is not inbox:
+        if conversation_id is None or inbox is None or self.shown_screen is not inbox:
             return
         index = inbox.list.source.index_of(conversation_id)
         if index is not None:
@@ -714,7 +721,7 @@ class OmniApp(TeamView, DeskActions, App):
     def _restore_draft(
         self, conversation_id: int, mode: str, text: str, files: tuple[str, ...] = ()
     ) -> None:
-        screen = self.screen
+        screen = self.shown_screen
         if isinstance(screen, ConversationScreen):
             screen.restore_after_failure(conversation_id, mode, text, files)
 
@@ -789,7 +796,7 @@ class OmniApp(TeamView, DeskActions, App):
             self.call_from_thread(self._edit_in_composer, conversation_id, taken[0])
 
     def _edit_in_composer(self, conversation_id: int, text: str) -> None:
-        screen = self.screen
+        screen = self.shown_screen
         if isinstance(screen, ConversationScreen) and screen.conversation_id == conversation_id:
             screen.edit_draft(text)
 
@@ -860,7 +867,7 @@ class OmniApp(TeamView, DeskActions, App):
         if not text.strip():
             self.notify("Empty text: nothing sent; the draft is unchanged.", markup=False)
             return
-        screen = self.screen
+        screen = self.shown_screen
         if isinstance(screen, ConversationScreen):
             screen.keep_text(conversation_id, mode, text)
         else:
@@ -868,7 +875,7 @@ class OmniApp(TeamView, DeskActions, App):
         title = title or ("Private note — review" if mode == "note" else "Reply — review")
 
         def decided(choice: str | None) -> None:
-            screen = self.screen
+            screen = self.shown_screen
             if choice == "send":
                 if isinstance(screen, ConversationScreen):
                     screen.composer.text = ""

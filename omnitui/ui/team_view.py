@@ -125,7 +125,7 @@ class TeamView:
             # A search's results stay as found (searching again on every change
             # would cost the database a search per change); Enter searches again.
             inbox.reload_rows()
-        screen = app.screen
+        screen = app.shown_screen
         if isinstance(screen, ConversationScreen):
             touched: set[int] = set()
             for kind, ids in changes.by_kind.items():
@@ -211,7 +211,7 @@ class TeamView:
         from omnitui.ui.screens.prompts import ConfirmScreen
 
         app = self._app
-        screen = app.screen
+        screen = app.shown_screen
         if isinstance(screen, ConversationScreen):
             screen.restore_after_failure(conversation_id, mode, text, files)
             screen.seen_upto = newest
@@ -237,7 +237,7 @@ class TeamView:
                     timeout=5,
                 )
                 return
-            current = app.screen
+            current = app.shown_screen
             if isinstance(current, ConversationScreen):
                 current.take_text_for_send(conversation_id)
             app.submit(conversation_id, mode, text, files, seen=newest, confirmed=True)
