@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from storage.types import UTCDateTime, utcnow
 
@@ -70,7 +71,14 @@ def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
     )
 
 
-class Customer(SQLModel, table=True):
+class _Row(SQLModel):
+    """The base of every table: pydantic builds a model's validator when it is first
+    needed, not when the module is imported (the console's launch imports them all)."""
+
+    model_config = SQLModelConfig(defer_build=True)
+
+
+class Customer(_Row, table=True):
     """A person or organisation, reachable through one or more identities."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -99,7 +107,7 @@ def _identity_phone(context: Any) -> str | None:
     return None
 
 
-class Identity(SQLModel, table=True):
+class Identity(_Row, table=True):
     """One address of a customer on one channel (``email:a@b.c``, ``sms:+1555…``).
 
     ``phone`` is the number the identity provably stands for: an SMS identity's own
@@ -126,7 +134,7 @@ class Identity(SQLModel, table=True):
 _CONVERSATION_VERSION = Column("version", Integer, nullable=False, server_default="1")
 
 
-class Conversation(SQLModel, table=True):
+class Conversation(_Row, table=True):
     """A thread with one customer on one channel, with its status and SLA clocks."""
 
     __mapper_args__ = {"version_id_col": _CONVERSATION_VERSION}
@@ -173,7 +181,7 @@ class Conversation(SQLModel, table=True):
     version: int = Field(default=1, sa_column=_CONVERSATION_VERSION)
 
 
-class Message(SQLModel, table=True):
+class Message(_Row, table=True):
     """One message in a conversation: from the customer (``in``), to them (``out``),
     or a private ``note``. ``kind`` tells calls and voicemails from messages."""
 
@@ -208,7 +216,7 @@ class Message(SQLModel, table=True):
     source: str | None = Field(default=None, sa_column=Column(String(1024)))
 
 
-class RawMessage(SQLModel, table=True):
+class RawMessage(_Row, table=True):
     """The bytes a message arrived as (email: the whole RFC 822 message; APIs: JSON)."""
 
     __tablename__ = "raw_message"
@@ -221,7 +229,7 @@ class RawMessage(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-class Attachment(SQLModel, table=True):
+class Attachment(_Row, table=True):
     """A file attached to a message. ``content`` may be empty until downloaded."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -235,7 +243,7 @@ class Attachment(SQLModel, table=True):
     remote_ref: str | None = Field(default=None, sa_column=Column(String(2048)))
 
 
-class SyncCursor(SQLModel, table=True):
+class SyncCursor(_Row, table=True):
     """Where an account's poll of one folder/stream resumes (UIDVALIDITY+UID, offsets)."""
 
     __tablename__ = "sync_cursor"
@@ -248,7 +256,7 @@ class SyncCursor(SQLModel, table=True):
     updated_at: datetime = _ts(stamp=True)
 
 
-class Outbox(SQLModel, table=True):
+class Outbox(_Row, table=True):
     """A reply waiting to go out: queued → sending → sent | failed | uncertain."""
 
     __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),)
@@ -280,7 +288,7 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = _ts()
 
 
-class Event(SQLModel, table=True):
+class Event(_Row, table=True):
     """Who did what when: the audit log that reports and privacy requests read."""
 
     __table_args__ = (Index("ix_event_at", "at"),)
@@ -294,7 +302,7 @@ class Event(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class RefAlias(SQLModel, table=True):
+class RefAlias(_Row, table=True):
     """The reference of a conversation merged into another: it keeps leading there."""
 
     __tablename__ = "ref_alias"
@@ -303,7 +311,7 @@ class RefAlias(SQLModel, table=True):
     conversation_id: int | None = _fk("conversation.id")
 
 
-class Quarantine(SQLModel, table=True):
+class Quarantine(_Row, table=True):
     """An item an adapter could not parse or the store could not take: its raw payload
     (a mail's bytes, an API update's JSON) and what failed, kept until an agent drops
     it. ``error`` names the failure, never the content; one row per (account, external
@@ -330,7 +338,7 @@ class Quarantine(SQLModel, table=True):
     attempts: int = 1
 
 
-class Draft(SQLModel, table=True):
+class Draft(_Row, table=True):
     """The unsent text of a reply or note, one per conversation and agent, saved as the
     agent types so it survives closing the composer, resolving, a restart and a crash.
     ``began_at`` and ``base_message_id`` (the newest message of the conversation when
@@ -351,7 +359,7 @@ class Draft(SQLModel, table=True):
     base_message_id: int | None = Field(default=None, sa_column=Column(Integer))
 
 
-class AccountState(SQLModel, table=True):
+class AccountState(_Row, table=True):
     """Health of one account as the last poll left it; read by the status line."""
 
     __tablename__ = "account_state"
@@ -370,7 +378,7 @@ class AccountState(SQLModel, table=True):
     leader_seen_at: datetime | None = _ts()
 
 
-class Survey(SQLModel, table=True):
+class Survey(_Row, table=True):
     """A satisfaction survey sent after a resolution, and the customer's answer.
 
     ``score`` is 1–5 once an answer was recognised (👍 is 5, 👎 is 1); ``answer`` the
@@ -400,7 +408,7 @@ class Survey(SQLModel, table=True):
     )
 
 
-class Handling(SQLModel, table=True):
+class Handling(_Row, table=True):
     """Time an agent actively had a conversation open in the console (focused, with
     input in the last two minutes): one row per stretch, for average handling time."""
 
@@ -413,7 +421,7 @@ class Handling(SQLModel, table=True):
     seconds: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
 
 
-class ReportFact(SQLModel, table=True):
+class ReportFact(_Row, table=True):
     """One conversation's report figures, computed once (omnitui.reports.fact_store).
 
     Triggers (storage.fact_triggers) delete the row whenever the conversation, one of
@@ -470,7 +478,7 @@ class ReportFact(SQLModel, table=True):
     hours: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
-class Agent(SQLModel, table=True):
+class Agent(_Row, table=True):
     """A member of the team (team mode): who a console runs as, what they can take.
 
     Skills are lists of channels, tags and languages; an empty list means any.
@@ -493,7 +501,7 @@ class Agent(SQLModel, table=True):
     created_at: datetime = _ts(stamp=True)
 
 
-class Presence(SQLModel, table=True):
+class Presence(_Row, table=True):
     """An agent's console showing a conversation (``viewing``) or with a reply being
     typed in it (``typing``); fresh while ``seen_at`` is recent (omnitui.desk.presence)."""
 
@@ -510,7 +518,7 @@ class Presence(SQLModel, table=True):
     seen_at: datetime = _ts(stamp=True)
 
 
-class ChangeLog(SQLModel, table=True):
+class ChangeLog(_Row, table=True):
     """The change feed of an SQLite store: triggers (storage.live_triggers) add the id of
     each conversation that changed, so a console that sees ``PRAGMA data_version`` move
     reloads only those. PostgreSQL sends the same by ``NOTIFY`` instead."""
