@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -19,6 +20,25 @@ from sqlmodel import Session
 from storage import open_store
 
 PG_ENV = "OMNITUI_TEST_PG_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the project's modules once, before any worker starts: many tests run
+    ``omnitui`` as a subprocess, and where ``PYTHONDONTWRITEBYTECODE`` is set each of
+    them would otherwise compile every module again (an installed copy has its
+    bytecode; ``__pycache__`` is ignored by git)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    compile_project()
+
+
+def compile_project() -> None:
+    """Bytecode for ``omnitui``, ``storage`` and ``adapters`` (only what is stale)."""
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for package in ("omnitui", "storage", "adapters"):
+        compileall.compile_dir(root / package, quiet=1)
 
 
 def pg_url_or_skip() -> str:

@@ -1,5 +1,6 @@
-"""`omnitui agent …` and team mode from the command line, as a user runs them (a
-subprocess per command), on SQLite and PostgreSQL: the team's agents, wrong input as
+"""`omnitui agent …` and team mode from the command line, as a user runs them (the
+entry point in this process, argument by argument, as ``tests.support.cli_run`` runs
+it), on SQLite and PostgreSQL: the team's agents, wrong input as
 one line, a name not on the team refused, forget and merge for admins only, `--agent`
 over `[agent] name`, and every event recording the agent who acted."""
 
@@ -18,7 +19,7 @@ from omnitui.desk import Desk
 from omnitui.desk.agents import NotAdmin
 from storage import open_store
 from storage.models import Agent, Conversation, Customer, Event, Outbox
-from tests.support.cli_run import Omnitui, command
+from tests.support.cli_run import Omnitui, in_process
 
 NOT_ON_TEAM = (
     "omnitui: agent {!r} is not on the team (omnitui agent list; set [agent] name or --agent)"
@@ -46,7 +47,7 @@ def cli(tmp_path: Path, db_url: str) -> Omnitui:
         "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
         "OMNITUI_AGENT": "",  # empty: not set (whatever the outer environment says)
     }
-    return command(cfg, db_url, env)
+    return in_process(cfg, db_url, env)
 
 
 def seed(db_url: str, *senders: str) -> list[str]:
@@ -280,7 +281,7 @@ def test_team_mode_runs_only_as_an_agent_and_agent_overrides_the_config(
     ok(omnitui("--agent", "alice", "reply", ref, "--body-file", "-", stdin="Tracking: 42."))
     ok(omnitui("--agent", "alice", "conv", "pending", ref))
     # $OMNITUI_AGENT over the config, --agent over both.
-    as_bob = command(tmp_path / "config.toml", db_url, {"OMNITUI_AGENT": "bob"})
+    as_bob = in_process(tmp_path / "config.toml", db_url, {"OMNITUI_AGENT": "bob"})
     ok(as_bob("conv", "resolve", ref))
     ok(as_bob("--agent", "alice", "conv", "assign", ref))
     (tmp_path / "config.toml").write_text('[agent]\nname = "bob"\n', encoding="utf-8")

@@ -1,5 +1,6 @@
 """The agent's command line (`conv`, `kb`, `reply --kb`, `customer merge|vip|note`),
-driven as a user would: a subprocess on the demo data, checked through `export`."""
+driven as a user would (the entry point in this process, argument by argument: see
+``tests.support.cli_run``) on the demo data, checked through `export`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from omnitui.demo import seed
 from storage import open_store
-from tests.support.cli_run import run
+from tests.support.cli_run import run_in_process
 
 DEMO_KB = Path(__file__).parents[2] / "omnitui" / "demo_kb"
 TYPO_ANSWER = """\
@@ -64,7 +65,7 @@ def demo_db(tmp_path: Path) -> str:
 
 # -- helpers ------------------------------------------------------------------------
 def omni(db: str, env: dict[str, str], *args: str, stdin: str | None = None):  # noqa: ANN201
-    return run("--db", db, *args, env=env, stdin=stdin)
+    return run_in_process("--db", db, *args, env=env, stdin=stdin)
 
 
 def ok(db: str, env: dict[str, str], *args: str, stdin: str | None = None) -> str:

@@ -1,5 +1,6 @@
 """`omnitui outbox`, `sync --once` on undelivered replies and `conv show`'s delivery
-state, as a user runs them: subprocesses against a real Dovecot and aiosmtpd."""
+state, as a user runs them (the entry point in this process, see ``tests.support.cli_run``)
+against a real Dovecot and aiosmtpd."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from tests.support.cli_run import Omnitui, command
+from tests.support.cli_run import Omnitui, in_process
 from tests.support.dovecot import PASSWORD, USER, Dovecot
 from tests.support.email_fixtures import ADDRESS, Recorder
 from tests.support.mail_delivery import deliver, mail
@@ -27,7 +28,7 @@ def cli(imap: Dovecot, smtp_port: int, tmp_path: Path, **extra: object) -> Omnit
     db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     env = {**os.environ, "MAIL_PW": PASSWORD, "XDG_DATA_HOME": str(tmp_path / "data")}
 
-    return command(cfg, db, env)
+    return in_process(cfg, db, env)
 
 
 def first_ref(omnitui: Omnitui) -> str:

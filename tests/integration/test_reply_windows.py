@@ -19,7 +19,7 @@ from omnitui.desk import Desk, ReplyWindowClosed
 from omnitui.desk.account_rule import AccountRule
 from omnitui.sync import outbound_for
 from storage.models import Conversation, Outbox
-from tests.support.cli_run import command
+from tests.support.cli_run import in_process
 from tests.support.window_spec import plug_window_kind
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -159,7 +159,9 @@ def test_wrong_template_options_are_one_line(
 ) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text(CONFIG, encoding="utf-8")
-    omnitui = command(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", {"XDG_DATA_HOME": str(tmp_path)})
+    omnitui = in_process(
+        cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", {"XDG_DATA_HOME": str(tmp_path)}
+    )
     out = omnitui("reply", "C-1001", *args, stdin="hi")
     assert out.returncode != 0
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr

@@ -21,7 +21,7 @@ from omnitui.desk.outbox import queue_out
 from omnitui.desk.settings import ACK_AUTHOR
 from omnitui.desk.sla import calendar_from_config, policies_from_config
 from storage.models import Conversation
-from tests.support.cli_run import Omnitui, command
+from tests.support.cli_run import Omnitui, in_process
 
 H = timedelta(hours=1)
 MON = datetime(2026, 11, 2, tzinfo=UTC)  # the period: Monday 2 to Monday 9 November
@@ -132,7 +132,7 @@ def store(engine: Engine) -> Engine:
 def omnitui(tmp_path: Path, db_url: str) -> Omnitui:
     config = tmp_path / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    return command(config, db_url, env={"XDG_DATA_HOME": str(tmp_path / "data")})
+    return in_process(config, db_url, env={"XDG_DATA_HOME": str(tmp_path / "data")})
 
 
 def _json(omnitui: Omnitui, *args: str) -> dict[str, Any]:

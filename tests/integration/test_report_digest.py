@@ -17,7 +17,7 @@ from adapters.base import InboundMessage, Sender
 from omnitui.desk import Desk
 from storage import open_store
 from storage.models import Conversation, Survey
-from tests.support.cli_run import Omnitui, command
+from tests.support.cli_run import Omnitui, in_process
 from tests.support.dovecot import PASSWORD, USER, Dovecot
 from tests.support.email_fixtures import ADDRESS, Recorder
 
@@ -80,7 +80,7 @@ def _cli(imap: Dovecot, smtp_port: int, tmp_path: Path, accounts: bool = True) -
     db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     _store(db)
     env = {**os.environ, "MAIL_PW": PASSWORD, "XDG_DATA_HOME": str(tmp_path / "data")}
-    return command(cfg, db, env)
+    return in_process(cfg, db, env)
 
 
 def test_the_digest_mails_yesterday_to_the_owner(

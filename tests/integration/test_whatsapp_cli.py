@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from tests.support import twilio_fake
-from tests.support.cli_run import command
+from tests.support.cli_run import in_process
 from tests.support.fake_http import serve
 from tests.support.twilio_fake import SID
 from tests.support.whatsapp_fake import OURS, TEMPLATE, FakeWhatsApp, wa_message
@@ -34,7 +34,7 @@ auth_token_env = "WA_TOKEN"
         )
         path = tmp_path / "store.sqlite"
         env = {"WA_TOKEN": twilio_fake.TOKEN, "XDG_DATA_HOME": str(tmp_path / "data")}
-        omnitui = command(cfg, f"sqlite:///{path}", env)
+        omnitui = in_process(cfg, f"sqlite:///{path}", env)
         first = omnitui("sync", "--once")
         assert first.returncode == 0, first.stderr
         [record] = [json.loads(x) for x in omnitui("export").stdout.splitlines()]
