@@ -62,7 +62,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -84,7 +83,7 @@ from sqlmodel import Session  # noqa: E402
 
 from adapters.base import InboundMessage, Sender  # noqa: E402
 from bench import corpus  # noqa: E402
-from bench.run import CONFIG, KB_DIR  # noqa: E402
+from bench.run import CONFIG, KB_DIR, machine  # noqa: E402
 from omnitui.cli.context import make_desk  # noqa: E402
 from omnitui.config import load_config  # noqa: E402
 from omnitui.desk import Desk, DeskError  # noqa: E402
@@ -733,18 +732,6 @@ def show(report: dict[str, Any]) -> None:
         for f in r["failures"][:5]:
             print("  !", f)
         print()
-
-
-def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.machine()} {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main() -> None:
