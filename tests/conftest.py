@@ -8,6 +8,7 @@ module (``unit/test_test_layout.py`` keeps it so)."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from storage import open_store
@@ -66,11 +68,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
     try:
         yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
     finally:
-        with admin.begin() as conn:
-            # A connection the test leaked must fail the teardown, not hang it.
-            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        _drop_schema(admin, schema)
         admin.dispose()
+
+
+def _drop_schema(admin: Engine, schema: str) -> None:
+    """Drop a test's schema. A connection the test leaked fails the teardown rather
+    than hanging it; a program of the test's that is still closing may be picked as
+    the victim of a deadlock with the drop, or the drop may be: then it is tried again."""
+    for attempt in range(3):
+        try:
+            with admin.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            return
+        except OperationalError as exc:
+            if attempt == 2 or "deadlock detected" not in str(exc):
+                raise
+            time.sleep(1)
 
 
 @pytest.fixture

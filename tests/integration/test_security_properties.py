@@ -24,7 +24,6 @@ import itertools
 import os
 import re
 import select
-import shutil
 import socket
 import ssl
 import stat
@@ -52,9 +51,9 @@ from storage import open_store, quarantine
 from storage.models import Attachment, Conversation, Outbox
 from tests.support.cli_run import run
 from tests.support.dovecot import PASSWORD, USER, Dovecot
+from tests.support.tmux import TMUX, end_server, need_tmux
 
 ROOT = Path(__file__).resolve().parents[2]
-TMUX = shutil.which("tmux")
 
 # -- hostile content ---------------------------------------------------------------------
 
@@ -231,10 +230,7 @@ def tmux(sock: str, *args: str) -> str:
 
 
 def test_the_pane_and_window_title_never_change(tmp_path: Path) -> None:
-    if TMUX is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI requires tmux (.ci/run installs it)")
-        pytest.skip("tmux is not installed")
+    need_tmux()
     url = hostile_store(tmp_path / "hostile.sqlite")
     sock = str(tmp_path / "t.sock")
     # The shell sets a known title first, the way any program would; the app must not.
@@ -276,7 +272,7 @@ def test_the_pane_and_window_title_never_change(tmp_path: Path) -> None:
             seen.add(titles())
         assert seen == {("agent-title", "agent-window")}, seen
     finally:
-        subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)  # type: ignore[list-item]
+        end_server(sock)
 
 
 # == 2. customer fields are never templates ==================================================

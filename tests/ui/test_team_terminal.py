@@ -23,7 +23,7 @@ from omnitui.desk import Desk
 from storage import open_store
 from storage.models import Agent, Event, Message
 from storage.types import utcnow
-from tests.support.tmux import TMUX, need_tmux
+from tests.support.tmux import TMUX, end_server, need_tmux
 
 ROOT = Path(__file__).parents[2]
 
@@ -157,7 +157,7 @@ def test_two_agents_in_two_terminals_see_each_other(db_url: str, tmp_path: Path)
             ("out", "bo", "Checking with the warehouse"),
         ]
     finally:
-        subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)  # type: ignore[list-item]
+        end_server(sock)
 
 
 def _status_changes(url: str) -> list[tuple[str, str]]:
@@ -199,4 +199,4 @@ def test_two_agents_acting_on_one_row_at_once_lose_nothing_silently(
         winner = changes[0][0]
         assert told == [{"ana": "bo", "bo": "ana"}[winner]], (told, changes)
     finally:
-        subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)  # type: ignore[list-item]
+        end_server(sock)

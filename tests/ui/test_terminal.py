@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
-TMUX = shutil.which("tmux")
-
-
-def need_tmux() -> None:
-    if TMUX is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI requires tmux (.ci/run installs it)")
-        pytest.skip("tmux is not installed")
+from tests.support.tmux import TMUX, end_server, need_tmux
 
 
 def capture(sock: str) -> str:
@@ -105,4 +94,4 @@ def test_demo_runs_in_a_real_terminal(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert not alive, "q did not quit the demo"
     finally:
-        subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)  # type: ignore[list-item]
+        end_server(sock)
