@@ -20,7 +20,7 @@ from omnitui.desk.sla import MAX_DURATION, DurationTooLong, SLAConfigError, pars
 from omnitui.sanitize import for_terminal
 from storage import open_store
 from storage.engine import redact_secrets, redact_url
-from tests.support.cli_run import run
+from tests.support.cli_run import run_in_process
 from tests.support.fake_http import serve
 
 #: Raw characters a terminal acts on or that reorder the line; never in our output.
@@ -105,7 +105,7 @@ def test_doctor_prints_a_bot_name_with_escapes_escaped(
             'account_sid = "AC1"\nfrom_number = "+15550001111"\n'
             'auth_token_env = "OMNITUI_TEST_TOKEN"\n',
         )
-        out = run("doctor", env=env)
+        out = run_in_process("doctor", env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert RAW.search(out.stdout + out.stderr) is None
     assert "tg [telegram]: ok receive: bot @bot\\x1b]0;DOC\\x07\\x9b2J\\u202eevil" in out.stdout
@@ -119,7 +119,7 @@ def test_sync_failure_quoting_the_server_is_escaped(tmp_path: Path, home: dict[s
             f'[[accounts]]\nname = "tg"\nkind = "telegram"\napi_base = "{tg}"\n'
             'token_env = "OMNITUI_TEST_TOKEN"\nlong_poll_seconds = 0\n',
         )
-        out = run("sync", "--once", env=env)
+        out = run_in_process("sync", "--once", env=env)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr and "tg" in out.stderr
     assert RAW.search(out.stdout + out.stderr) is None
@@ -136,7 +136,9 @@ def test_for_terminal_shows_every_control_and_keeps_text() -> None:
 
 
 def test_error_lines_quoting_input_are_escaped(demo_db: str, home: dict[str, str]) -> None:
-    line = one_line_error(run("--db", demo_db, "conv", "show", "C-1\x1b]0;x\x07\u202e", env=home))
+    line = one_line_error(
+        run_in_process("--db", demo_db, "conv", "show", "C-1\x1b]0;x\x07\u202e", env=home)
+    )
     assert RAW.search(line) is None
 
 
@@ -175,7 +177,7 @@ def test_warnings_logged_while_syncing_are_escaped() -> None:
 def test_database_url_errors_never_show_the_password(
     tmp_path: Path, home: dict[str, str], url: str
 ) -> None:
-    out = run("--db", url, "export", env=home)
+    out = run_in_process("--db", url, "export", env=home)
     line = one_line_error(out)
     assert PASSWORD not in out.stdout + out.stderr
     assert "hunter2@x" not in line and "hunter2%40x" not in line
@@ -193,7 +195,7 @@ def test_database_url_errors_never_show_the_password(
 def test_storage_url_errors_in_the_config_never_show_the_password(
     tmp_path: Path, home: dict[str, str], url: str
 ) -> None:
-    out = run("export", env=home | config(tmp_path, f'[storage]\nurl = "{url}"\n'))
+    out = run_in_process("export", env=home | config(tmp_path, f'[storage]\nurl = "{url}"\n'))
     line = one_line_error(out)
     assert PASSWORD not in out.stdout + out.stderr
     assert "hunter2@x" not in line and "hunter2%40x" not in line
@@ -204,7 +206,7 @@ def test_an_unusable_sqlite_path_is_one_line(tmp_path: Path, home: dict[str, str
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x", encoding="utf-8")
     for url in (f"sqlite:///{not_a_dir}/x.db", f"sqlite:///{not_a_dir}", "nonsense", "://"):
-        line = one_line_error(run("--db", url, "export", env=home))
+        line = one_line_error(run_in_process("--db", url, "export", env=home))
         assert "database" in line
     assert not_a_dir.read_text(encoding="utf-8") == "x"
 
@@ -212,10 +214,25 @@ def test_an_unusable_sqlite_path_is_one_line(tmp_path: Path, home: dict[str, str
 def test_doctor_shows_the_database_without_its_password(
     tmp_path: Path, home: dict[str, str]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'd.sqlite'}?password={PASSWORD}"
-    out = run("--db", url, "doctor", env=home)
+    url = f"sqlite:///{tmp_path / 'd.sqlite'}?timeout=5&password={PASSWORD}"
+    out = run_in_process("--db", url, "doctor", env=home)
     assert PASSWORD not in out.stdout + out.stderr
-    assert "d.sqlite?password=*** ok" in out.stdout
+    # SQLite has no password: an argument it would drop is named, never ignored in silence.
+    line = one_line_error(out)
+    assert "d.sqlite?timeout=5&password=***" in line
+    assert "SQLite ignores the query argument(s) 'password'" in line
+
+
+def test_an_sqlite_uri_parameter_without_uri_true_is_refused(
+    tmp_path: Path, home: dict[str, str]
+) -> None:
+    """``?mode=ro`` alone would give a writable store; with ``uri=true`` it is honoured."""
+    path = tmp_path / "d.sqlite"
+    run_in_process("--db", f"sqlite:///{path}", "export", env=home)
+    line = one_line_error(run_in_process("--db", f"sqlite:///{path}?mode=ro", "export", env=home))
+    assert "'mode'" in line and "uri=true" in line
+    out = run_in_process("--db", f"sqlite:///{path}?mode=ro&uri=true", "export", env=home)
+    assert out.returncode == 0, out.stderr
 
 
 def test_redaction_helpers() -> None:
@@ -262,18 +279,20 @@ def test_wrong_input_is_one_line(
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"caf\xe9 \xff\xfe")
     args = tuple(str(bad) if a == "BAD_UTF8" else a for a in args)
-    line = one_line_error(run("--db", demo_db, *args, env=home))
+    line = one_line_error(run_in_process("--db", demo_db, *args, env=home))
     assert expected in line and len(line) < 1100
 
 
 def test_a_pasted_page_is_one_short_line(demo_db: str, home: dict[str, str]) -> None:
-    line = one_line_error(run("--db", demo_db, "conv", "show", "C-" + "9" * 100_000, env=home))
+    line = one_line_error(
+        run_in_process("--db", demo_db, "conv", "show", "C-" + "9" * 100_000, env=home)
+    )
     assert line.startswith("omnitui: no conversation") and len(line) <= 1010
 
 
 @pytest.mark.parametrize("since", ["0001-01-01T00:00:00+14:00", "0001-01-01", "9999-12-31"])
 def test_export_since_at_the_ends_of_time(demo_db: str, home: dict[str, str], since: str) -> None:
-    out = run("--db", demo_db, "export", "--since", since, env=home)
+    out = run_in_process("--db", demo_db, "export", "--since", since, env=home)
     assert out.returncode == 0 and not out.stderr, out.stderr
     assert bool(out.stdout) == since.startswith("0001")
 
@@ -287,7 +306,7 @@ def test_huge_ids_are_a_usage_error(
     demo_db: str, home: dict[str, str], command: str, item_id: str
 ) -> None:
     """Past PostgreSQL's ``integer`` (2**31 - 1) the driver would refuse the query."""
-    out = run("--db", demo_db, *command.split(), item_id, env=home)
+    out = run_in_process("--db", demo_db, *command.split(), item_id, env=home)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "item_id" in out.stderr.replace("ITEM_ID", "item_id")
 
@@ -311,7 +330,7 @@ def test_a_bad_api_base_is_one_line_naming_account_and_option(
         f'[[accounts]]\nname = "shop-bot"\nkind = "telegram"\napi_base = "{api_base}"\n'
         'token_env = "OMNITUI_TEST_TOKEN"\n',
     )
-    line = one_line_error(run("--db", demo_db, *command.split(), env=env))
+    line = one_line_error(run_in_process("--db", demo_db, *command.split(), env=env))
     assert "hostile.toml:4: accounts[0].api_base: account 'shop-bot'" in line
     assert problem in line and PASSWORD not in line
 
@@ -336,7 +355,9 @@ def test_every_command_checks_api_base(
 def test_absurd_durations_in_the_config_are_one_line(
     tmp_path: Path, demo_db: str, home: dict[str, str], toml: str, key: str
 ) -> None:
-    line = one_line_error(run("--db", demo_db, "conv", "due", env=home | config(tmp_path, toml)))
+    line = one_line_error(
+        run_in_process("--db", demo_db, "conv", "due", env=home | config(tmp_path, toml))
+    )
     assert key in line and "at most 100 years" in line
 
 
@@ -344,7 +365,7 @@ def test_doctor_reports_an_absurd_warn_before(
     tmp_path: Path, demo_db: str, home: dict[str, str]
 ) -> None:
     env = home | config(tmp_path, '[notifications]\nwarn_before = "99999999999d"\n')
-    out = run("--db", demo_db, "doctor", env=env)
+    out = run_in_process("--db", demo_db, "doctor", env=env)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "notifications: FAIL" in out.stdout and "at most 100 years" in out.stdout
 

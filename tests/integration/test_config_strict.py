@@ -24,7 +24,7 @@ from omnitui.config.schema import (
     SCHEMA,
     SLA_MATCH_KEYS,
 )
-from tests.support.cli_run import run
+from tests.support.cli_run import run_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
@@ -128,7 +128,7 @@ def test_each_mistake_is_one_line_with_file_line_and_suggestion(
     text, line, wanted = MISTAKES[case]
     cfg = tmp_path / "config.toml"
     cfg.write_text(text, encoding="utf-8")
-    message = one_line(run("--config", str(cfg), "doctor", env=home))
+    message = one_line(run_in_process("--config", str(cfg), "doctor", env=home))
     assert message.startswith(f"omnitui: {cfg}:{line}: "), message
     for part in wanted:
         assert part in message, (part, message)
@@ -141,7 +141,7 @@ def test_headless_commands_refuse_a_misspelt_key_too(
 ) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text(MISTAKES["imap-host"][0], encoding="utf-8")
-    message = one_line(run("--config", str(cfg), *command, env=home))
+    message = one_line(run_in_process("--config", str(cfg), *command, env=home))
     assert f"{cfg}:7: unknown key 'imap_hots'" in message and "'imap_host'" in message
 
 
@@ -150,7 +150,7 @@ def test_the_console_refuses_an_unknown_key_name_before_it_starts(
 ) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text('[keys]\nreply = "ctrl+alt+banana"\n', encoding="utf-8")
-    message = one_line(run("--config", str(cfg), env=home))
+    message = one_line(run_in_process("--config", str(cfg), env=home))
     assert f"{cfg}:2: keys.reply: 'ctrl+alt+banana'" in message
 
 
@@ -392,10 +392,10 @@ def test_a_db_in_a_missing_directory_is_an_error(
     missing = tmp_path / "no" / "such" / "dir"
     url = f"sqlite:///{missing / 'omnitui.sqlite'}"
     if env:
-        out = run("export", env=home | {"OMNITUI_DB": url})
+        out = run_in_process("export", env=home | {"OMNITUI_DB": url})
         option = "OMNITUI_DB: "
     else:
-        out = run("--db", url, "export", env=home)
+        out = run_in_process("--db", url, "export", env=home)
         option = "--db: "
     message = one_line(out)
     assert message.startswith(f"omnitui: {option}{missing}") and "does not exist" in message
@@ -408,13 +408,13 @@ def test_a_storage_url_in_a_missing_directory_names_the_config_line(
     missing = tmp_path / "typo"
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[agent]\nname = "sam"\n\n[storage]\nurl = "sqlite:///{missing}/x.sqlite"\n')
-    message = one_line(run("--config", str(cfg), "search", "kettle", env=home))
+    message = one_line(run_in_process("--config", str(cfg), "search", "kettle", env=home))
     assert message.startswith(f"omnitui: {cfg}:5: [storage].url: {missing}")
     assert not missing.exists()
 
 
 def test_the_default_data_directory_is_still_created(tmp_path: Path, home: dict[str, str]) -> None:
-    out = run("export", env=home)
+    out = run_in_process("export", env=home)
     assert out.returncode == 0, out.stderr
     data = tmp_path / "xdg-data" / "omnitui"
     assert (data / "omnitui.sqlite").exists() and (os.stat(data).st_mode & 0o777) == 0o700
