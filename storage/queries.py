@@ -113,11 +113,14 @@ def _snippet_col(conversation_id: ColumnElement[int]) -> Label[Any]:
     )
 
 
-def _draft_col(conversation_id: ColumnElement[int]) -> Label[bool]:
-    """Whether an unsent draft with text waits on the conversation (a primary-key seek)."""
-    return exists(
-        select(literal(1)).where(D.conversation_id == conversation_id, D.body != "")
-    ).label("has_draft")
+def _draft_col(conversation_id: ColumnElement[int], author: str | None) -> Label[bool]:
+    """Whether an unsent draft with text waits on the conversation: ``author``'s own
+    (a primary-key seek), or anyone's when ``author`` is None. Another agent's draft is
+    shown as presence (``◉ bo``, "bo is typing"), not as the viewer's ``✎``."""
+    conds = [D.conversation_id == conversation_id, D.body != ""]
+    if author is not None:
+        conds.append(D.author == author)
+    return exists(select(literal(1)).where(*conds)).label("has_draft")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class InboxFilter:
     customer_id: int | None = None
     #: Only running clocks due before this epoch second (the breached / due-soon view).
     due_before: int | None = None
+    #: Whose drafts ``InboxRow.has_draft`` tells of: this agent's, or anyone's (None).
+    drafts_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,9 +222,11 @@ def _clock_col() -> Label[Any]:
     ).label("clock")
 
 
-def _with_extras(q: _AnySelect, conversation_id: ColumnElement[int]) -> _AnySelect:
+def _with_extras(
+    q: _AnySelect, conversation_id: ColumnElement[int], drafts_of: str | None
+) -> _AnySelect:
     """Add the customer's snippet and the draft flag, computed per returned row."""
-    return q.add_columns(_snippet_col(conversation_id), _draft_col(conversation_id))
+    return q.add_columns(_snippet_col(conversation_id), _draft_col(conversation_id, drafts_of))
 
 
 def _where(flt: InboxFilter) -> list[ColumnElement[bool]]:
@@ -300,7 +307,7 @@ def _ordered(flt: InboxFilter, key_side: str, *, descending: bool, limit: int) -
         q = _base(flt)
         if key_cond is not None:
             q = q.where(key_cond)
-        return _with_extras(q, C.id).order_by(*order).limit(limit)
+        return _with_extras(q, C.id, flt.drafts_of).order_by(*order).limit(limit)
     parts = []
     for status in flt.statuses:
         q = _base(replace(flt, statuses=(status,)))
@@ -315,7 +322,7 @@ def _ordered(flt: InboxFilter, key_side: str, *, descending: bool, limit: int) -
     # of every part).
     page = select(merged).order_by(*morder).limit(limit).subquery()
     pkeys = (page.c.urgency_due, page.c.recency, page.c.id)
-    return _with_extras(select(page), page.c.id).order_by(
+    return _with_extras(select(page), page.c.id, flt.drafts_of).order_by(
         *([k.desc() for k in pkeys] if descending else list(pkeys))
     )
 
@@ -345,7 +352,7 @@ def inbox_page_before(
 def inbox_at(conn: Connection, flt: InboxFilter, offset: int, limit: int = 100) -> list[InboxRow]:
     """Rows from position ``offset`` (for a jump, e.g. dragging the scrollbar)."""
     q = (
-        _with_extras(_base(flt), C.id)
+        _with_extras(_base(flt), C.id, flt.drafts_of)
         .order_by(C.urgency_due, C.recency, C.id)
         .offset(offset)
         .limit(limit)
@@ -386,21 +393,25 @@ def _in_ids(column: ColumnElement[int], dialect: str) -> ColumnElement[bool]:
     return column.in_(bindparam("ids", expanding=True))
 
 
-@lru_cache(maxsize=4)
-def _rows_by_id(dialect: str) -> _AnySelect:
+@lru_cache(maxsize=16)
+def _rows_by_id(dialect: str, drafts_of: str | None) -> _AnySelect:
     return _with_extras(
         select(*_inbox_columns())
         .select_from(table_of(Conversation).join(table_of(Customer), CU.id == C.customer_id))
         .where(_in_ids(C.id, dialect)),
         C.id,
+        drafts_of,
     )
 
 
-def inbox_rows_by_id(conn: Connection, ids: Sequence[int]) -> list[InboxRow]:
-    """Inbox rows for these conversation ids (search results), in the given order."""
+def inbox_rows_by_id(
+    conn: Connection, ids: Sequence[int], *, drafts_of: str | None = None
+) -> list[InboxRow]:
+    """Inbox rows for these conversation ids (search results), in the given order;
+    ``drafts_of`` as in :class:`InboxFilter`."""
     if not ids:
         return []
-    rows = conn.execute(_rows_by_id(conn.dialect.name), {"ids": list(ids)})
+    rows = conn.execute(_rows_by_id(conn.dialect.name, drafts_of), {"ids": list(ids)})
     by_id = {r.id: _row(r) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
 

@@ -112,7 +112,7 @@ class InboxSource:
             start = (index // PAGE) * PAGE
             ids = self.search_ids[start : start + PAGE]
             with self.engine.connect() as conn:
-                rows = queries.inbox_rows_by_id(conn, ids)
+                rows = queries.inbox_rows_by_id(conn, ids, drafts_of=self.filter.drafts_of)
             self._store(start, rows)
             return
         with self.engine.connect() as conn:

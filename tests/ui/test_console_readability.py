@@ -281,6 +281,25 @@ def test_a_draft_marks_its_row(engine: Engine) -> None:
     assert rows == one == {ids[0]: True, ids[1]: False, ids[2]: False}
 
 
+def test_the_draft_mark_is_the_viewing_agents_own(engine: Engine) -> None:
+    """In a team, Bo's draft is shown to Ana as presence ("bo is typing"), never as her
+    own ``✎``: her inbox, search results and both query shapes mark only hers."""
+    with Session(engine) as s:
+        a, b = (_conv(s, n, first_response_due=NOW + n * H) for n in range(1, 3))
+        s.add(Draft(conversation_id=a.id, mode="reply", body="Ana's", author="ana"))
+        s.add(Draft(conversation_id=b.id, mode="reply", body="Bo's", author="bo"))
+        s.commit()
+        ids = (a.id, b.id)
+    with engine.connect() as conn:
+        for flt in (InboxFilter(drafts_of="ana"), InboxFilter(("open",), drafts_of="ana")):
+            marks = {r.id: r.has_draft for r in queries.inbox_page(conn, flt)}
+            assert marks == {ids[0]: True, ids[1]: False}
+        found = queries.inbox_rows_by_id(conn, list(ids), drafts_of="bo")
+        assert [r.has_draft for r in found] == [False, True]
+        anyone = queries.inbox_rows_by_id(conn, list(ids))
+        assert [r.has_draft for r in anyone] == [True, True]
+
+
 async def test_draft_mark_shows_in_the_inbox(demo_engine: Engine, tmp_path: Path) -> None:
     with Session(demo_engine) as s:
         conv = s.scalars(

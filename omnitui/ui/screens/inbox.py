@@ -94,6 +94,7 @@ class InboxScreen(Screen):
             channels=(channel,) if channel else (),
             assignee=owner,
             due_before=due_before,
+            drafts_of=self.omni.desk.agent,
         )
 
     def describe(self) -> str:
