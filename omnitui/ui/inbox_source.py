@@ -113,6 +113,15 @@ class InboxSource:
             ids = self.search_ids[start : start + PAGE]
             with self.engine.connect() as conn:
                 rows = queries.inbox_rows_by_id(conn, ids, drafts_of=self.filter.drafts_of)
+            if len(rows) < len(ids):
+                # Some were deleted since the search (a customer forgotten, a merge):
+                # they leave the results, and the rows after them move up.
+                found = {row.id for row in rows}
+                gone = set(ids) - found
+                self.search_ids = [i for i in self.search_ids if i not in gone]
+                self._count = None
+                for index in [i for i in self._rows if i >= start]:
+                    del self._rows[index]
             self._store(start, rows)
             return
         with self.engine.connect() as conn:

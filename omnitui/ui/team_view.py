@@ -121,9 +121,11 @@ class TeamView:
         if not rows_changed:
             return
         inbox = app.inbox
-        if inbox is not None and not inbox.query_text:
-            # A search's results stay as found (searching again on every change
-            # would cost the database a search per change); Enter searches again.
+        if inbox is not None and inbox.query_text:
+            # The rows found are read again; the search is not (that would cost the
+            # database a search per change): Enter searches again.
+            inbox.refresh_found()
+        elif inbox is not None:
             inbox.reload_rows()
         screen = app.shown_screen
         if isinstance(screen, ConversationScreen):

@@ -157,3 +157,50 @@ async def test_the_agent_may_send_anyway(demo_engine: Engine, tmp_path: Path) ->
         await settle(pilot, 0.6)
         assert _messages(demo_engine, top.id) == before + 2
     other.dispose()
+
+
+async def test_search_results_change_in_place_when_another_agent_acts(
+    demo_engine: Engine, tmp_path: Path
+) -> None:
+    """Alice has searched; Bo assigns one of the conversations found to himself and
+    another customer is forgotten: her results show Bo on the row and lose the
+    forgotten one without a key, and the search is not run again meanwhile."""
+    other = _elsewhere(demo_engine)
+    app = _app(demo_engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 0.4)
+        await pilot.press("slash", *"grinder", "enter")
+        rows = app.screen.query_one(InboxList)
+        await until(pilot, lambda: rows.source.search_ids is not None, 3)
+        await settle(pilot, 0.4)
+        found = list(rows.source.search_ids or [])
+        assert len(found) >= 2, found
+        first, second = found[0], found[1]
+        searched = app.inbox._run_search  # type: ignore[union-attr]
+        runs: list[str] = []
+        app.inbox._run_search = lambda q: (runs.append(q), searched(q))  # type: ignore[union-attr]
+        with Session(other) as s:
+            conv = s.get(Conversation, first)
+            assert conv is not None
+            Desk(agent="bo").assign(s, conv, "bo")
+            drafts.save(s, first, "reply", "Bo's draft", author="bo")
+            s.commit()
+        await until(
+            pilot,
+            lambda: (row := rows.source.get(0)) is not None and row.assignee == "bo",
+            3,
+        )
+        assert rows.source.get(0).has_draft is False  # type: ignore[union-attr]  # Bo's, not hers
+        with Session(other) as s:
+            conv = s.get(Conversation, second)
+            assert conv is not None
+            Desk(agent="bo").resolve(s, conv)
+            s.delete(conv)
+            s.commit()
+        await until(pilot, lambda: second not in (rows.source.search_ids or []), 3)
+        assert len(rows.source) == len(found) - 1
+        assert [rows.source.get(i).id for i in range(len(rows.source))] == [  # type: ignore[union-attr]
+            i for i in found if i != second
+        ]
+        assert runs == []
+    other.dispose()

@@ -189,6 +189,13 @@ class InboxScreen(Screen):
         self.list.reload(keep=self.list.current)
         self._update_bar()
 
+    def refresh_found(self) -> None:
+        """Re-read the rows a search found, for live updates: their status, assignee
+        and marks change in place; which conversations match is not searched again
+        (Enter does), and one deleted since leaves the results."""
+        self.list.reload(keep=self.list.current)
+        self._update_bar()
+
     # -- opening and acting --------------------------------------------------
     def _current_id(self) -> int | None:
         row = self.list.current
