@@ -91,8 +91,9 @@ def demo_desk(cfg: Config) -> Desk:
 
 
 def demo_config() -> Config:
-    """The user's keys, agent name and display settings, but no accounts or storage:
-    the demo never reaches out. A broken config does not stop the demo."""
+    """The user's keys, agent name (or ``--agent``) and display settings, but no
+    accounts or storage: the demo never reaches out. A broken config does not stop
+    the demo."""
     from dataclasses import replace
 
     from omnitui.config import Config, ConfigError, load_config
@@ -105,4 +106,5 @@ def demo_config() -> Config:
         cfg = Config.empty()
     # The demo's own answers (omnitui/demo_kb/), unless the user has a KB to try.
     kb_dir = cfg.kb_dir or Path(__file__).resolve().parent.parent / "demo_kb"
-    return replace(cfg, accounts=(), storage_url=None, kb_dir=kb_dir)
+    agent = state.agent or cfg.agent_name  # --agent / $OMNITUI_AGENT, as everywhere
+    return replace(cfg, accounts=(), storage_url=None, kb_dir=kb_dir, agent_name=agent)

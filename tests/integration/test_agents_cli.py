@@ -365,3 +365,26 @@ def test_in_team_mode_a_conversation_goes_only_to_an_agent_of_the_team(engine) -
         Desk(agent="ana").assign(s, conv, "ana")
         s.commit()
         assert conv.assignee == "ana"
+
+
+def test_the_demo_runs_as_the_agent_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``omnitui --agent bo demo`` is Bo's console on the sample store: his desk, his
+    name on what the demo assigns to "me", as ``--agent`` does for every command."""
+    from omnitui.ui import app as console_app
+
+    seen: dict[str, object] = {}
+
+    def run_console(engine, cfg, desk, demo=False):  # noqa: ANN001, ANN202
+        with Session(engine) as s:
+            seen["assignees"] = set(s.exec(select(Conversation.assignee)).all())
+        seen.update(agent=cfg.agent_name, desk=desk.agent, demo=demo)
+
+    monkeypatch.setattr(console_app, "run_console", run_console)
+    from tests.support.cli_run import run_in_process
+
+    db = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d")}
+    out = run_in_process("--agent", "bo", "demo", "--db", db, env=env)
+    assert out.returncode == 0, out.stderr
+    assert seen["agent"] == seen["desk"] == "bo" and seen["demo"] is True
+    assert "bo" in seen["assignees"]  # type: ignore[operator]
