@@ -367,11 +367,11 @@ def main() -> None:
         print(json.dumps(report, indent=2, default=str))
         return
     print(f"omnitui at scale: {url}\n{report['machine']}; medians of {args.runs} runs\n")
-    print(f"{'figure':<34}{'value':>16}{'budget':>16}  verdict")
+    wide = max(len(name) for name in BUDGETS) + 2
+    print(f"{'figure':<{wide}}{'value':>22}{'budget':>14}  verdict")
     for name, (budget, unit) in BUDGETS.items():
-        value = out.get(name)
-        shown_budget = "-" if budget is None else "≤ " + show(budget, unit)
-        print(f"{name:<34}{show(value, unit):>16}{shown_budget:>16}  {verdict(name, value)}")
+        value, shown_budget = out.get(name), "-" if budget is None else "≤ " + show(budget, unit)
+        print(f"{name:<{wide}}{show(value, unit):>22}{shown_budget:>14}  {verdict(name, value)}")
 
 
 if __name__ == "__main__":
