@@ -399,6 +399,7 @@ def split_message(settings: DeskSettings, s: Session, message: Message) -> Conve
         customer_id=source.customer_id,
         subject=message.subject or source.subject,
         created_at=message.sent_at,
+        actor=settings.agent,
     )
     message.conversation_id = conv.id
     s.flush()

@@ -280,6 +280,14 @@ def test_split_moves_one_customer_message_into_a_new_conversation(session: Sessi
     assert old.message_count == 1 and new.message_count == 1
     assert new.first_response_due == ny(2026, 11, 23, 14)
     assert new.preview == "Also: invoice?"
+    # The new conversation was made by the agent who split it, not by the sync.
+    made = session.exec(
+        select(Event.kind, Event.actor).where(Event.conversation_id == new.id)
+    ).all()
+    assert {kind: actor for kind, actor in made if kind.startswith("conversation.")} == {
+        "conversation.created": desk.agent,
+        "conversation.split": desk.agent,
+    }
     with pytest.raises(WorkflowError, match="only message"):
         split_message(desk, session, second)
 
