@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import compile_project  # noqa: E402
 from tests.support import dovecot  # noqa: E402
 from tests.support.dovecot import PASSWORD, USER  # noqa: E402
 
@@ -193,6 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     if not dovecot.available():
         sys.exit("bench needs Dovecot: apt-get install dovecot-imapd")
+    compile_project()  # as an installed copy has its bytecode
     root = Path(tempfile.mkdtemp(prefix="omnitui-bench-"))
     root.chmod(0o755)  # Dovecot's unprivileged processes must reach its files
     server = dovecot.start(root / "dovecot")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import signal
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,9 +30,44 @@ def _executor() -> ProcessPoolExecutor | None:
         return None
     if _pool is None:
         context = multiprocessing.get_context("fork")
-        _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        _pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_worker_start,
+            initargs=(os.getpid(),),
+        )
         atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
     return _pool
+
+
+def _worker_start(parent: int) -> None:
+    """In each worker: Ctrl-C is the parent's to handle (the worker would print a
+    traceback), and the worker ends as soon as its parent is gone, even killed with
+    SIGKILL, rather than lingering as an orphan."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def prestart() -> bool:
+    """Fork the parse workers now, while this process still runs one thread, so a
+    command that starts threads later (the sync's side-by-side rounds and its
+    fetch-ahead) still parses big polls on every core. Whether the pool runs."""
+    global _pool
+    pool = _executor()
+    if pool is None:
+        return False
+    try:
+        pool.submit(int).result()  # forks every worker now (the "fork" start method)
+    except (BrokenProcessPool, OSError):
+        _pool = None
+        return False
+    return True
 
 
 def parse_all(raws: Sequence[bytes], *, contents: bool = True) -> list[ParsedMail]:

@@ -41,6 +41,10 @@ def sync(
         if not accounts:
             names = ", ".join(a.name for a in cfg.accounts) or "none configured"
             fail(f"no account named {account!r} in {cfg.path} (accounts: {names})")
+    if any(a.kind == "email" for a in accounts):
+        from adapters.email.parse_pool import prestart
+
+        prestart()  # before any thread and any database connection
     engine = open_engine(db_url(cfg))
     service = SyncService(engine, make_desk(cfg, signing=True), accounts)
     service.on_progress = print_progress

@@ -44,7 +44,7 @@ def in_process(config: Path, db: str, env: dict[str, str] | None = None) -> Omni
     (``omnitui.cli.main``) with the arguments, environment and stdin a subprocess would
     get, its stdout, stderr and exit code returned alike. For tests that run dozens of
     commands, where a process each costs seconds of imports; every store the command
-    opened is closed when it returns."""
+    opened is closed when it returns, and no parse workers are forked from the tests."""
 
     def omnitui(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return run_in_process("--config", str(config), "--db", db, *args, env=env, stdin=stdin)
@@ -61,10 +61,12 @@ def run_in_process(
     import io
 
     import storage
+    from adapters.email import parse_pool
     from omnitui.cli import main
 
     opened: list[Any] = []
     real_open = storage.open_store
+    real_prestart = parse_pool.prestart
 
     def open_store(*a: Any, **k: Any) -> Any:
         engine = real_open(*a, **k)
@@ -81,6 +83,8 @@ def run_in_process(
         sys.argv = ["omnitui", *args]
         sys.stdin = io.StringIO(stdin or "")
         storage.open_store = open_store  # type: ignore[assignment]
+        # A command's parse workers are forks of its process: here, of the test run.
+        parse_pool.prestart = lambda: False  # type: ignore[assignment]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 main()
@@ -88,6 +92,7 @@ def run_in_process(
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         storage.open_store = real_open  # type: ignore[assignment]
+        parse_pool.prestart = real_prestart  # type: ignore[assignment]
         for engine in opened:
             engine.dispose()
         sys.argv, sys.stdin = saved_argv, saved_stdin
