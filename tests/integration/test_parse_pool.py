@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tmux import _alive
+from tests.support.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = [sys.executable, "-m", "tests.support.parse_pool_probe"]
@@ -50,7 +50,7 @@ def holding() -> tuple[subprocess.Popen[str], list[int]]:
 def gone_within(pids: list[int], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not any(_alive(pid) for pid in pids):
+        if not any(alive(pid) for pid in pids):
             return True
         time.sleep(0.1)
     return False
@@ -75,7 +75,7 @@ def test_the_workers_end_when_the_sync_is_killed_outright() -> None:
         assert gone_within(workers, 5), "parse workers outlived their sync"
     finally:
         for pid in workers:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 

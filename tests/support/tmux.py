@@ -10,9 +10,10 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+
+from tests.support.processes import alive, with_descendants
 
 TMUX = shutil.which("tmux")
 
@@ -37,38 +38,11 @@ def end_server(sock: str, timeout: float = 15.0) -> None:
         text=True,
         timeout=30,
     ).stdout.split()
-    pids = _with_descendants({int(p) for p in panes if p.isdigit()})
+    pids = with_descendants({int(p) for p in panes if p.isdigit()})
     subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)
     deadline = time.monotonic() + timeout
-    while (alive := {p for p in pids if _alive(p)}) and time.monotonic() < deadline:
+    while (alive := {p for p in pids if alive(p)}) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in alive:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _with_descendants(roots: set[int]) -> set[int]:
-    """``roots`` and every process below them, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, ()))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie has exited: its connections are closed)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
