@@ -17,9 +17,10 @@ from sqlmodel import Session
 
 from omnitui.desk.clocks import breached
 from omnitui.desk.identities import parse_customer_address
+from omnitui.desk.outbox_states import PROBLEM_STATES, shown_state
 from omnitui.sanitize import UNSAFE_FOR_OUTPUT
 from storage import queries
-from storage.models import Conversation, Customer, Identity, Message, table_of
+from storage.models import Conversation, Customer, Identity, Message, Outbox, table_of
 from storage.repository import normalise_address
 
 __all__ = ["export_records", "to_json_line", "write_jsonl"]
@@ -29,6 +30,7 @@ C = table_of(Conversation).c
 M = table_of(Message).c
 CU = table_of(Customer).c
 ID = table_of(Identity).c
+OB = table_of(Outbox).c
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -104,6 +106,9 @@ def export_records(
             messages.setdefault(m.conversation_id, []).append(m)
         att_ids = [m.id for ms in messages.values() for m in ms if m.has_attachments]
         attachments = queries.attachments_for(conn, att_ids)
+        deliveries = _deliveries(
+            conn, [m.id for ms in messages.values() for m in ms if m.direction == "out"]
+        )
         missing = {r.customer_id for r in rows} - set(customers)
         if missing:
             customers.update(_customers(conn, missing))
@@ -141,6 +146,7 @@ def export_records(
                         "to": list(m.to_addrs or []),
                         "author": m.author,
                         "text": m.text,
+                        **(deliveries.get(m.id, SENT) if m.direction == "out" else {}),
                         "attachments": [
                             {
                                 "filename": a.filename,
@@ -154,6 +160,28 @@ def export_records(
                     for m in messages.get(r.id, [])
                 ],
             }
+
+
+#: An outgoing message with no outbox row was sent outside omnitui's outbox (seen in
+#: the platform's own echo or history): it is delivered.
+SENT: dict[str, Any] = {"delivery": "sent", "delivery_error": None}
+
+
+def _deliveries(conn: Connection, message_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """``delivery`` (queued, sending, sent, failing, failed, uncertain: as the outbox
+    shows it) and ``delivery_error`` of each outgoing message queued through the outbox."""
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(message_ids), BATCH):
+        ids = message_ids[start : start + BATCH]
+        for r in conn.execute(
+            select(OB.sent_message_id, OB.state, OB.attempts, OB.last_error)
+            .where(OB.sent_message_id.in_(ids))
+            .order_by(OB.id)
+        ):
+            state = shown_state(r.state, r.attempts)
+            error = r.last_error if state in PROBLEM_STATES else None
+            out[r.sent_message_id] = {"delivery": state, "delivery_error": error}
+    return out
 
 
 def _customers(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from adapters.base import InboundAttachment, InboundMessage, Sender
 from omnitui.desk import Desk
 from omnitui.desk.identities import parse_customer_address
 from omnitui.export import export_records, write_jsonl
 from storage import repository as repo
-from storage.models import Conversation
+from storage.models import Conversation, Outbox
 
 NOW = datetime.now(UTC)
 
@@ -108,6 +108,50 @@ def test_record_shape_matches_the_contract(store: Engine) -> None:
                 assert isinstance(m[key], str)
             assert m["message_id"] is None or isinstance(m["message_id"], str)
             assert isinstance(m["to"], list) and isinstance(m["attachments"], list)
+            if m["direction"] == "out":
+                assert m["delivery"] in DELIVERY_STATES
+            else:
+                assert "delivery" not in m
+
+
+DELIVERY_STATES = ("queued", "sending", "sent", "failing", "failed", "uncertain")
+
+
+@pytest.mark.parametrize(
+    ("state", "attempts", "error", "shown", "shown_error"),
+    [
+        ("queued", 0, None, "queued", None),
+        ("sending", 1, None, "sending", None),
+        ("sent", 1, None, "sent", None),
+        ("queued", 2, "421 try later", "failing", "421 try later"),
+        ("failed", 5, "550 no such user", "failed", "550 no such user"),
+        ("uncertain", 1, "connection lost after DATA", "uncertain", "connection lost after DATA"),
+    ],
+)
+def test_each_reply_carries_its_delivery_as_the_outbox_shows_it(
+    store: Engine, state: str, attempts: int, error: str | None, shown: str, shown_error: str | None
+) -> None:
+    """A migration or an audit reads from the export whether each reply reached the
+    customer: never "ok" for one that did not."""
+    with Session(store) as s:
+        (item,) = s.exec(select(Outbox)).all()
+        item.state, item.attempts, item.last_error = state, attempts, error
+        s.add(item)
+        s.commit()
+    mail = next(r for r in records(store) if r["channel"] == "email")
+    (out,) = [m for m in mail["messages"] if m["direction"] == "out"]
+    assert (out["delivery"], out["delivery_error"]) == (shown, shown_error)
+
+
+def test_a_reply_sent_outside_the_outbox_is_delivered(store: Engine) -> None:
+    """An outgoing message with no outbox row (seen in the platform's own history)."""
+    with Session(store) as s:
+        for item in s.exec(select(Outbox)).all():
+            s.delete(item)
+        s.commit()
+    mail = next(r for r in records(store) if r["channel"] == "email")
+    (out,) = [m for m in mail["messages"] if m["direction"] == "out"]
+    assert (out["delivery"], out["delivery_error"]) == ("sent", None)
 
 
 def test_messages_attachments_and_directions(store: Engine) -> None:
