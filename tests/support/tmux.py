@@ -41,8 +41,8 @@ def end_server(sock: str, timeout: float = 15.0) -> None:
     pids = with_descendants({int(p) for p in panes if p.isdigit()})
     subprocess.run([TMUX, "-S", sock, "kill-server"], capture_output=True, timeout=30)
     deadline = time.monotonic() + timeout
-    while (alive := {p for p in pids if alive(p)}) and time.monotonic() < deadline:
+    while (running := {p for p in pids if alive(p)}) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for pid in alive:
+    for pid in running:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
