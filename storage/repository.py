@@ -329,13 +329,13 @@ def _first_free_id(s: Session) -> int | None:
 
 
 def insert_conversations(s: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert new open conversations in bulk (``account``, ``channel``, ``customer_id``,
-    ``thread_key``, ``subject``, ``created_at``), set their references, and return
-    their ids in order."""
+    """Insert new conversations in bulk (``account``, ``channel``, ``customer_id``,
+    ``thread_key``, ``subject``, ``created_at``, and any other column, which otherwise
+    takes a new open conversation's value), set their references, and return their ids
+    in order."""
     table = table_of(Conversation)
     full = [
         {
-            **row,
             "preview": "",
             "status": "open",
             "priority": "normal",
@@ -346,6 +346,7 @@ def insert_conversations(s: Session, rows: Sequence[dict[str, Any]]) -> list[int
             "last_message_at": row["created_at"],
             "recency": -epoch(row["created_at"]),
             "urgency_due": NO_DUE,
+            **row,
         }
         for row in rows
     ]

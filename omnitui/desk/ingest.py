@@ -38,7 +38,7 @@ from omnitui.desk.ingest_plan import (
     dedupe,
     plan_batch,
 )
-from omnitui.desk.records import ConvRecord, SenderRecord
+from omnitui.desk.records import MUTABLE, ConvRecord, SenderRecord
 from omnitui.desk.settings import ACK_AUTHOR, SYSTEM_AUTHOR, DeskSettings
 from omnitui.desk.threads import load_candidates
 from storage import repository as repo
@@ -186,9 +186,14 @@ def write(
             for message_id, p in zip(ids, plan.placed, strict=True)
         ],
     )
-    touched = plan.conversations() + [c for c, _m, _r in plan.mentions]
-    stored = _rows(s, rows, [c.id for c in plan.created if c.id is not None])
-    for conv in touched:
+    # New conversations were inserted with the plan's final values: only the stored
+    # ones the plan changed are updated, and a new one is loaded only to act on.
+    created = {c.key for c in plan.created}
+    acted_on = plan.acknowledge + [c for c, _m, _r in plan.mentions]
+    stored = _rows(s, rows, sorted({c.id for c in acted_on if c.key in created and c.id}))
+    for conv in plan.conversations() + [c for c, _m, _r in plan.mentions]:
+        if conv.key in created:
+            continue
         row = _row_of(stored, conv)
         for name, value in conv.changes(row).items():
             setattr(row, name, value)
@@ -230,7 +235,7 @@ def _create(s: Session, account: str, created: list[ConvRecord]) -> dict[int, in
                 "customer_id": c.customer_id,
                 "thread_key": c.thread_key,
                 "subject": c.subject,
-                "created_at": c.created_at,
+                **{name: getattr(c, name) for name in MUTABLE},
             }
             for c in created
         ],
