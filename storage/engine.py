@@ -8,14 +8,13 @@ import sqlite3
 import stat
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SAWarning
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from storage import cjk
@@ -164,19 +163,6 @@ def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.close()
 
 
-def _ignored_sqlite_arguments(caught: list[warnings.WarningMessage]) -> str:
-    """The query arguments SQLAlchemy warned it would drop from an SQLite URL (a user
-    who wrote ``?mode=ro`` must not get a writable store in silence), or ""."""
-    for warning in caught:
-        found = _IGNORED_ARGS.search(str(warning.message))
-        if found:
-            return found.group(1)
-    return ""
-
-
-_IGNORED_ARGS = re.compile(r"Query string argument\(s\) (.+?) are not accepted by the pysqlite")
-
-
 def make_engine(url: str) -> Engine:
     """Build an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``).
 
@@ -192,6 +178,15 @@ def make_engine(url: str) -> Engine:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if parsed.query:
+            # SQLite would drop most of them in silence (``?mode=ro`` alone opens the
+            # file writable; with ``uri=true`` it names another file), and the driver
+            # options are omnitui's own (timeout, threads).
+            names = ", ".join(repr(k) for k in sorted(parsed.query))
+            raise StoreError(
+                f"database URL {redact_url(url)!r}: an SQLite URL takes no query "
+                f"arguments (got {names}); name the file only"
+            )
         database = parsed.database or ""
         memory = database in ("", ":memory:")
         if not memory:
@@ -201,19 +196,11 @@ def make_engine(url: str) -> Engine:
                 reason = exc.strerror or str(exc)
                 raise StoreError(f"cannot use database file {database}: {reason}") from None
         extra: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SAWarning)
-            engine = create_engine(
-                parsed,
-                connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
-                **extra,
-            )
-        if ignored := _ignored_sqlite_arguments(caught):
-            engine.dispose()
-            raise StoreError(
-                f"database URL {redact_url(url)!r}: SQLite ignores the query argument(s) "
-                f"{ignored}; remove them (SQLite URI parameters need uri=true)"
-            )
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            **extra,
+        )
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
     if backend == "postgresql":
