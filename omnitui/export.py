@@ -20,7 +20,7 @@ from omnitui.desk.identities import parse_customer_address
 from omnitui.desk.outbox_states import PROBLEM_STATES, shown_state
 from omnitui.sanitize import UNSAFE_FOR_OUTPUT
 from storage import queries
-from storage.models import Conversation, Customer, Identity, Message, Outbox, table_of
+from storage.models import Conversation, Customer, Event, Identity, Message, Outbox, table_of
 from storage.repository import normalise_address
 
 __all__ = ["export_records", "to_json_line", "write_jsonl"]
@@ -31,6 +31,7 @@ M = table_of(Message).c
 CU = table_of(Customer).c
 ID = table_of(Identity).c
 OB = table_of(Outbox).c
+EV = table_of(Event).c
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -109,6 +110,7 @@ def export_records(
         deliveries = _deliveries(
             conn, [m.id for ms in messages.values() for m in ms if m.direction == "out"]
         )
+        history = _events(conn, ids)
         missing = {r.customer_id for r in rows} - set(customers)
         if missing:
             customers.update(_customers(conn, missing))
@@ -159,6 +161,7 @@ def export_records(
                     }
                     for m in messages.get(r.id, [])
                 ],
+                "events": history.get(r.id, []),
             }
 
 
@@ -181,6 +184,21 @@ def _deliveries(conn: Connection, message_ids: list[int]) -> dict[int, dict[str,
             state = shown_state(r.state, r.attempts)
             error = r.last_error if state in PROBLEM_STATES else None
             out[r.sent_message_id] = {"delivery": state, "delivery_error": error}
+    return out
+
+
+def _events(conn: Connection, conversation_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each conversation's audit log, oldest first: who changed its status, assignee,
+    priority or tags, merged, split or routed it, queued or withdrew a reply, when."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for e in conn.execute(
+        select(EV.conversation_id, EV.at, EV.actor, EV.kind, EV.detail)
+        .where(EV.conversation_id.in_(conversation_ids))
+        .order_by(EV.at, EV.id)
+    ):
+        out.setdefault(e.conversation_id, []).append(
+            {"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail or {}}
+        )
     return out
 
 

@@ -154,6 +154,28 @@ def test_a_reply_sent_outside_the_outbox_is_delivered(store: Engine) -> None:
     assert (out["delivery"], out["delivery_error"]) == ("sent", None)
 
 
+def test_each_conversation_carries_its_history_oldest_first(store: Engine) -> None:
+    """Who created, replied, noted, assigned and resolved it, and when: an audit or a
+    move to another helpdesk keeps the history, not only the final status."""
+    with Session(store) as s:
+        conv = next(c for c in s.exec(select(Conversation)).all() if c.channel == "email")
+        Desk(agent="ana").assign(s, conv, "bo")
+        Desk(agent="bo").resolve(s, conv)
+        s.commit()
+    mail = next(r for r in records(store) if r["channel"] == "email")
+    events = mail["events"]
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    assert all(datetime.fromisoformat(e["at"]).utcoffset() is not None for e in events)
+    kinds = [(e["kind"], e["actor"]) for e in events]
+    assert kinds[0] == ("conversation.created", "system")
+    assert ("conversation.assigned", "ana") in kinds
+    status = [e for e in events if e["kind"] == "conversation.status"]
+    assert status[-1]["actor"] == "bo" and status[-1]["detail"]["to"] == "resolved"
+    assert kinds.index(("conversation.assigned", "ana")) < events.index(status[-1])
+    chat = next(r for r in records(store) if r["channel"] == "telegram")
+    assert all(e["kind"] != "conversation.assigned" for e in chat["events"])
+
+
 def test_messages_attachments_and_directions(store: Engine) -> None:
     mail = next(r for r in records(store) if r["channel"] == "email")
     assert [m["direction"] for m in mail["messages"]] == ["in", "out", "note"]
