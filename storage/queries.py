@@ -393,6 +393,14 @@ def _in_ids(column: ColumnElement[int], dialect: str) -> ColumnElement[bool]:
     return column.in_(bindparam("ids", expanding=True))
 
 
+def stored_conversation_ids(conn: Connection, ids: Sequence[int]) -> set[int]:
+    """Which of these conversation ids are still stored (not merged away or erased)."""
+    if not ids:
+        return set()
+    q = select(C.id).where(_in_ids(C.id, conn.dialect.name))
+    return {r[0] for r in conn.execute(q, {"ids": list(ids)})}
+
+
 @lru_cache(maxsize=16)
 def _rows_by_id(dialect: str, drafts_of: str | None) -> _AnySelect:
     return _with_extras(

@@ -20,12 +20,19 @@ POOL_THRESHOLD = 200
 _pool: ProcessPoolExecutor | None = None
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container's or ``taskset``'s limit)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def _executor() -> ProcessPoolExecutor | None:
     """A pool of forked workers, only while this process runs no other thread: forking
     a threaded process (the console) is unsafe, and spawning workers costs more than
     the parsing it saves."""
     global _pool
-    workers = os.cpu_count() or 1
+    workers = _cores()
     if workers < 2 or (_pool is None and threading.active_count() > 1):
         return None
     if _pool is None:
@@ -45,6 +52,7 @@ def _worker_start(parent: int) -> None:
     traceback), and the worker ends as soon as its parent is gone, even killed with
     SIGKILL, rather than lingering as an orphan."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # ignored from now on
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -62,11 +70,17 @@ def prestart() -> bool:
     pool = _executor()
     if pool is None:
         return False
+    # Ctrl-C is held back while the workers are forked, so none is born able to take it
+    # (and print a traceback) before its initializer ignores it; this process gets it
+    # when the mask is restored.
+    masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         pool.submit(int).result()  # forks every worker now (the "fork" start method)
     except (BrokenProcessPool, OSError):
         _pool = None
         return False
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
     return True
 
 

@@ -43,6 +43,19 @@ class InboxSource:
         self.search_ids = ids
         self.invalidate()
 
+    def prune_search(self) -> bool:
+        """Drop from the search results the conversations deleted since the search (a
+        customer erased, a merge); whether any was. One query over the ids found."""
+        if not self.search_ids:
+            return False
+        with self.engine.connect() as conn:
+            stored = queries.stored_conversation_ids(conn, self.search_ids)
+        if len(stored) == len(self.search_ids):
+            return False
+        self.search_ids = [i for i in self.search_ids if i in stored]
+        self.invalidate()
+        return True
+
     def invalidate(self) -> None:
         """Forget cached rows and the count (after new mail or an action)."""
         self._rows.clear()

@@ -159,12 +159,23 @@ async def test_the_agent_may_send_anyway(demo_engine: Engine, tmp_path: Path) ->
     other.dispose()
 
 
+def _erase(engine: Engine, conversation_id: int) -> None:
+    """Another console removes a conversation (as erasing a customer does)."""
+    with Session(engine) as s:
+        conv = s.get(Conversation, conversation_id)
+        assert conv is not None
+        s.delete(conv)
+        s.commit()
+
+
 async def test_search_results_change_in_place_when_another_agent_acts(
     demo_engine: Engine, tmp_path: Path
 ) -> None:
-    """Alice has searched; Bo assigns one of the conversations found to himself and
-    another customer is forgotten: her results show Bo on the row and lose the
-    forgotten one without a key, and the search is not run again meanwhile."""
+    """Alice has searched; Bo assigns a conversation found to himself and starts a
+    draft, then conversations found are erased: her results show Bo on the row (not
+    his draft as hers), lose the erased ones, count right, and keep her cursor on her
+    conversation (or, when hers went, on the row that took its place), all without a
+    key and without searching again."""
     other = _elsewhere(demo_engine)
     app = _app(demo_engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -174,33 +185,41 @@ async def test_search_results_change_in_place_when_another_agent_acts(
         await until(pilot, lambda: rows.source.search_ids is not None, 3)
         await settle(pilot, 0.4)
         found = list(rows.source.search_ids or [])
-        assert len(found) >= 2, found
-        first, second = found[0], found[1]
+        assert len(found) >= 5, found
         searched = app.inbox._run_search  # type: ignore[union-attr]
         runs: list[str] = []
         app.inbox._run_search = lambda q: (runs.append(q), searched(q))  # type: ignore[union-attr]
+
+        def current() -> int | None:
+            row = rows.current
+            return row.id if row is not None else None
+
         with Session(other) as s:
-            conv = s.get(Conversation, first)
+            conv = s.get(Conversation, found[0])
             assert conv is not None
             Desk(agent="bo").assign(s, conv, "bo")
-            drafts.save(s, first, "reply", "Bo's draft", author="bo")
+            drafts.save(s, found[0], "reply", "Bo's draft", author="bo")
             s.commit()
-        await until(
-            pilot,
-            lambda: (row := rows.source.get(0)) is not None and row.assignee == "bo",
-            3,
-        )
-        assert rows.source.get(0).has_draft is False  # type: ignore[union-attr]  # Bo's, not hers
-        with Session(other) as s:
-            conv = s.get(Conversation, second)
-            assert conv is not None
-            Desk(agent="bo").resolve(s, conv)
-            s.delete(conv)
-            s.commit()
-        await until(pilot, lambda: second not in (rows.source.search_ids or []), 3)
-        assert len(rows.source) == len(found) - 1
-        assert [rows.source.get(i).id for i in range(len(rows.source))] == [  # type: ignore[union-attr]
-            i for i in found if i != second
-        ]
+        await until(pilot, lambda: (r := rows.source.get(0)) is not None and r.assignee == "bo", 3)
+        assert rows.source.get(0).has_draft is False  # type: ignore[union-attr]  # Bo's
+
+        # Alice is on the third row; the first is erased: she stays on hers.
+        await pilot.press("j", "j")
+        await settle(pilot, 0.2)
+        assert current() == found[2]
+        _erase(other, found[0])
+        await until(pilot, lambda: len(rows.source) == len(found) - 1, 3)
+        assert current() == found[2] and rows.cursor == 1
+
+        # The row under her cursor is erased: the next one takes its place.
+        _erase(other, found[2])
+        await until(pilot, lambda: len(rows.source) == len(found) - 2, 3)
+        assert current() == found[3]
+
+        # A row far below, never fetched, is erased: the count is right at once.
+        _erase(other, found[-1])
+        await until(pilot, lambda: len(rows.source) == len(found) - 3, 3)
+        left = [i for i in found if i not in (found[0], found[2], found[-1])]
+        assert [rows.source.get(i).id for i in range(len(rows.source))] == left  # type: ignore[union-attr]
         assert runs == []
     other.dispose()

@@ -192,8 +192,12 @@ class InboxScreen(Screen):
     def refresh_found(self) -> None:
         """Re-read the rows a search found, for live updates: their status, assignee
         and marks change in place; which conversations match is not searched again
-        (Enter does), and one deleted since leaves the results."""
-        self.list.reload(keep=self.list.current)
+        (Enter does). One deleted since leaves the results first, so the cursor stays on
+        its conversation, or, if that one went, on the row that moved into its place."""
+        keep = self.list.source.cached(self.list.cursor)
+        self.list.source.prune_search()
+        ids = self.list.source.search_ids or []
+        self.list.reload(keep=keep if keep is not None and keep.id in ids else None)
         self._update_bar()
 
     # -- opening and acting --------------------------------------------------
