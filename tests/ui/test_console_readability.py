@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 from sqlalchemy import Engine, select
@@ -314,6 +315,35 @@ async def test_draft_mark_shows_in_the_inbox(demo_engine: Engine, tmp_path: Path
         await pilot.pause(0.3)
         lines = [ln for ln in screen_text(app).splitlines() if "✎ draft" in ln]
         assert len(lines) == 1 and (title or "") in lines[0]
+
+
+# -- column titles and the owner column ------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (119, 30), (120, 30), (140, 40)])
+async def test_column_titles_stand_over_their_columns_and_wide_rows_name_the_owner(
+    demo_engine: Engine, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Each title starts where its column starts, whether the list scrolls or not, and
+    from 120 columns an owner column names who a conversation is assigned to."""
+    with Session(demo_engine) as s:
+        conv = s.scalars(
+            select(Conversation).where(Conversation.status == "open").order_by(Conversation.id)
+        ).first()
+        assert conv is not None
+        conv.assignee = "dana"
+        s.add(conv)
+        s.commit()
+    app = make_app(demo_engine, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        shown = screen_text(app).splitlines()
+        header = next(ln for ln in shown if "subject / message" in ln)
+        row = next(ln for ln in shown if "open" in ln and ("FR" in ln or "NR" in ln))
+        assert cell_len(header[: header.index("status")]) == cell_len(row[: row.index("open")])
+        wide = size[0] >= 120
+        assert ("owner" in header) == wide
+        assert any("dana" in ln for ln in shown) == wide
 
 
 # -- help header, phone route --------------------------------------------------

@@ -78,7 +78,8 @@ class InboxScreen(Screen):
         return self.query_one(InboxList)
 
     def on_resize(self) -> None:
-        self.query_one("#columns", Static).update(Text(header_line(self.size.width)))
+        rows = self.size.width - self.list.styles.scrollbar_size_vertical
+        self.query_one("#columns", Static).update(Text(header_line(rows)))
         if self.is_mounted:
             self._update_bar(status=False)
 

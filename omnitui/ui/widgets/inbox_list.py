@@ -10,7 +10,8 @@ Nothing here relies on colour alone: ``●`` unread, ``!!``/``!`` urgent/high pr
 typing a reply), and the SLA cell names its clock (``FR`` first
 response, ``NR`` next response, ``RES`` resolution) with ``!`` and reverse video when
 breached and ``▲`` in bold when due within 15 minutes. Below :data:`NARROW` columns
-the customer column shrinks so the subject keeps room.
+the customer column shrinks so the subject keeps room; from :data:`WIDE` columns on an
+owner column names the assignee.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ CUSTOMER_W = 20
 CUSTOMER_NARROW_W = 15
 NARROW = 100
 STATUS_W = 8
+#: The assignee column, shown on rows of :data:`WIDE` cells or more (a terminal of 120
+#: columns less the scrollbar's gutter): a team sees who owns what.
+OWNER_W = 10
+WIDE = 118
 #: ``!RES -12d04h`` fits, and the title with its legend.
 DUE_W = 13
 #: The SLA column's title, with its legend.
@@ -71,11 +76,13 @@ def _fit(text: str, width: int) -> str:
     return set_cell_size(text, width)
 
 
-def _widths(width: int) -> tuple[int, int]:
-    """(customer, subject) column widths for a line of ``width`` cells."""
+def _widths(width: int) -> tuple[int, int, int]:
+    """(customer, subject, owner) column widths for a line of ``width`` cells; the
+    owner column is 0 (not shown) below :data:`WIDE`."""
     customer = CUSTOMER_W if width >= NARROW else CUSTOMER_NARROW_W
-    fixed = 2 + 2 + CHANNEL_W + 1 + customer + 1 + 1 + STATUS_W + 1 + DUE_W
-    return customer, max(width - fixed, 8)
+    owner = OWNER_W + 1 if width >= WIDE else 0
+    fixed = 2 + 2 + CHANNEL_W + 1 + customer + 1 + 1 + STATUS_W + 1 + owner + DUE_W
+    return customer, max(width - fixed, 8), owner
 
 
 def _plain(style: Style) -> Style:
@@ -96,7 +103,7 @@ class InboxList(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"inbox-list--cursor", "inbox-list--unread"}
 
     DEFAULT_CSS = """
-    InboxList { height: 1fr; overflow-x: hidden; }
+    InboxList { height: 1fr; overflow-x: hidden; scrollbar-gutter: stable; }
     InboxList > .inbox-list--cursor { background: $primary 40%; }
     InboxList:focus > .inbox-list--cursor { background: $primary 60%; }
     InboxList > .inbox-list--unread { text-style: bold; }
@@ -261,7 +268,7 @@ class InboxList(ScrollView, can_focus=True):
         self._countdowns[index] = due_text
         unread = self.get_component_rich_style("inbox-list--unread") if row.unread else Style()
         paint = _plain if cursor else (lambda style: style)
-        customer_w, title_w = _widths(width)
+        customer_w, title_w, owner_w = _widths(width)
         customer = ("★ " if row.vip else "") + line(row.customer_name)
         draft = ""
         if row.has_draft:
@@ -296,6 +303,8 @@ class InboxList(ScrollView, can_focus=True):
                 base + self._style(STATUS_STYLES.get(row.status, "")),
             ),
         ]
+        if owner_w:
+            segments.append(Segment(_fit(line(row.assignee or ""), OWNER_W) + " ", base))
         if cell_len(due_text) > DUE_W:
             due_text = _fit(due_text, DUE_W)
         segments += [
@@ -306,9 +315,10 @@ class InboxList(ScrollView, can_focus=True):
 
 
 def header_line(width: int) -> str:
-    """Column titles aligned with the rows; the SLA title carries the clock legend
+    """Column titles aligned with rows ``width`` cells wide (the list's width less its
+    scrollbar's gutter, which is always kept); the SLA title carries the clock legend
     (first response, next response, resolution)."""
-    customer_w, title_w = _widths(width)
+    customer_w, title_w, owner_w = _widths(width)
     return (
         "    "
         + _fit("channel", CHANNEL_W)
@@ -319,5 +329,6 @@ def header_line(width: int) -> str:
         + " "
         + _fit("status", STATUS_W)
         + " "
+        + (_fit("owner", OWNER_W) + " " if owner_w else "")
         + DUE_TITLE[:DUE_W].rjust(DUE_W)
     )
