@@ -188,13 +188,15 @@ def _deliveries(conn: Connection, message_ids: list[int]) -> dict[int, dict[str,
 
 
 def _events(conn: Connection, conversation_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Each conversation's audit log, oldest first: who changed its status, assignee,
-    priority or tags, merged, split or routed it, queued or withdrew a reply, when."""
+    """Each conversation's audit log in the order it was written: who changed its
+    status, assignee, priority or tags, merged, split or routed it, queued, sent or
+    withdrew a reply, and when (``at`` is when it happened: a reopening customer
+    message keeps its own time, so times need not rise)."""
     out: dict[int, list[dict[str, Any]]] = {}
     for e in conn.execute(
         select(EV.conversation_id, EV.at, EV.actor, EV.kind, EV.detail)
         .where(EV.conversation_id.in_(conversation_ids))
-        .order_by(EV.at, EV.id)
+        .order_by(EV.id)  # as written: an event's time may be the message's, not now
     ):
         out.setdefault(e.conversation_id, []).append(
             {"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "detail": e.detail or {}}

@@ -20,8 +20,9 @@ POOL_THRESHOLD = 200
 _pool: ProcessPoolExecutor | None = None
 
 
-def _cores() -> int:
-    """The cores this process may run on (a container's or ``taskset``'s limit)."""
+def cores() -> int:
+    """The cores this process may run on (``taskset``'s or a cpuset's limit; a CPU
+    quota such as ``docker --cpus`` is not seen)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
@@ -30,20 +31,31 @@ def _cores() -> int:
 def _executor() -> ProcessPoolExecutor | None:
     """A pool of forked workers, only while this process runs no other thread: forking
     a threaded process (the console) is unsafe, and spawning workers costs more than
-    the parsing it saves."""
+    the parsing it saves. Its workers are forked at once, with Ctrl-C held back, so
+    none is born able to take it (and print a traceback) before its initializer
+    ignores it; this process gets it when the mask is restored."""
     global _pool
-    workers = _cores()
+    workers = cores()
     if workers < 2 or (_pool is None and threading.active_count() > 1):
         return None
     if _pool is None:
         context = multiprocessing.get_context("fork")
-        _pool = ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
             initializer=_worker_start,
             initargs=(os.getpid(),),
         )
-        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pool.submit(int).result()  # forks every worker now (the "fork" start method)
+        except (BrokenProcessPool, OSError):
+            pool.shutdown(wait=False, cancel_futures=True)
+            return None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, masked)
+        _pool = pool
+        atexit.register(pool.shutdown, wait=False, cancel_futures=True)
     return _pool
 
 
@@ -66,22 +78,7 @@ def prestart() -> bool:
     """Fork the parse workers now, while this process still runs one thread, so a
     command that starts threads later (the sync's side-by-side rounds and its
     fetch-ahead) still parses big polls on every core. Whether the pool runs."""
-    global _pool
-    pool = _executor()
-    if pool is None:
-        return False
-    # Ctrl-C is held back while the workers are forked, so none is born able to take it
-    # (and print a traceback) before its initializer ignores it; this process gets it
-    # when the mask is restored.
-    masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        pool.submit(int).result()  # forks every worker now (the "fork" start method)
-    except (BrokenProcessPool, OSError):
-        _pool = None
-        return False
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
-    return True
+    return _executor() is not None
 
 
 def parse_all(raws: Sequence[bytes], *, contents: bool = True) -> list[ParsedMail]:

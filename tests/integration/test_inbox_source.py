@@ -8,8 +8,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from omnitui.ui.inbox_source import PAGE, InboxSource
+from storage import queries
 from storage import repository as repo
-from storage.models import NO_DUE
+from storage.models import NO_DUE, Conversation
 from storage.queries import InboxFilter
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -103,3 +104,24 @@ def test_filters_by_status_and_channel(engine: Engine) -> None:
     assert len(InboxSource(engine, InboxFilter(channels=("telegram",)))) == 0
     assert len(InboxSource(engine, InboxFilter(assignee=""))) == 60  # unassigned, active
     assert len(InboxSource(engine, InboxFilter(assignee="me"))) == 0
+
+
+def test_search_results_lose_erased_conversations_beyond_the_fetched_pages(
+    engine: Engine,
+) -> None:
+    """Live updates prune the search results in one query, not page by page: the count
+    is right before the rows past the first page are ever read."""
+    fill(engine, PAGE + 50)
+    with engine.connect() as conn:
+        ids = [r.id for r in queries.inbox_page(conn, InboxFilter(statuses=()), limit=PAGE + 50)]
+    src = InboxSource(engine, InboxFilter(statuses=()))
+    src.set_search(ids)
+    assert src.get(0) is not None and src.cached(PAGE + 10) is None
+    with Session(engine) as s:
+        repo_conv = s.get(Conversation, ids[PAGE + 10])
+        s.delete(repo_conv)
+        s.commit()
+    assert src.prune_search() is True
+    assert len(src) == PAGE + 49 and ids[PAGE + 10] not in (src.search_ids or [])
+    assert src.get(PAGE + 10).id == ids[PAGE + 11]  # type: ignore[union-attr]
+    assert src.prune_search() is False  # nothing more went

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from adapters.email.parse_pool import cores
 from tests.support.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = [sys.executable, "-m", "tests.support.parse_pool_probe"]
 
 needs_two_cores = pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2, reason="the parse pool runs only on two or more cores"
+    cores() < 2, reason="the parse pool runs only on two or more cores"
 )
 
 
@@ -43,7 +44,7 @@ def holding() -> tuple[subprocess.Popen[str], list[int]]:
     )
     assert proc.stdout is not None
     shown = json.loads(proc.stdout.readline())
-    assert shown["pool"] and len(shown["workers"]) == len(os.sched_getaffinity(0)), shown
+    assert shown["pool"] and len(shown["workers"]) == cores(), shown
     return proc, shown["workers"]
 
 

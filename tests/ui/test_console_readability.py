@@ -346,6 +346,24 @@ async def test_column_titles_stand_over_their_columns_and_wide_rows_name_the_own
         assert any("dana" in ln for ln in shown) == wide
 
 
+async def test_column_titles_stand_over_their_columns_when_the_list_does_not_scroll(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Two conversations: no scrollbar, and the titles still stand over their columns."""
+    with Session(engine) as s:
+        for n in range(1, 3):
+            _conv(s, n, first_response_due=NOW + n * H)
+        s.commit()
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        shown = screen_text(app).splitlines()
+        header = next(ln for ln in shown if "subject / message" in ln)
+        row = next(ln for ln in shown if " open " in ln)
+        assert cell_len(header[: header.index("status")]) == cell_len(row[: row.index("open")])
+        assert cell_len(header[: header.index("owner")]) > 0
+
+
 # -- help header, phone route --------------------------------------------------
 
 

@@ -216,10 +216,25 @@ async def test_search_results_change_in_place_when_another_agent_acts(
         await until(pilot, lambda: len(rows.source) == len(found) - 2, 3)
         assert current() == found[3]
 
-        # A row far below, never fetched, is erased: the count is right at once.
+        # The last row is erased: the count drops, the cursor stays.
         _erase(other, found[-1])
         await until(pilot, lambda: len(rows.source) == len(found) - 3, 3)
         left = [i for i in found if i not in (found[0], found[2], found[-1])]
         assert [rows.source.get(i).id for i in range(len(rows.source))] == left  # type: ignore[union-attr]
+        assert current() == found[3]
+
+        # A customer's conversations go at once, the cursor's and one above it: the
+        # cursor moves to the first one after its own that is still there.
+        await pilot.press("j")
+        await settle(pilot, 0.2)
+        assert current() == left[2]
+        with Session(other) as s:
+            for cid in (left[1], left[2]):
+                conv = s.get(Conversation, cid)
+                assert conv is not None
+                s.delete(conv)
+            s.commit()
+        await until(pilot, lambda: len(rows.source) == len(left) - 2, 3)
+        assert current() == left[3]
         assert runs == []
     other.dispose()

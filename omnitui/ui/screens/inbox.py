@@ -195,10 +195,16 @@ class InboxScreen(Screen):
         and marks change in place; which conversations match is not searched again
         (Enter does). One deleted since leaves the results first, so the cursor stays on
         its conversation, or, if that one went, on the row that moved into its place."""
-        keep = self.list.source.cached(self.list.cursor)
-        self.list.source.prune_search()
-        ids = self.list.source.search_ids or []
-        self.list.reload(keep=keep if keep is not None and keep.id in ids else None)
+        source, cursor = self.list.source, self.list.cursor
+        before = list(source.search_ids or [])
+        source.prune_search()
+        now = source.search_ids or []
+        left = set(now)
+        # Its own conversation, else the first one after it that is still there.
+        target = next((i for i in before[cursor:] if i in left), now[-1] if now else None)
+        self.list.reload()
+        if target is not None:
+            self.list.move_to(now.index(target))
         self._update_bar()
 
     # -- opening and acting --------------------------------------------------
