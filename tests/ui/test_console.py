@@ -22,7 +22,7 @@ from omnitui.ui.widgets.history_pane import HistoryPane
 from omnitui.ui.widgets.inbox_list import InboxList
 from storage import open_store, queries
 from storage.models import Conversation, Draft, Outbox
-from tests.support.console_probe import make_app, screen_text
+from tests.support.console_probe import make_app, screen_text, until
 
 SIZE = (140, 40)
 
@@ -77,19 +77,23 @@ async def test_history_pane_opens_another_channel(demo_engine: Engine, tmp_path:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         app.open_conversation(convs[0][0])
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, ConversationScreen), 5)
         screen = app.screen
         assert isinstance(screen, ConversationScreen)
         history = screen.query_one(HistoryPane)
-        listed = [o.id for o in history._options if o.id and o.id.startswith("c")]
-        assert {f"c{c}" for c, _ in convs} <= set(listed)
+        wanted = {f"c{c}" for c, _ in convs}
+
+        def listed() -> set[str]:
+            return {o.id for o in history._options if o.id and o.id.startswith("c")}
+
+        # The history is read by a worker: wait for it (a loaded machine takes its time).
+        await until(pilot, lambda: wanted <= listed(), 5)
         await pilot.press("tab")
         assert history.has_focus
         target = next(c for c, ch in convs if ch != convs[0][1])
         history.highlighted = [o.id for o in history._options].index(f"c{target}")
         await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert screen.loaded is not None and screen.loaded.info.id == target
+        await until(pilot, lambda: screen.loaded is not None and screen.loaded.info.id == target, 5)
 
 
 async def test_search_shows_matching_conversations(demo_engine: Engine, tmp_path: Path) -> None:

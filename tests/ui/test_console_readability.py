@@ -336,7 +336,7 @@ async def test_column_titles_stand_over_their_columns_and_wide_rows_name_the_own
         s.commit()
     app = make_app(demo_engine, tmp_path)
     async with app.run_test(size=size) as pilot:
-        await pilot.pause(0.3)
+        await until(pilot, lambda: " open " in screen_text(app), 5)
         shown = screen_text(app).splitlines()
         header = next(ln for ln in shown if "subject / message" in ln)
         row = next(ln for ln in shown if "open" in ln and ("FR" in ln or "NR" in ln))
@@ -356,7 +356,7 @@ async def test_column_titles_stand_over_their_columns_when_the_list_does_not_scr
         s.commit()
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.3)
+        await until(pilot, lambda: " open " in screen_text(app), 5)
         shown = screen_text(app).splitlines()
         header = next(ln for ln in shown if "subject / message" in ln)
         row = next(ln for ln in shown if " open " in ln)
