@@ -50,11 +50,20 @@ class InboxSource:
             return False
         with self.engine.connect() as conn:
             stored = queries.stored_conversation_ids(conn, self.search_ids)
-        if len(stored) == len(self.search_ids):
-            return False
-        self.search_ids = [i for i in self.search_ids if i in stored]
-        self.invalidate()
-        return True
+        gone = set(self.search_ids) - stored
+        self._drop_found(gone)
+        return bool(gone)
+
+    def _drop_found(self, gone: set[int]) -> None:
+        """Take ``gone`` out of the search results: the rows after the first of them
+        move up, so the cached ones from there on and the count are forgotten."""
+        if not gone or not self.search_ids:
+            return
+        first = next(n for n, i in enumerate(self.search_ids) if i in gone)
+        self.search_ids = [i for i in self.search_ids if i not in gone]
+        self._count = None
+        for index in [i for i in self._rows if i >= first]:
+            del self._rows[index]
 
     def invalidate(self) -> None:
         """Forget cached rows and the count (after new mail or an action)."""
@@ -126,15 +135,8 @@ class InboxSource:
             ids = self.search_ids[start : start + PAGE]
             with self.engine.connect() as conn:
                 rows = queries.inbox_rows_by_id(conn, ids, drafts_of=self.filter.drafts_of)
-            if len(rows) < len(ids):
-                # Some were deleted since the search (a customer forgotten, a merge):
-                # they leave the results, and the rows after them move up.
-                found = {row.id for row in rows}
-                gone = set(ids) - found
-                self.search_ids = [i for i in self.search_ids if i not in gone]
-                self._count = None
-                for index in [i for i in self._rows if i >= start]:
-                    del self._rows[index]
+            # Some may have been deleted since the search (a customer erased, a merge).
+            self._drop_found(set(ids) - {row.id for row in rows})
             self._store(start, rows)
             return
         with self.engine.connect() as conn:
